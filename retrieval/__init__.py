@@ -1,0 +1,7 @@
+"""The index (Qdrant, registry), recall paths, fusion and rerank. Imports only ``core``."""
+
+from retrieval.index import QdrantIndex, VectorIndex
+from retrieval.registry import DocRecord, Registry
+from retrieval.retriever import Retriever
+
+__all__ = ["DocRecord", "QdrantIndex", "Registry", "Retriever", "VectorIndex"]

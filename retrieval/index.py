@@ -1,0 +1,243 @@
+"""The VectorIndex seam and its Qdrant implementation (local mode by path, or a server by URL).
+
+Each workspace has its own collection, reached through an alias ``chunks_<ws>`` that points at a physical
+collection ``chunks_<ws>_v<N>``; the finetune hot swap builds ``v<N+1>`` and moves the alias atomically.
+Points carry two named vectors: ``dense`` (cosine) and ``bm25`` (sparse, IDF modifier).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.errors import ConfigError, RetrievalError
+from core.settings import IndexConfig
+from core.types import Chunk
+from retrieval.sparse import SparseVec
+
+logger = logging.getLogger(__name__)
+
+DENSE, SPARSE = "dense", "bm25"
+WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+Scored = list[tuple[Chunk, float]]
+
+
+def check_workspace(ws: str) -> str:
+    if not WORKSPACE_RE.match(ws):
+        raise ConfigError(f"invalid workspace name {ws!r}: use 1-64 letters, digits, '-' or '_'")
+    return ws
+
+
+def point_id(chunk_id: str) -> str:
+    """Qdrant wants UUIDs; chunk ids are 32 hex chars of a content hash, i.e. a UUID already."""
+    return str(uuid.UUID(hex=chunk_id[:32].ljust(32, "0")))
+
+
+class VectorIndex(Protocol):
+    def upsert(
+        self, workspace: str, chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]
+    ) -> None: ...
+    def query_dense(self, workspace: str, vector: np.ndarray, k: int) -> Scored: ...
+    def query_sparse(self, workspace: str, vector: SparseVec, k: int) -> Scored: ...
+    def delete_doc(self, workspace: str, doc_id: str) -> None: ...
+
+
+class QdrantIndex:
+    """``VectorIndex`` on qdrant-client. Local mode locks its folder to one process (the API owns it)."""
+
+    def __init__(self, config: IndexConfig) -> None:
+        self.config = config
+        self._client: Any = None
+        self._lock = threading.RLock()  # local mode is not safe under concurrent threads
+
+    # ---- plumbing --------------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from qdrant_client import QdrantClient
+
+            try:
+                if self.config.qdrant_url:
+                    self._client = QdrantClient(url=self.config.qdrant_url, api_key=self.config.qdrant_api_key)
+                else:
+                    self.config.qdrant_path.mkdir(parents=True, exist_ok=True)
+                    self._client = QdrantClient(path=str(self.config.qdrant_path))
+            except RuntimeError as e:  # "Storage folder ... is already accessed by another instance"
+                raise RetrievalError(
+                    f"the Qdrant store at {self.config.qdrant_path} is in use by another process ({e}). "
+                    "Stop the other ragent process (e.g. `ragent api`) or set RAGENT_QDRANT_URL to a server."
+                ) from e
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @staticmethod
+    def alias(workspace: str) -> str:
+        return f"chunks_{check_workspace(workspace)}"
+
+    def physical(self, workspace: str) -> str | None:
+        """The collection the workspace alias points at, or None when the workspace has no index yet."""
+        name = self.alias(workspace)
+        with self._lock:
+            for a in self.client.get_aliases().aliases:
+                if a.alias_name == name:
+                    return str(a.collection_name)
+        return None
+
+    def create_collection(self, name: str, dim: int) -> None:
+        from qdrant_client import models
+
+        with self._lock:
+            if self.client.collection_exists(name):
+                return
+            self.client.create_collection(
+                name,
+                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            )
+            if self.config.qdrant_url:  # payload indexes are a server feature; local mode ignores them
+                for field in ("doc_id", "workspace"):
+                    self.client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
+
+    def point_alias(self, workspace: str, collection: str) -> None:
+        """Atomically (re)point the workspace alias at ``collection``."""
+        from qdrant_client import models
+
+        alias = self.alias(workspace)
+        ops: list[Any] = []
+        if self.physical(workspace) is not None:
+            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+        ops.append(models.CreateAliasOperation(
+            create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)))
+        with self._lock:
+            self.client.update_collection_aliases(change_aliases_operations=ops)
+
+    def ensure(self, workspace: str, dim: int | None = None) -> str:
+        """Create the workspace's first collection and alias if missing; return the alias name."""
+        if self.physical(workspace) is None:
+            name = f"{self.alias(workspace)}_v1"
+            self.create_collection(name, dim or self.config.dense_dim)
+            self.point_alias(workspace, name)
+        return self.alias(workspace)
+
+    def exists(self, workspace: str) -> bool:
+        return self.physical(workspace) is not None
+
+    def workspaces(self) -> list[str]:
+        with self._lock:
+            return sorted(a.alias_name[len("chunks_"):] for a in self.client.get_aliases().aliases
+                          if a.alias_name.startswith("chunks_"))
+
+    @staticmethod
+    def _ws_filter(workspace: str, doc_id: str | None = None) -> Any:
+        from qdrant_client import models
+
+        must: list[Any] = [models.FieldCondition(key="workspace", match=models.MatchValue(value=workspace))]
+        if doc_id is not None:
+            must.append(models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)))
+        return models.Filter(must=must)
+
+    # ---- writes ----------------------------------------------------------------------------------
+    def upsert(
+        self, workspace: str, chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec],
+        collection: str | None = None,
+    ) -> None:
+        from qdrant_client import models
+
+        if not chunks:
+            return
+        if len(chunks) != len(dense) or len(chunks) != len(sparse):
+            raise RetrievalError("upsert: chunks, dense and sparse vectors differ in length")
+        target = collection or self.ensure(workspace, dense.shape[1])
+        points = [
+            models.PointStruct(
+                id=point_id(c.id),
+                vector={DENSE: d.tolist(), SPARSE: models.SparseVector(indices=s[0], values=s[1])},
+                payload=c.to_payload(),
+            )
+            for c, d, s in zip(chunks, dense, sparse, strict=True)
+        ]
+        with self._lock:
+            for i in range(0, len(points), 256):
+                self.client.upsert(target, points=points[i : i + 256], wait=True)
+
+    def delete_doc(self, workspace: str, doc_id: str) -> None:
+        from qdrant_client import models
+
+        if not self.exists(workspace):
+            return
+        with self._lock:
+            self.client.delete(
+                self.alias(workspace),
+                points_selector=models.FilterSelector(filter=self._ws_filter(workspace, doc_id)),
+                wait=True,
+            )
+
+    # ---- reads -----------------------------------------------------------------------------------
+    def _points(self, res: Any) -> Scored:
+        return [(Chunk.from_payload(p.payload), float(p.score)) for p in res.points]
+
+    def query_dense(self, workspace: str, vector: np.ndarray, k: int) -> Scored:
+        if not self.exists(workspace):
+            return []
+        with self._lock:
+            res = self.client.query_points(
+                self.alias(workspace), query=np.asarray(vector, dtype=np.float32).tolist(), using=DENSE,
+                limit=k, query_filter=self._ws_filter(workspace), with_payload=True,
+            )
+        return self._points(res)
+
+    def query_sparse(self, workspace: str, vector: SparseVec, k: int) -> Scored:
+        from qdrant_client import models
+
+        if not self.exists(workspace) or not vector[0]:
+            return []
+        with self._lock:
+            res = self.client.query_points(
+                self.alias(workspace), query=models.SparseVector(indices=vector[0], values=vector[1]),
+                using=SPARSE, limit=k, query_filter=self._ws_filter(workspace), with_payload=True,
+            )
+        return self._points(res)
+
+    def get(self, workspace: str, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """Chunks by id, in the order asked; unknown ids are skipped."""
+        if not chunk_ids or not self.exists(workspace):
+            return []
+        with self._lock:
+            recs = self.client.retrieve(self.alias(workspace), ids=[point_id(i) for i in chunk_ids],
+                                        with_payload=True)
+        by_id = {r.payload["id"]: Chunk.from_payload(r.payload) for r in recs
+                 if r.payload and r.payload.get("workspace") == workspace}
+        return [by_id[i] for i in chunk_ids if i in by_id]
+
+    def scroll(self, workspace: str, doc_id: str | None = None, with_vectors: bool = False) -> list[Any]:
+        """All points of a workspace (or one document): Qdrant records with payload (and vectors)."""
+        if not self.exists(workspace):
+            return []
+        out: list[Any] = []
+        offset = None
+        while True:
+            with self._lock:
+                recs, offset = self.client.scroll(
+                    self.alias(workspace), scroll_filter=self._ws_filter(workspace, doc_id), limit=512,
+                    offset=offset, with_payload=True, with_vectors=with_vectors,
+                )
+            out.extend(recs)
+            if offset is None:
+                return out
+
+    def count(self, workspace: str) -> int:
+        if not self.exists(workspace):
+            return 0
+        with self._lock:
+            return int(self.client.count(self.alias(workspace), count_filter=self._ws_filter(workspace),
+                                         exact=True).count)

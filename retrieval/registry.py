@@ -1,0 +1,136 @@
+"""Document registry (SQLite): one row per (workspace, document) with status, version and chunk ids.
+
+Status moves pending -> processing -> done | failed. Search only ever sees chunks of documents whose row
+is ``done`` (the retriever filters on that), so a crash mid-ingest leaves no half-document visible and the
+next run redoes the document from scratch (chunk ids are content hashes: no duplicates).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Status = Literal["pending", "processing", "done", "failed"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    workspace TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    content_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    pages INTEGER NOT NULL DEFAULT 0,
+    chunk_ids TEXT NOT NULL DEFAULT '[]',
+    error TEXT NOT NULL DEFAULT '',
+    meta TEXT NOT NULL DEFAULT '{}',
+    updated REAL NOT NULL,
+    PRIMARY KEY (workspace, doc_id)
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents (workspace, source);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents (workspace, content_hash);
+"""
+
+
+@dataclass(frozen=True)
+class DocRecord:
+    workspace: str
+    doc_id: str
+    source: str
+    title: str
+    content_hash: str
+    status: Status
+    version: int = 1
+    pages: int = 0
+    chunk_ids: tuple[str, ...] = ()
+    error: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+    updated: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "doc_id": self.doc_id, "workspace": self.workspace, "source": self.source, "title": self.title,
+            "content_hash": self.content_hash, "status": self.status, "version": self.version,
+            "pages": self.pages, "chunks": len(self.chunk_ids), "error": self.error, "meta": self.meta,
+            "updated": self.updated,
+        }
+
+
+class Registry:
+    """SQLite-backed registry; safe to share between threads of one process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.executescript(SCHEMA)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @staticmethod
+    def _row(r: tuple[object, ...]) -> DocRecord:
+        return DocRecord(
+            workspace=str(r[0]), doc_id=str(r[1]), source=str(r[2]), title=str(r[3]),
+            content_hash=str(r[4]), status=r[5],  # type: ignore[arg-type]
+            version=int(r[6]), pages=int(r[7]),  # type: ignore[call-overload]
+            chunk_ids=tuple(json.loads(str(r[8]))), error=str(r[9]), meta=json.loads(str(r[10])),
+            updated=float(r[11]),  # type: ignore[arg-type]
+        )
+
+    def _select(self, where: str, args: tuple[object, ...]) -> list[DocRecord]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT workspace, doc_id, source, title, content_hash, status, version, pages, chunk_ids, "
+                f"error, meta, updated FROM documents WHERE {where} ORDER BY updated", args
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, workspace: str, doc_id: str) -> DocRecord | None:
+        rows = self._select("workspace = ? AND doc_id = ?", (workspace, doc_id))
+        return rows[0] if rows else None
+
+    def by_source(self, workspace: str, source: str) -> DocRecord | None:
+        rows = self._select("workspace = ? AND source = ?", (workspace, source))
+        return rows[-1] if rows else None
+
+    def by_hash(self, workspace: str, content_hash: str) -> list[DocRecord]:
+        return self._select("workspace = ? AND content_hash = ?", (workspace, content_hash))
+
+    def list(self, workspace: str, status: Status | None = None) -> list[DocRecord]:
+        if status is None:
+            return self._select("workspace = ?", (workspace,))
+        return self._select("workspace = ? AND status = ?", (workspace, status))
+
+    def done_doc_ids(self, workspace: str) -> set[str]:
+        return {r.doc_id for r in self.list(workspace, "done")}
+
+    def put(self, rec: DocRecord) -> DocRecord:
+        rec = DocRecord(**{**rec.__dict__, "updated": time.time()})
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rec.workspace, rec.doc_id, rec.source, rec.title, rec.content_hash, rec.status, rec.version,
+                 rec.pages, json.dumps(list(rec.chunk_ids)), rec.error, json.dumps(rec.meta), rec.updated),
+            )
+        return rec
+
+    def delete(self, workspace: str, doc_id: str) -> None:
+        with self._lock:
+            self.conn.execute("DELETE FROM documents WHERE workspace = ? AND doc_id = ?", (workspace, doc_id))

@@ -1,0 +1,138 @@
+"""The straight path with fakes: ingest -> Qdrant local -> search -> answer with citations; bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.answer import answer_question
+from agents.cite import citations_for, verify
+from app.runtime import Runtime
+from core.settings import Settings
+from core.types import Chunk, Hit
+from ingest.pipeline import Ingestor
+from retrieval.sparse import bm25_document, bm25_query, tokenize
+from tests.fakes import FakeLLM
+
+
+def ingestor(rt: Runtime) -> Ingestor:
+    return Ingestor(rt.index, rt.registry, rt.embedder)
+
+
+def test_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGENT_LLM_BASE_URL", "http://gpu:8000/v1/")
+    monkeypatch.setenv("RAGENT_LLM_SPEC_TOKENS", "7")
+    s = Settings()
+    assert s.llm.base_url == "http://gpu:8000/v1"
+    assert s.serve.spec_tokens == 7
+    assert s.llm_model_dir.name == "Qwen2.5-Coder-1.5B-Instruct"
+
+
+def test_bm25_vectors() -> None:
+    assert tokenize("The Models ran") == ["model", "ran"]
+    idx, val = bm25_document("inverter output inverter")
+    assert len(idx) == 2 and all(v > 0 for v in val)
+    assert set(bm25_query("inverter")[0]) <= set(idx)
+
+
+def test_ingest_search_answer(fake_runtime: Runtime, fake_llm: FakeLLM, example_pdf: Path) -> None:
+    res = ingestor(fake_runtime).ingest([example_pdf], "t1")
+    assert [r.status for r in res] == ["ingested"] and res[0].pages == 3 and res[0].chunks >= 3
+    hits = asyncio.run(fake_runtime.retriever.search("t1", "rated output of the inverter", k=3))
+    assert hits and hits[0].chunk.page in (1, 2)
+    fake_llm.replies = ["The NW-200 has a rated output of 5 kW [1]."]
+    ans = asyncio.run(answer_question(fake_runtime.retriever, fake_llm, "t1", "What is the rated output?"))
+    assert ans.citations and ans.citations[0].verified
+    assert ans.citations[0].page is not None
+    assert ans.citations[0].chunk_id in {h.chunk.id for h in hits} | {c.id for c in fake_runtime.index.get(
+        "t1", [ans.citations[0].chunk_id])}
+
+
+def test_reingest_is_noop_and_workspaces_isolated(fake_runtime: Runtime, example_pdf: Path) -> None:
+    ing = ingestor(fake_runtime)
+    ing.ingest([example_pdf], "a")
+    n = fake_runtime.index.count("a")
+    assert [r.status for r in ing.ingest([example_pdf], "a")] == ["unchanged"]
+    assert fake_runtime.index.count("a") == n
+    assert asyncio.run(fake_runtime.retriever.search("b", "inverter", k=3)) == []
+
+
+def test_delete_removes_vectors(fake_runtime: Runtime, example_pdf: Path) -> None:
+    ing = ingestor(fake_runtime)
+    (r,) = ing.ingest([example_pdf], "d")
+    assert ing.delete("d", r.doc_id)
+    assert fake_runtime.index.count("d") == 0
+    assert asyncio.run(fake_runtime.retriever.search("d", "inverter", k=3)) == []
+
+
+def test_bad_inputs_fail_per_file(fake_runtime: Runtime, tmp_path: Path, example_pdf: Path) -> None:
+    fake = tmp_path / "fake.pdf"
+    fake.write_text("this is not a pdf at all")
+    empty = tmp_path / "empty.pdf"
+    empty.touch()
+    odd = tmp_path / "data.xyz"
+    odd.write_text("x")
+    res = ingestor(fake_runtime).ingest([tmp_path / "missing.pdf", fake, empty, odd, example_pdf], "bad")
+    status = {Path(r.path).name: (r.status, r.error) for r in res}
+    assert status["missing.pdf"][0] == "failed" and "no such file" in status["missing.pdf"][1]
+    assert status["fake.pdf"][0] == "failed" and "not a readable PDF" in status["fake.pdf"][1]
+    assert status["empty.pdf"][0] == "failed" and "empty" in status["empty.pdf"][1]
+    assert status["data.xyz"][0] == "failed" and "unsupported" in status["data.xyz"][1]
+    assert status[example_pdf.name][0] == "ingested"
+
+
+def test_citations_parse_and_verify() -> None:
+    c = Chunk(id="a" * 32, doc_id="d", workspace="w", text="Sky is blue. Grass is green.", page=2)
+    cites = citations_for("Grass is green [1]. Also [7].", [Hit(chunk=c, score=1.0)])
+    assert len(cites) == 1 and cites[0].quote == "Grass is green." and cites[0].verified
+    assert not verify("grass is purple", c.text)
+
+
+def test_cli_bad_input_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import cli
+
+    monkeypatch.setattr(cli, "runtime", _fake_runtime_cm(tmp_path))
+    empty = tmp_path / "e.txt"
+    empty.touch()
+    r = CliRunner().invoke(cli.app, ["ingest", str(empty), str(tmp_path / "nope.pdf"), "--json", "-w", "x"])
+    assert r.exit_code == 1
+    data = json.loads(r.stdout)
+    assert data["failed"] == 2 and "Traceback" not in r.output
+
+
+def test_cli_ask_llm_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example_pdf: Path) -> None:
+    """With no server listening, ask says how to start one and exits 1 without a traceback."""
+    from app import cli
+
+    monkeypatch.setenv("RAGENT_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("RAGENT_LLM_RETRIES", "0")
+    monkeypatch.setattr(cli, "runtime", _fake_runtime_cm(tmp_path, keep_llm=True))
+    runner = CliRunner()
+    assert runner.invoke(cli.app, ["ingest", str(example_pdf), "-w", "x"]).exit_code == 0
+    r = runner.invoke(cli.app, ["ask", "What is the rated output?", "-w", "x"])
+    assert r.exit_code == 1
+    assert "ragent llm serve" in r.output and "Traceback" not in r.output
+
+
+def _fake_runtime_cm(tmp_path: Path, keep_llm: bool = False):  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    from tests.fakes import HashEmbedder
+
+    @contextmanager
+    def cm():  # type: ignore[no-untyped-def]
+        s = Settings(home=tmp_path / "var")
+        over: dict[str, object] = {"embedder": HashEmbedder()}
+        if not keep_llm:
+            over["llm"] = FakeLLM()
+        rt = Runtime(s, overrides=over)
+        try:
+            yield rt
+        finally:
+            rt.close()
+
+    return cm
