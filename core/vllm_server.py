@@ -1,0 +1,339 @@
+"""Launch, stop and inspect ragent's own vLLM server (OpenAI-compatible; CPU build here, GPU image in compose).
+
+This is the one place that builds the vLLM command line. The server runs detached from the process that
+started it, in its own venv (``scripts/setup_llm.sh``), logging to ``<run_dir>/vllm.log`` with its pid in
+``<run_dir>/vllm.pid``. Speculative decoding is on by default (ngram prompt lookup: free on CPU, and RAG
+answers quote their context, so drafts are often accepted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+import httpx
+
+from core.errors import ConfigError, LLMError
+from core.settings import ServeConfig
+
+logger = logging.getLogger(__name__)
+
+LOG_NAME = "vllm.log"
+PID_NAME = "vllm.pid"
+SERVER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+              "DO_NOT_TRACK": "1"}
+SETUP_HINT = "run scripts/setup_llm.sh"
+MODELS_HINT = "run `make models`"
+
+# Prometheus series read from GET /metrics (summed over label sets) and the keys they are reported under.
+METRIC_NAMES = {
+    "vllm:spec_decode_num_accepted_tokens_total": "spec_accepted_tokens",
+    "vllm:spec_decode_num_draft_tokens_total": "spec_draft_tokens",
+    "vllm:spec_decode_num_drafts_total": "spec_drafts",
+    "vllm:generation_tokens_total": "generation_tokens",
+    "vllm:prompt_tokens_total": "prompt_tokens",
+    "vllm:num_requests_running": "requests_running",
+    "vllm:num_requests_waiting": "requests_waiting",
+}
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+class Metrics(TypedDict):
+    spec_accepted_tokens: float
+    spec_draft_tokens: float
+    spec_drafts: float
+    generation_tokens: float
+    prompt_tokens: float
+    requests_running: float
+    requests_waiting: float
+    acceptance_rate: float | None  # accepted / drafted tokens
+    mean_acceptance_length: float | None  # tokens per verification step: 1 + accepted / drafts
+
+
+class ServerStatus(TypedDict):
+    base_url: str
+    reachable: bool
+    models: list[str]
+    metrics: Metrics | None  # None when the server exposes no Prometheus /metrics (not vLLM)
+    error: str | None
+
+
+# ---- command line -------------------------------------------------------------------------------------
+def speculative_config(cfg: ServeConfig) -> dict[str, Any] | None:
+    """The ``--speculative-config`` JSON for ``cfg.spec_method`` (None when speculative decoding is off)."""
+    k = cfg.spec_tokens
+    if cfg.spec_method == "off":
+        return None
+    if cfg.spec_method == "ngram":
+        if not 1 <= cfg.spec_lookup_min <= cfg.spec_lookup_max:
+            raise ConfigError(
+                f"ngram lookup window is invalid: RAGENT_LLM_SPEC_LOOKUP_MIN={cfg.spec_lookup_min} must be "
+                f">= 1 and <= RAGENT_LLM_SPEC_LOOKUP_MAX={cfg.spec_lookup_max}"
+            )
+        return {"method": "ngram", "num_speculative_tokens": k,
+                "prompt_lookup_min": cfg.spec_lookup_min, "prompt_lookup_max": cfg.spec_lookup_max}
+    if not cfg.spec_draft_model:
+        raise ConfigError(
+            f"speculative method {cfg.spec_method!r} needs a draft model: set RAGENT_LLM_SPEC_DRAFT_MODEL to "
+            "a model dir or hub name (or use RAGENT_LLM_SPEC_METHOD=ngram)"
+        )
+    return {"method": cfg.spec_method, "model": cfg.spec_draft_model, "num_speculative_tokens": k}
+
+
+def python_path(cfg: ServeConfig) -> Path:
+    return cfg.venv.absolute() / "bin" / "python"
+
+
+def build_command(cfg: ServeConfig) -> list[str]:
+    """The argv that starts vLLM's OpenAI server for ``cfg`` (run it with ``server_env()``)."""
+    if cfg.spec_tokens < 1:
+        raise ConfigError(f"RAGENT_LLM_SPEC_TOKENS must be >= 1, got {cfg.spec_tokens}")
+    if not 0 < cfg.memory_fraction <= 1:
+        raise ConfigError(f"RAGENT_LLM_MEMORY_FRACTION must be in (0, 1], got {cfg.memory_fraction}")
+    cmd = [
+        str(python_path(cfg)), "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(cfg.model_dir.absolute()),
+        "--served-model-name", cfg.served_name,
+        "--host", cfg.host,
+        "--port", str(cfg.port),
+        "--max-model-len", str(cfg.max_model_len),
+        "--gpu-memory-utilization", str(cfg.memory_fraction),
+    ]
+    if cfg.prefix_caching:
+        cmd.append("--enable-prefix-caching")
+    spec = speculative_config(cfg)
+    if spec is not None:
+        cmd += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
+    return cmd
+
+
+def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for the server process: offline hub, no usage stats."""
+    env = dict(os.environ if base is None else base)
+    env.update(SERVER_ENV)
+    return env
+
+
+def root_url(base_url: str) -> str:
+    """``http://h:p/v1`` -> ``http://h:p`` (where /health and /metrics live)."""
+    base = base_url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def local_url(cfg: ServeConfig) -> str:
+    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+    return f"http://{host}:{cfg.port}"
+
+
+# ---- process management ---------------------------------------------------------------------------------
+def _read_pid(cfg: ServeConfig) -> int | None:
+    """The pid in the pid file when that process is alive and is a vLLM server; else None."""
+    pid_file = cfg.run_dir / PID_NAME
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"vllm" in cmdline else None
+
+
+def _healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def check_ready(cfg: ServeConfig) -> None:
+    """Raise ConfigError when the venv or the model folder is missing."""
+    if not python_path(cfg).exists():
+        raise ConfigError(f"no vLLM virtualenv at {cfg.venv} ({python_path(cfg)} missing): {SETUP_HINT}")
+    if not (cfg.model_dir / "config.json").is_file():
+        raise ConfigError(f"model folder {cfg.model_dir} is missing or incomplete: {MODELS_HINT}")
+    if cfg.spec_method in ("draft_model", "eagle", "eagle3") and cfg.spec_draft_model:
+        draft = Path(cfg.spec_draft_model)
+        if draft.is_absolute() and not draft.exists():
+            raise ConfigError(f"draft model folder {draft} is missing: {MODELS_HINT}")
+
+
+def start(cfg: ServeConfig, progress: Callable[[str], None] | None = None) -> int:
+    """Start the server detached, wait for GET /health and return its pid.
+
+    Returns the running server's pid when one started from ``cfg.run_dir`` is already healthy. Raises
+    ConfigError (missing venv/model, port taken) or LLMError (the server died or never got healthy; the
+    message carries the log tail).
+    """
+    say = progress or logger.info
+    check_ready(cfg)
+    url = local_url(cfg)
+    pid = _read_pid(cfg)
+    if pid is not None and _healthy(url):
+        say(f"vLLM already running (pid {pid}) at {url}")
+        return pid
+    if pid is None and _healthy(url):
+        raise ConfigError(f"something already serves {url} but was not started from {cfg.run_dir}: "
+                          "stop it, pick another RAGENT_LLM_PORT, or point RAGENT_LLM_BASE_URL at it")
+    cmd = build_command(cfg)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = cfg.run_dir / LOG_NAME
+    logger.debug("starting %s", " ".join(cmd))
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=server_env(), start_new_session=True)
+    (cfg.run_dir / PID_NAME).write_text(f"{proc.pid}\n")
+    say(f"starting vLLM (pid {proc.pid}) serving {cfg.model_dir.name} as {cfg.served_name!r} at {url}; "
+        f"log {log_path}")
+    t0 = time.monotonic()
+    next_note = t0 + 15
+    while True:
+        code = proc.poll()
+        if code is not None:
+            (cfg.run_dir / PID_NAME).unlink(missing_ok=True)
+            raise LLMError(f"vLLM exited with code {code} during start-up; last lines of {log_path}:\n"
+                           f"{_log_tail(log_path)}")
+        if _healthy(url):
+            say(f"vLLM ready in {time.monotonic() - t0:.0f}s")
+            return proc.pid
+        now = time.monotonic()
+        if now - t0 > cfg.startup_timeout_s:
+            _terminate(proc.pid)
+            (cfg.run_dir / PID_NAME).unlink(missing_ok=True)
+            raise LLMError(f"vLLM did not become healthy within {cfg.startup_timeout_s:.0f}s (raise "
+                           f"RAGENT_LLM_STARTUP_TIMEOUT_S); last lines of {log_path}:\n{_log_tail(log_path)}")
+        if now >= next_note:
+            say(f"waiting for vLLM ... {now - t0:.0f}s")
+            next_note = now + 15
+        time.sleep(1.0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _terminate(pid: int, grace_s: float = 30.0) -> None:
+    """SIGTERM the server's process group (vLLM runs an engine subprocess), SIGKILL after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):  # reap it when it is our child
+                os.waitpid(pid, os.WNOHANG)
+            if not _alive(pid):
+                return
+            time.sleep(0.3)
+
+
+def stop(cfg: ServeConfig) -> bool:
+    """Stop the server started from ``cfg.run_dir``. Returns False when none was running."""
+    pid = _read_pid(cfg)
+    (cfg.run_dir / PID_NAME).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    logger.info("stopping vLLM (pid %d)", pid)
+    _terminate(pid)
+    return True
+
+
+# ---- status and metrics -------------------------------------------------------------------------------
+def parse_metrics(text: str) -> Metrics:
+    """Read vLLM's Prometheus text (GET /metrics): token counters, queue sizes, speculative acceptance.
+
+    Example::
+
+        vllm:spec_decode_num_drafts_total{engine="0",model_name="m"} 10.0
+        vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="m"} 50.0
+        vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="m"} 30.0
+
+    gives ``acceptance_rate`` 30/50 = 0.6 and ``mean_acceptance_length`` 1 + 30/10 = 4.0 (tokens produced
+    per target-model forward pass: the accepted drafts plus the one token the target adds).
+    """
+    sums = dict.fromkeys(METRIC_NAMES.values(), 0.0)
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if m and m.group(1) in METRIC_NAMES:
+            try:
+                sums[METRIC_NAMES[m.group(1)]] += float(m.group(3))
+            except ValueError:
+                continue
+    return _derive(sums)
+
+
+def _derive(s: dict[str, float]) -> Metrics:
+    return Metrics(
+        spec_accepted_tokens=s["spec_accepted_tokens"],
+        spec_draft_tokens=s["spec_draft_tokens"],
+        spec_drafts=s["spec_drafts"],
+        generation_tokens=s["generation_tokens"],
+        prompt_tokens=s["prompt_tokens"],
+        requests_running=s["requests_running"],
+        requests_waiting=s["requests_waiting"],
+        acceptance_rate=s["spec_accepted_tokens"] / s["spec_draft_tokens"] if s["spec_draft_tokens"] else None,
+        mean_acceptance_length=1 + s["spec_accepted_tokens"] / s["spec_drafts"] if s["spec_drafts"] else None,
+    )
+
+
+def metrics_delta(before: Metrics, after: Metrics) -> Metrics:
+    """Counters accumulated between two /metrics reads (gauges taken from ``after``), ratios recomputed."""
+    gauges = {"requests_running", "requests_waiting"}
+    keys = [k for k in METRIC_NAMES.values()]
+    d = {k: float(after[k]) if k in gauges else float(after[k]) - float(before[k])  # type: ignore[literal-required]
+         for k in keys}
+    return _derive(d)
+
+
+def fetch_metrics(base_url: str, timeout: float = 5.0) -> Metrics:
+    """GET /metrics of the server at ``base_url`` (with or without /v1). Raises httpx.HTTPError."""
+    r = httpx.get(f"{root_url(base_url)}/metrics", timeout=timeout)
+    r.raise_for_status()
+    return parse_metrics(r.text)
+
+
+def status(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> ServerStatus:
+    """Is the server at ``base_url`` up, which models does it serve, and its vLLM metrics. Never raises."""
+    root = root_url(base_url)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    out = ServerStatus(base_url=base_url, reachable=False, models=[], metrics=None, error=None)
+    try:
+        r = httpx.get(f"{root}/v1/models", headers=headers, timeout=timeout)
+        r.raise_for_status()
+        out["models"] = [m["id"] for m in r.json().get("data", [])]
+        out["reachable"] = True
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        out["error"] = f"{type(e).__name__}: {e}"
+        return out
+    try:
+        out["metrics"] = fetch_metrics(root, timeout)
+    except httpx.HTTPError as e:
+        logger.debug("no /metrics at %s: %s", root, e)
+    return out
