@@ -2,6 +2,6 @@
 
 from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.registry import DocRecord, Registry
-from retrieval.retriever import Retriever
+from retrieval.retriever import Neighbourhood, Retriever
 
-__all__ = ["DocRecord", "QdrantIndex", "Registry", "Retriever", "VectorIndex"]
+__all__ = ["DocRecord", "Neighbourhood", "QdrantIndex", "Registry", "Retriever", "VectorIndex"]
