@@ -20,7 +20,7 @@ from ingest.parse import SUPPORTED, parse_file
 from ingest.split import split_blocks
 from retrieval.index import QdrantIndex
 from retrieval.registry import DocRecord, Registry
-from retrieval.sparse import bm25_document
+from retrieval.writer import IndexWriter
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Ingestor:
             self._tick("pages", parsed.pages)
             chunks = self.build_chunks(parsed.title, parsed.blocks, workspace, doc_id, source)
             if prev:  # replace the old version's chunks (also cleans up after a crash mid-ingest)
-                self.index.delete_doc(workspace, doc_id)
+                self.writer.delete_doc(workspace, doc_id)
             self.write(workspace, chunks)
         except IngestError as e:
             self.registry.put(DocRecord(**{**rec.__dict__, "status": "failed", "error": str(e)}))
@@ -126,19 +126,17 @@ class Ingestor:
             for i, p in enumerate(pieces)
         ]
 
-    def write(self, workspace: str, chunks: list[Chunk], batch: int = 64) -> None:
-        for i in range(0, len(chunks), batch):
-            part = chunks[i : i + batch]
-            texts = [c.index_text for c in part]
-            dense = self.embedder.embed_batch(texts)
-            sparse = [bm25_document(t) for t in texts]
-            self.index.upsert(workspace, part, dense, sparse)
-            self._tick("chunks", len(part))
+    @property
+    def writer(self) -> IndexWriter:
+        return IndexWriter(self.index, lambda _ws: self.embedder)
+
+    def write(self, workspace: str, chunks: list[Chunk]) -> None:
+        self.writer.write(workspace, chunks, progress=lambda n: self._tick("chunks", n))
 
     def delete(self, workspace: str, doc_id: str) -> bool:
         """Remove a document's vectors and registry row. Returns False when it was not there."""
         if self.registry.get(workspace, doc_id) is None:
             return False
-        self.index.delete_doc(workspace, doc_id)
+        self.writer.delete_doc(workspace, doc_id)
         self.registry.delete(workspace, doc_id)
         return True
