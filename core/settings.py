@@ -120,6 +120,15 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(200.0, description="Refuse files larger than this.")
     max_pages: int = Field(3000, description="Refuse PDFs with more pages than this.")
 
+    # API + UI (app/api, app/ui)
+    api_auth: bool = Field(True, description="Require API keys (`ragent keys create`); false = open local dev.")
+    api_host: str = Field("127.0.0.1", description="Host `ragent api` binds.")
+    api_port: int = Field(8000, description="Port `ragent api` binds.")
+    api_max_upload_mb: float = Field(50.0, description="Largest upload the API accepts, per file.")
+    api_url: str = Field("http://127.0.0.1:8000", description="Where the UI finds the REST API.")
+    api_key: str | None = Field(None, description="API key the UI sends (unset: no key, for RAGENT_API_AUTH=false).")
+    ui_port: int = Field(8501, description="Port `ragent ui` (Streamlit) binds.")
+
     @classmethod
     def from_env(cls, env_file: str | None = None) -> Settings:
         """Build settings from the environment (and ``env_file`` when an entry point passes one)."""
