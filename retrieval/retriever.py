@@ -15,8 +15,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.embedder import Embedder
+from core.embedder import Embedder, SentenceTransformerEmbedder
 from core.types import Chunk, Hit
+from retrieval.active_model import ActiveModels
 from retrieval.index import QdrantIndex
 from retrieval.registry import Registry
 
@@ -38,14 +39,24 @@ class Retriever:
 
     paths: tuple[str, ...] = ("dense",)
 
-    def __init__(self, index: QdrantIndex, embedder: Embedder, registry: Registry) -> None:
+    def __init__(
+        self, index: QdrantIndex, embedder: Embedder, registry: Registry, active_models: ActiveModels | None = None
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.registry = registry
+        self.active_models = active_models or ActiveModels.for_index(index.config)  # finetune's record
+        self._tuned: dict[str, Embedder] = {}  # fine-tuned model dir -> its embedder (loaded lazily)
 
     def embedder_for(self, workspace: str) -> Embedder:
-        """The embedder whose vectors the workspace's collection holds (finetune may switch it)."""
-        return self.embedder
+        """The embedder whose vectors the workspace's collection holds: its active fine-tuned model, if any."""
+        active = self.active_models.get(workspace)
+        if active is None:
+            return self.embedder
+        emb = self._tuned.get(active.model_dir)
+        if emb is None:
+            emb = self._tuned.setdefault(active.model_dir, SentenceTransformerEmbedder(active.model_dir))
+        return emb
 
     async def recall(self, path: str, workspace: str, query: str, k: int) -> list[Hit]:
         if path != "dense":
