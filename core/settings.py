@@ -68,6 +68,23 @@ class IndexConfig:
     dense_dim: int
 
 
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Embedding fine-tuning loop (finetune/): pair synthesis, mining, training, promotion."""
+
+    root: Path  # <home>/finetune: model versions live in <root>/<ws>/v<N>/
+    generator: Literal["keyphrase", "llm", "both"] = "keyphrase"
+    max_pairs: int = 1000
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 2e-5
+    negatives: int = 1
+    filter_k: int = 20
+    val_fraction: float = 0.2
+    min_gain: float = 0.005
+    seed: int = 13
+
+
 class Settings(BaseSettings):
     """All of ragent's settings. Field ``foo_bar`` is read from ``RAGENT_FOO_BAR``."""
 
@@ -129,6 +146,20 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="API key the UI sends (unset: no key, for RAGENT_API_AUTH=false).")
     ui_port: int = Field(8501, description="Port `ragent ui` (Streamlit) binds.")
 
+    # Finetune (embedding fine-tuning loop)
+    finetune_generator: Literal["keyphrase", "llm", "both"] = Field(
+        "keyphrase", description="Question generator for training pairs: keyphrase (spaCy/yake, no LLM), llm, both."
+    )
+    finetune_max_pairs: int = Field(1000, description="Most synthetic (question, chunk) pairs per run.")
+    finetune_epochs: int = Field(1, description="Training epochs.")
+    finetune_batch_size: int = Field(32, description="Training batch size (in-batch negatives).")
+    finetune_lr: float = Field(2e-5, description="Learning rate.")
+    finetune_negatives: int = Field(1, description="Hard negatives per pair mined from the recall pool.")
+    finetune_filter_k: int = Field(20, description="A pair is kept only if its chunk ranks in this top-k now.")
+    finetune_val_fraction: float = Field(0.2, description="Share of documents held out for validation.")
+    finetune_min_gain: float = Field(0.005, description="Promote only if the metric improves by more than this.")
+    finetune_seed: int = Field(13, description="Seed for sampling, splitting and training.")
+
     @classmethod
     def from_env(cls, env_file: str | None = None) -> Settings:
         """Build settings from the environment (and ``env_file`` when an entry point passes one)."""
@@ -181,6 +212,15 @@ class Settings(BaseSettings):
             prefix_caching=self.llm_prefix_caching,
             run_dir=self.run_dir,
             startup_timeout_s=self.llm_startup_timeout_s,
+        )
+
+    @property
+    def finetune(self) -> FinetuneConfig:
+        return FinetuneConfig(
+            root=self.home / "finetune", generator=self.finetune_generator, max_pairs=self.finetune_max_pairs,
+            epochs=self.finetune_epochs, batch_size=self.finetune_batch_size, lr=self.finetune_lr,
+            negatives=self.finetune_negatives, filter_k=self.finetune_filter_k,
+            val_fraction=self.finetune_val_fraction, min_gain=self.finetune_min_gain, seed=self.finetune_seed,
         )
 
     @property
