@@ -85,6 +85,28 @@ class FinetuneConfig:
     seed: int = 13
 
 
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Recall paths, fusion, rerank and the graph (retrieval/)."""
+
+    paths: tuple[str, ...] = ("dense", "sparse", "graph", "decompose")
+    weights: tuple[tuple[str, float], ...] = (("dense", 1.0), ("sparse", 1.0), ("graph", 1.0), ("decompose", 1.0))
+    rrf_k: int = 60
+    candidates: int = 50
+    rerank_model: str = "ms-marco-minilm"
+    rerank_top_n: int = 30
+    rerank_max_tokens: int = 256
+    ppr_damping: float = 0.5
+    graph_passage_weight: float = 0.05
+    link_threshold: float = 0.8
+    graph_extractor: Literal["spacy", "llm"] = "spacy"
+    decompose: Literal["auto", "on", "off"] = "auto"
+    decompose_timeout_s: float = 30.0
+    neo4j_url: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = ""
+
+
 class Settings(BaseSettings):
     """All of ragent's settings. Field ``foo_bar`` is read from ``RAGENT_FOO_BAR``."""
 
@@ -160,6 +182,27 @@ class Settings(BaseSettings):
     finetune_min_gain: float = Field(0.005, description="Promote only if the metric improves by more than this.")
     finetune_seed: int = Field(13, description="Seed for sampling, splitting and training.")
 
+    # Retrieval (recall paths, fusion, rerank, graph)
+    search_paths: str = Field("dense,sparse,graph,decompose", description="Recall paths `search` runs by default.")
+    weight_dense: float = Field(1.0, description="RRF weight of the dense path.")
+    weight_sparse: float = Field(1.0, description="RRF weight of the BM25 path.")
+    weight_graph: float = Field(1.0, description="RRF weight of the graph (entity PPR) path.")
+    weight_decompose: float = Field(1.0, description="RRF weight of the sub-query (decomposition) path.")
+    rrf_k: int = Field(60, description="RRF constant k (Cormack et al. 2009).")
+    recall_candidates: int = Field(50, description="Candidates each recall path contributes to fusion.")
+    rerank_max_tokens: int = Field(256, description="Query+passage tokens the cross-encoder reads per pair.")
+    ppr_damping: float = Field(0.5, description="Personalised PageRank damping (probability of walking on).")
+    graph_passage_weight: float = Field(0.05, description="PPR seed mass on dense-hit chunks (HippoRAG 2); 0=off.")
+    link_threshold: float = Field(0.8, description="Min cosine for linking a query mention to a graph entity.")
+    graph_extractor: Literal["spacy", "llm"] = Field("spacy", description="Graph extraction at write time.")
+    decompose: Literal["auto", "on", "off"] = Field(
+        "auto", description="Sub-query path: auto = with the configured LLM server (not an injected LLM)."
+    )
+    decompose_timeout_s: float = Field(30.0, description="Give up on the decomposition LLM call after this.")
+    neo4j_url: str | None = Field(None, description="Neo4j bolt URL for the graph; unset = embedded SQLite.")
+    neo4j_user: str = Field("neo4j", description="Neo4j user.")
+    neo4j_password: str = Field("", description="Neo4j password.")
+
     @classmethod
     def from_env(cls, env_file: str | None = None) -> Settings:
         """Build settings from the environment (and ``env_file`` when an entry point passes one)."""
@@ -231,4 +274,18 @@ class Settings(BaseSettings):
             qdrant_api_key=self.qdrant_api_key,
             db_path=self.home / "ragent.db",
             dense_dim=384,
+        )
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        weights = {"dense": self.weight_dense, "sparse": self.weight_sparse, "graph": self.weight_graph,
+                   "decompose": self.weight_decompose}
+        return RetrievalConfig(
+            paths=tuple(p.strip() for p in self.search_paths.split(",") if p.strip()),
+            weights=tuple(weights.items()), rrf_k=self.rrf_k, candidates=self.recall_candidates,
+            rerank_model=self.rerank_model, rerank_top_n=self.rerank_top_n, rerank_max_tokens=self.rerank_max_tokens,
+            ppr_damping=self.ppr_damping, graph_passage_weight=self.graph_passage_weight,
+            link_threshold=self.link_threshold, graph_extractor=self.graph_extractor, decompose=self.decompose,
+            decompose_timeout_s=self.decompose_timeout_s, neo4j_url=self.neo4j_url, neo4j_user=self.neo4j_user,
+            neo4j_password=self.neo4j_password,
         )
