@@ -151,6 +151,13 @@ def ask(
         out.print(f"  [{c.n}] {c.doc}, page {c.page} {mark} “{c.quote[:160]}”", highlight=False)
 
 
+import app.cli_server as _server  # noqa: E402
+
+app.command("api")(_server.api)
+app.command("ui")(_server.ui)
+app.add_typer(_server.keys_app, name="keys")
+
+
 def main() -> Any:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return app()

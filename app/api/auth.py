@@ -1,0 +1,139 @@
+"""API keys: random tokens, stored only as salted scrypt hashes in SQLite, each scoped to workspaces.
+
+A key looks like ``rk_<id>_<secret>``; ``id`` finds the row, the scrypt hash of ``secret`` checks it. A key
+scoped to ``*`` is an admin key and sees every workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ConfigError
+
+ADMIN = "*"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    salt BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    workspaces TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    revoked REAL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key id (or ``anonymous`` when auth is off) and the workspaces it may touch."""
+
+    key_id: str
+    workspaces: tuple[str, ...]
+
+    @property
+    def admin(self) -> bool:
+        return ADMIN in self.workspaces
+
+    def can(self, workspace: str) -> bool:
+        return self.admin or workspace in self.workspaces
+
+
+ANONYMOUS = Principal("anonymous", (ADMIN,))
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    workspaces: tuple[str, ...]
+    name: str
+    created: float
+    revoked: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"key_id": self.key_id, "workspaces": list(self.workspaces), "name": self.name,
+                "created": self.created, "revoked": self.revoked}
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+class KeyStore:
+    """SQLite table of hashed keys; safe to share between threads. Verified keys are cached in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+        self._cache: dict[str, Principal] = {}
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.executescript(SCHEMA)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def create(self, workspaces: list[str], name: str = "") -> str:
+        """Make a key for ``workspaces`` (``["*"]`` = admin). Returns the token; only its hash is kept."""
+        from retrieval.index import check_workspace
+
+        if not workspaces:
+            raise ConfigError("a key needs at least one workspace: --workspace WS (or --workspace '*' for admin)")
+        for ws in workspaces:
+            if ws != ADMIN:
+                check_workspace(ws)
+        key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(24), secrets.token_bytes(16)
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO api_keys (key_id, salt, hash, workspaces, name, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, salt, _hash(secret, salt), json.dumps(sorted(set(workspaces))), name, time.time()),
+            )
+        return f"rk_{key_id}_{secret}"
+
+    def list(self) -> list[KeyInfo]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT key_id, workspaces, name, created, revoked FROM api_keys ORDER BY created").fetchall()
+        return [KeyInfo(r[0], tuple(json.loads(r[1])), r[2], r[3], r[4]) for r in rows]
+
+    def revoke(self, key_id: str) -> bool:
+        with self._lock:
+            cur = self.conn.execute("UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL",
+                                    (time.time(), key_id))
+            self._cache = {t: p for t, p in self._cache.items() if p.key_id != key_id}
+        return cur.rowcount > 0
+
+    def verify(self, token: str) -> Principal | None:
+        """The key's principal, or None when the token is malformed, unknown, wrong or revoked."""
+        if token in self._cache:
+            return self._cache[token]
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != "rk":
+            return None
+        _, key_id, secret = parts
+        with self._lock:
+            row = self.conn.execute("SELECT salt, hash, workspaces FROM api_keys WHERE key_id = ? AND revoked IS NULL",
+                                    (key_id,)).fetchone()
+        if row is None or not hmac.compare_digest(_hash(secret, row[0]), row[1]):
+            return None
+        p = Principal(key_id, tuple(json.loads(row[2])))
+        with self._lock:
+            self._cache[token] = p
+        return p

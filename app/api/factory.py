@@ -1,0 +1,90 @@
+"""``create_app(runtime)``: the REST API over one Runtime (the process that owns the embedded Qdrant store)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.api import problems
+from app.api.auth import KeyStore
+from app.api.deps import ApiState
+from app.api.engine import StraightEngine, engine_for
+from app.api.jobs import JobManager
+from app.api.telemetry import Telemetry
+from app.api.threads import ThreadStore
+from app.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Documents in, cited answers out. Authenticate with `Authorization: Bearer <key>` (keys come from
+`ragent keys create --workspace WS`); every route under `/v1/workspaces/{ws}` is scoped to that workspace.
+Errors are RFC 9457 problem details (`application/problem+json`)."""
+
+
+API_DB = "api.db"  # API keys and conversation threads, under RAGENT_HOME
+
+
+def api_db(runtime: Runtime) -> Path:
+    return runtime.settings.home / API_DB
+
+
+def memory_factory(runtime: Runtime) -> Any:
+    """The runtime's experience memory when it has one, else one over SQLite in RAGENT_HOME, else None."""
+    def build() -> Any:
+        if hasattr(type(runtime), "memory"):
+            return runtime.memory  # type: ignore[attr-defined]
+        try:
+            from agents.memory import ExperienceMemory, store_from_url
+        except ImportError:
+            return None
+        return ExperienceMemory(store_from_url(None, runtime.settings.home / "memory.db"))
+    return build
+
+
+def make_ingest(runtime: Runtime) -> Any:
+    def ingest(paths: list[Path], workspace: str, progress: Any) -> list[Any]:
+        from ingest.pipeline import Ingestor
+
+        s = runtime.settings
+        ing = Ingestor(runtime.index, runtime.registry, runtime.embedder, chunk_chars=s.chunk_chars,
+                       max_file_mb=s.max_file_mb, max_pages=s.max_pages, progress=progress)
+        return ing.ingest(paths, workspace)
+    return ingest
+
+
+def create_app(runtime: Runtime, *, auth: bool | None = None) -> FastAPI:
+    """The API app. ``auth`` defaults to ``RAGENT_API_AUTH``. The caller owns (and closes) ``runtime``."""
+    from app.api.routes_chat import router as chat_router
+    from app.api.routes_docs import router as docs_router
+    from app.api.routes_ops import router as ops_router
+
+    engine = engine_for(runtime)
+    state = ApiState(
+        runtime=runtime, settings=runtime.settings,
+        auth=runtime.settings.api_auth if auth is None else auth,
+        keys=KeyStore(api_db(runtime)), jobs=JobManager(make_ingest(runtime)), threads=ThreadStore(api_db(runtime)),
+        engine=engine, engine_name="straight" if isinstance(engine, StraightEngine) else "agent",
+        telemetry=Telemetry(), memory_factory=memory_factory(runtime),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        logger.info("ragent API up: engine=%s auth=%s", state.engine_name, state.auth)
+        yield
+        state.jobs.shutdown()
+        state.keys.close()
+        state.threads.close()
+
+    app = FastAPI(title="ragent", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.ragent = state
+    problems.install(app)
+    state.telemetry.install(app)
+    app.include_router(ops_router)
+    app.include_router(docs_router)
+    app.include_router(chat_router)
+    return app

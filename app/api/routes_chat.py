@@ -1,0 +1,192 @@
+"""Agent chat (SSE or JSON, threads) and the OpenAI-compatible facade over it."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+
+from app.api.deps import ApiState, Caller, State, Workspace
+from app.api.engine import Event, guarded, token_text
+from app.api.problems import Problem
+from app.api.schemas import ChatRequest, ChatResponse, OAIChatRequest, OAIModel, OAIModelList, ThreadOut
+from retrieval.index import WORKSPACE_RE
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse(ev: Event, n: int) -> str:
+    return f"id: {n}\nevent: {ev.get('type', 'message')}\ndata: {json.dumps(ev, ensure_ascii=False)}\n\n"
+
+
+async def run_chat(st: ApiState, ws: str, question: str, thread_id: str, use_memory: bool,
+                   api: str) -> AsyncIterator[Event]:
+    """The engine's events with bookkeeping: thread turns, metrics, ``thread_id`` on the answer."""
+    start = time.perf_counter()
+    st.threads.add(thread_id, ws, "user", question)
+    outcome = "ok"
+    events = st.engine.astream(ws, question, thread_id=thread_id, use_memory=use_memory)
+    async for ev in guarded(events, question):
+        if ev.get("type") == "token":
+            st.telemetry.tokens.inc()
+        elif ev.get("type") == "error":
+            outcome = "error"
+        elif ev.get("type") == "answer":
+            ans = ev.get("answer") or {}
+            st.threads.add(thread_id, ws, "assistant", str(ans.get("answer", "")), list(ans.get("citations", [])))
+            st.telemetry.chats.labels(api, outcome).inc()
+            st.telemetry.chat_seconds.labels(api).observe(time.perf_counter() - start)
+            ev = {**ev, "thread_id": thread_id}
+        yield ev
+
+
+def _thread(st: ApiState, ws: str, thread_id: str | None) -> str:
+    if thread_id is None:
+        return uuid.uuid4().hex
+    owner = st.threads.workspace_of(thread_id)
+    if owner is not None and owner != ws:
+        raise Problem(409, f"thread {thread_id!r} belongs to another workspace; start a new thread")
+    return thread_id
+
+
+@router.post("/workspaces/{ws}/chat", response_model=ChatResponse,
+             responses={200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}},
+             summary="Ask the agent; stream=true (default) answers with Server-Sent Events")
+async def chat(st: State, ws: Workspace, req: ChatRequest) -> Any:
+    thread_id = _thread(st, ws, req.thread_id)
+    events = run_chat(st, ws, req.question, thread_id, req.use_memory, "chat")
+    if req.stream:
+        async def body() -> AsyncIterator[str]:
+            n = 0
+            async for ev in events:
+                n += 1
+                yield sse(ev, n)
+
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers={**SSE_HEADERS, "X-Thread-Id": thread_id})
+    kept: list[Event] = []
+    answer: dict[str, Any] = {}
+    async for ev in events:
+        if ev.get("type") == "answer":
+            answer = ev["answer"]
+        elif ev.get("type") != "token":
+            kept.append(ev)
+    return ChatResponse(thread_id=thread_id, answer=answer, events=kept)
+
+
+@router.get("/workspaces/{ws}/threads", summary="Recent conversation threads of a workspace")
+def list_threads(st: State, ws: Workspace) -> dict[str, Any]:
+    return {"workspace": ws, "threads": st.threads.list(ws)}
+
+
+@router.get("/workspaces/{ws}/threads/{thread_id}", response_model=ThreadOut)
+def get_thread(st: State, ws: Workspace,
+               thread_id: Annotated[str, PathParam(max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]) -> ThreadOut:
+    if st.threads.workspace_of(thread_id) != ws:
+        raise Problem(404, f"no thread {thread_id!r} in workspace {ws!r}")
+    return ThreadOut(thread_id=thread_id, workspace=ws, messages=st.threads.messages(thread_id))
+
+
+# ---- OpenAI-compatible facade -------------------------------------------------------------------------------
+def sources_block(citations: list[dict[str, Any]]) -> str:
+    if not citations:
+        return ""
+    lines = ["", "", "Sources:"]
+    for c in citations:
+        page = f", p. {c['page']}" if c.get("page") else ""
+        lines.append(f"[{c.get('n')}] {c.get('doc', '')}{page}: \u201c{str(c.get('quote', ''))[:200]}\u201d")
+    return "\n".join(lines)
+
+
+def workspace_of_model(model: str, caller: Caller) -> str:
+    ws = model.split(":", 1)[1] if model.startswith("ragent:") else model
+    if not WORKSPACE_RE.match(ws):
+        raise Problem(404, f"unknown model {model!r}: use 'ragent:WORKSPACE' (GET /v1/models lists them)")
+    if not caller.can(ws):
+        raise Problem(403, f"this API key may not use workspace {ws!r}")
+    return ws
+
+
+def last_user_text(req: OAIChatRequest) -> str:
+    for m in reversed(req.messages):
+        if m.role == "user":
+            if isinstance(m.content, str):
+                text = m.content
+            else:
+                text = " ".join(str(p.get("text", "")) for p in (m.content or []) if p.get("type") == "text")
+            if text.strip():
+                return text.strip()[:4000]
+    raise Problem(400, "no user message with text: the last 'user' message is the question ragent answers")
+
+
+def workspaces_visible(st: ApiState, caller: Caller) -> list[str]:
+    known = set(st.runtime.index.workspaces())
+    known |= {r[0] for r in st.runtime.registry.conn.execute("SELECT DISTINCT workspace FROM documents")}
+    if not caller.admin:
+        known = {w for w in known if caller.can(w)} | set(caller.workspaces)
+    return sorted(known)
+
+
+@router.get("/models", response_model=OAIModelList, tags=["openai"], summary="Workspaces this key can see")
+def models(st: State, caller: Caller) -> OAIModelList:
+    return OAIModelList(data=[OAIModel(id=f"ragent:{w}") for w in workspaces_visible(st, caller)])
+
+
+@router.post("/chat/completions", tags=["openai"],
+             responses={200: {"content": {"text/event-stream": {}}, "description": "chunks when stream=true"}},
+             summary="OpenAI-compatible chat; model 'ragent:WS' picks the workspace; citations in `citations`")
+async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> Any:
+    ws = workspace_of_model(req.model, caller)
+    question = last_user_text(req)
+    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    events = run_chat(st, ws, question, uuid.uuid4().hex, True, "openai")
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    if req.stream:
+        async def body() -> AsyncIterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            async for ev in events:
+                kind = ev.get("type")
+                if kind == "token" and (text := token_text(ev)):
+                    yield chunk({"content": text})
+                elif kind == "error":
+                    yield chunk({"content": f"\n\n[ragent error: {ev.get('message', '')}]"})
+                elif kind == "answer":
+                    cites = list((ev.get("answer") or {}).get("citations", []))
+                    yield chunk({"content": sources_block(cites)}, "stop", citations=cites)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    answer: dict[str, Any] = {}
+    error: Event | None = None
+    async for ev in events:
+        if ev.get("type") == "answer":
+            answer = ev["answer"]
+        elif ev.get("type") == "error":
+            error = ev
+    if error is not None and not answer.get("answer"):
+        status = 503 if error.get("error") == "LLMUnavailableError" else 502
+        raise Problem(status, str(error.get("message", "the agent failed")))
+    cites = list(answer.get("citations", []))
+    content = str(answer.get("answer", "")) + sources_block(cites)
+    n_tokens = len(content.split())
+    return {
+        "id": cid, "object": "chat.completion", "created": created, "model": req.model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content, "citations": cites}}],
+        "usage": {"prompt_tokens": len(question.split()), "completion_tokens": n_tokens,
+                  "total_tokens": len(question.split()) + n_tokens},
+        "citations": cites,
+    }

@@ -1,0 +1,132 @@
+"""Request/response models of the REST API (pydantic: this is a trust boundary)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MemoryKind = Literal["tips", "shortcuts"]
+
+
+class JobOut(BaseModel):
+    id: str
+    workspace: str
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float
+    files: list[str]
+    files_done: int
+    pages: int
+    chunks: int
+    results: list[dict[str, Any]]
+    errors: list[dict[str, str]]
+    created: float
+    finished: float | None
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    workspace: str
+    source: str
+    title: str
+    content_hash: str
+    status: str
+    version: int
+    pages: int
+    chunks: int
+    error: str
+    meta: dict[str, Any]
+    updated: float
+
+
+class DocumentList(BaseModel):
+    workspace: str
+    documents: list[DocumentOut]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(..., min_length=1, max_length=4000)
+    k: int = Field(10, ge=1, le=100)
+    rerank: bool = True
+
+
+class HitOut(BaseModel):
+    chunk_id: str
+    doc: str
+    doc_id: str
+    page: int | None
+    kind: str
+    bbox: list[float] | None
+    score: float
+    rerank_score: float | None
+    paths: dict[str, Any]
+    text: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    workspace: str
+    hits: list[HitOut]
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(..., min_length=1, max_length=4000)
+    thread_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    stream: bool = Field(True, description="Server-Sent Events (one event per agent event) or one JSON reply.")
+    use_memory: bool = True
+
+
+class ChatResponse(BaseModel):
+    thread_id: str
+    answer: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+class ThreadOut(BaseModel):
+    thread_id: str
+    workspace: str
+    messages: list[dict[str, Any]]
+
+
+class MemoryItemIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str = Field(..., min_length=1, max_length=4000)
+
+
+class MemoryList(BaseModel):
+    workspace: str
+    kind: MemoryKind
+    items: list[dict[str, Any]]
+
+
+class KeyInfoOut(BaseModel):
+    key_id: str
+    workspaces: list[str]
+
+
+# ---- OpenAI-compatible facade ----------------------------------------------------------------------------
+class OAIMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class OAIChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, top_p ... are accepted and ignored
+    model: str = Field(..., min_length=1, max_length=200, description='"ragent:WORKSPACE" (or just the workspace).')
+    messages: list[OAIMessage] = Field(..., min_length=1)
+    stream: bool = False
+    user: str | None = None
+
+
+class OAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "ragent"
+
+
+class OAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OAIModel]
