@@ -1,23 +1,31 @@
-"""The ingest pipeline: file -> blocks -> pieces -> chunks -> dense + sparse vectors -> Qdrant + registry.
+"""The ingest pipeline: file -> blocks -> pieces -> (context) -> chunks -> dense + sparse vectors -> Qdrant.
 
-A document is visible to search only once its registry row is ``done``; an unchanged file is a no-op, a
-changed one replaces its chunks, and a failure in one file never aborts the batch.
+Per file: check it (exists, type, size, not empty) -> hash it -> skip when unchanged or a duplicate ->
+parse + split (+ enrich) -> registry ``processing`` -> delete the old version's vectors -> write through
+``IndexWriter`` -> registry ``done``. A document is visible to search only once its row is ``done``; a crash
+anywhere leaves a ``pending``/``processing`` row that the next run redoes from scratch (chunk ids are content
+hashes and the old points are deleted first: no duplicates). A bad file is reported and the batch goes on;
+when a changed file turns out to be bad, the previous version stays searchable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from core.embedder import Embedder
 from core.errors import IngestError
 from core.types import Chunk, content_id
-from ingest.parse import SUPPORTED, parse_file
-from ingest.split import split_blocks
+from ingest.enrich import Enricher
+from ingest.parse import SUPPORTED, ParsedDoc, parse_file
+from ingest.split import SemanticSplitter, split_blocks
 from retrieval.index import QdrantIndex
 from retrieval.registry import DocRecord, Registry
 from retrieval.writer import IndexWriter
@@ -25,7 +33,7 @@ from retrieval.writer import IndexWriter
 logger = logging.getLogger(__name__)
 
 FileStatus = Literal["ingested", "unchanged", "updated", "duplicate", "failed"]
-Progress = Callable[[str, int], None]  # (event, amount)
+Progress = Callable[[str, int], None]  # (event, amount): events "file", "pages", "chunks", "embedded"
 
 
 @dataclass(frozen=True)
@@ -36,56 +44,105 @@ class FileResult:
     pages: int = 0
     chunks: int = 0
     error: str = ""
+    version: int = 0
+    tables: int = 0
+    images: int = 0
+    enriched: int = 0
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dict(self.__dict__)
 
 
 @dataclass
 class Ingestor:
+    """Ingests files into a workspace. ``embedder`` is an Embedder or a per-workspace ``embedder_for``
+    (``Retriever.embedder_for``) so a fine-tuned workspace gets vectors from its own model."""
+
     index: QdrantIndex
     registry: Registry
-    embedder: Embedder
+    embedder: Embedder | Callable[[str], Embedder]
+    home: Path | None = None  # RAGENT_HOME: images go to home/files/<doc_id>/, page images to home/pages/
     chunk_chars: int = 1200
     max_file_mb: float = 200.0
     max_pages: int = 3000
+    semantic: bool = True
+    enricher: Enricher | None = None
     progress: Progress | None = field(default=None)
+    on_file: Callable[[Path], None] | None = field(default=None)
 
     def _tick(self, event: str, n: int = 1) -> None:
         if self.progress is not None:
             self.progress(event, n)
 
+    def embedder_for(self, workspace: str) -> Embedder:
+        e = self.embedder
+        return e if isinstance(e, Embedder) else e(workspace)
+
+    @property
+    def writer(self) -> IndexWriter:
+        return IndexWriter(self.index, self.embedder_for)
+
+    # ---- files on disk ---------------------------------------------------------------------------
+    def files_dir(self, doc_id: str) -> Path | None:
+        return None if self.home is None else self.home / "files" / doc_id
+
+    def _remove_files(self, doc_id: str) -> None:
+        if self.home is None:
+            return
+        for d in (self.home / "files" / doc_id, self.home / "files" / f"{doc_id}.new", self.home / "pages" / doc_id):
+            shutil.rmtree(d, ignore_errors=True)
+
+    # ---- batch -----------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], workspace: str) -> list[FileResult]:
+        """Ingest every path; one bad file never aborts the batch."""
+        paths = list(paths)
+        self._mark_pending(paths, workspace)
         results = []
         for p in paths:
+            if self.on_file is not None:
+                self.on_file(p)
+            t0 = time.perf_counter()
             try:
-                results.append(self.ingest_file(p, workspace))
+                r = self.ingest_file(p, workspace)
             except IngestError as e:
                 logger.warning("%s", e)
-                results.append(FileResult(path=str(p), status="failed", error=str(e)))
+                r = FileResult(path=str(p), status="failed", error=str(e))
+            results.append(replace(r, seconds=round(time.perf_counter() - t0, 3)))
             self._tick("file")
         return results
+
+    def _mark_pending(self, paths: Sequence[Path], workspace: str) -> None:
+        """Register new files as ``pending`` so a listing shows the whole batch and a crash is visible."""
+        for p in paths:
+            try:
+                if not p.is_file() or p.suffix.lower() not in SUPPORTED or p.stat().st_size == 0:
+                    continue
+                source = str(p.resolve())
+                doc_id = content_id(workspace, source)
+                if self.registry.get(workspace, doc_id) is None:
+                    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+                    self.registry.put(DocRecord(workspace, doc_id, source, p.stem, digest, "pending", 1))
+            except OSError:
+                continue
 
     def _check(self, path: Path) -> bytes:
         if not path.exists():
             raise IngestError(f"{path}: no such file")
         if not path.is_file():
-            raise IngestError(f"{path}: not a file (use --recursive for folders)")
+            raise IngestError(f"{path}: not a file (pass a folder with --recursive, or a file)")
         if path.suffix.lower() not in SUPPORTED:
-            raise IngestError(
-                f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
-                f"supported: {', '.join(sorted(SUPPORTED))}"
-            )
+            raise IngestError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
+                              f"supported: {', '.join(sorted(SUPPORTED))}")
         size = path.stat().st_size
         if size == 0:
-            raise IngestError(f"{path.name}: the file is empty")
+            raise IngestError(f"{path.name}: the file is empty (0 bytes)")
         if size > self.max_file_mb * 1024 * 1024:
-            raise IngestError(
-                f"{path.name}: {size / 1e6:.0f} MB is over the limit of {self.max_file_mb:.0f} MB; "
-                "raise RAGENT_MAX_FILE_MB or split the file"
-            )
+            raise IngestError(f"{path.name}: {size / 1e6:.1f} MB is over the limit of {self.max_file_mb:g} MB; "
+                              "raise RAGENT_MAX_FILE_MB or split the file")
         return path.read_bytes()
 
+    # ---- one file --------------------------------------------------------------------------------
     def ingest_file(self, path: Path, workspace: str) -> FileResult:
         data = self._check(path)
         source = str(path.resolve())
@@ -93,50 +150,83 @@ class Ingestor:
         doc_id = content_id(workspace, source)
         prev = self.registry.get(workspace, doc_id)
         if prev and prev.status == "done" and prev.content_hash == digest:
-            return FileResult(str(path), "unchanged", doc_id, prev.pages, len(prev.chunk_ids))
+            return FileResult(str(path), "unchanged", doc_id, prev.pages, len(prev.chunk_ids), version=prev.version)
         twins = [r for r in self.registry.by_hash(workspace, digest) if r.doc_id != doc_id and r.status == "done"]
         if twins:
-            return FileResult(str(path), "duplicate", twins[0].doc_id, twins[0].pages, len(twins[0].chunk_ids),
-                              error=f"same content as {twins[0].source}")
-        version = (prev.version + 1) if prev else 1
-        rec = DocRecord(workspace, doc_id, source, path.stem, digest, "processing", version)
-        self.registry.put(rec)
-        try:
-            parsed = parse_file(path, max_pages=self.max_pages)
+            if prev and prev.status != "done":  # it was only registered as pending in this batch
+                self.registry.delete(workspace, doc_id)
+            t = twins[0]
+            return FileResult(str(path), "duplicate", t.doc_id, t.pages, len(t.chunk_ids), version=t.version,
+                              error=f"same content as {t.source}; not ingested twice")
+        had_done = prev is not None and prev.status == "done"
+        version = 1 if prev is None else prev.version + 1 if had_done else prev.version
+        staging = self.files_dir(f"{doc_id}.new")
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        try:  # everything that can fail on the input happens before the index is touched
+            parsed = parse_file(path, max_pages=self.max_pages, files_dir=staging)
             self._tick("pages", parsed.pages)
-            chunks = self.build_chunks(parsed.title, parsed.blocks, workspace, doc_id, source)
-            if prev:  # replace the old version's chunks (also cleans up after a crash mid-ingest)
-                self.writer.delete_doc(workspace, doc_id)
-            self.write(workspace, chunks)
+            chunks = self.build_chunks(parsed, workspace, doc_id, source)
+            self._tick("chunks", len(chunks))
+            chunks, enriched = self.enrich(parsed, digest, chunks)
         except IngestError as e:
-            self.registry.put(DocRecord(**{**rec.__dict__, "status": "failed", "error": str(e)}))
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if had_done:
+                raise IngestError(f"{e} (the previous version stays searchable)") from e
+            self.registry.put(DocRecord(workspace, doc_id, source, path.stem, digest, "failed", version,
+                                        error=str(e)))
             raise
-        done = DocRecord(**{**rec.__dict__, "status": "done", "title": parsed.title, "pages": parsed.pages,
-                            "chunk_ids": tuple(c.id for c in chunks)})
-        self.registry.put(done)
-        return FileResult(str(path), "updated" if prev and prev.status == "done" else "ingested", doc_id,
-                          parsed.pages, len(chunks))
+        meta: dict[str, object] = {
+            "images_seen": parsed.images_seen, "tables": sum(c.kind == "table" for c in chunks),
+            "images": sum(c.kind == "image" for c in chunks), "enriched": enriched, "bytes": len(data),
+        }
+        rec = DocRecord(workspace, doc_id, source, parsed.title, digest, "processing", version, parsed.pages,
+                        meta=meta)
+        self.registry.put(rec)
+        if prev is not None:  # replace the old version (also cleans up after a crash mid-ingest)
+            self.writer.delete_doc(workspace, doc_id)
+        self._commit_files(doc_id, staging)
+        self.writer.write(workspace, chunks, progress=lambda n: self._tick("embedded", n))
+        self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks)))
+        return FileResult(str(path), "updated" if had_done else "ingested", doc_id, parsed.pages, len(chunks),
+                          version=version, tables=sum(c.kind == "table" for c in chunks),
+                          images=sum(c.kind == "image" for c in chunks), enriched=enriched)
 
-    def build_chunks(self, title: str, blocks: list, workspace: str, doc_id: str, source: str) -> list[Chunk]:
-        pieces = split_blocks(blocks, self.chunk_chars)
+    def _commit_files(self, doc_id: str, staging: Path | None) -> None:
+        if self.home is None:
+            return
+        shutil.rmtree(self.home / "pages" / doc_id, ignore_errors=True)  # page images of the old version
+        final = self.home / "files" / doc_id
+        shutil.rmtree(final, ignore_errors=True)
+        if staging is not None and staging.exists():
+            staging.rename(final)
+
+    def build_chunks(self, parsed: ParsedDoc, workspace: str, doc_id: str, source: str) -> list[Chunk]:
+        splitter = SemanticSplitter(self.embedder_for(workspace)) if self.semantic else None
+        pieces = split_blocks(parsed.blocks, self.chunk_chars, splitter)
         return [
             Chunk(id=content_id(doc_id, str(i), p.text), doc_id=doc_id, workspace=workspace, text=p.text,
-                  page=p.page, kind=p.kind, doc_title=title, source=source, bbox=p.bbox,
+                  page=p.page, kind=p.kind, doc_title=parsed.title, source=source, bbox=p.bbox,
                   heading_path=p.heading_path, order=i)
             for i, p in enumerate(pieces)
         ]
 
-    @property
-    def writer(self) -> IndexWriter:
-        return IndexWriter(self.index, lambda _ws: self.embedder)
+    def enrich(self, parsed: ParsedDoc, digest: str, chunks: list[Chunk]) -> tuple[list[Chunk], int]:
+        """Add LLM contexts (when an enricher is set); returns the chunks and how many got a context."""
+        if self.enricher is None or not chunks:
+            return chunks, 0
+        document = parsed.text
+        ctxs = asyncio.run(self.enricher.contexts(parsed.title, document, digest, [c.text for c in chunks]))
+        out = [replace(c, context=x) if x else c for c, x in zip(chunks, ctxs, strict=True)]
+        return out, sum(1 for x in ctxs if x)
 
-    def write(self, workspace: str, chunks: list[Chunk]) -> None:
-        self.writer.write(workspace, chunks, progress=lambda n: self._tick("chunks", n))
-
+    # ---- delete ----------------------------------------------------------------------------------
     def delete(self, workspace: str, doc_id: str) -> bool:
-        """Remove a document's vectors and registry row. Returns False when it was not there."""
+        """Remove a document's vectors, graph mentions, saved files and registry row; False if unknown."""
         if self.registry.get(workspace, doc_id) is None:
             return False
         self.writer.delete_doc(workspace, doc_id)
+        self._remove_files(doc_id)
         self.registry.delete(workspace, doc_id)
         return True

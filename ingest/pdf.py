@@ -1,0 +1,344 @@
+"""PDF -> typed blocks with PyMuPDF: text in reading order with heading levels, tables, images.
+
+- Text: ``page.get_text("dict")`` spans; a block's heading level comes from its font size relative to the
+  document's body size (the most common size, weighted by characters), and bold short lines. Two-column
+  pages are read column by column between full-width blocks.
+- Tables: ``page.find_tables()`` costs 0.2-0.7 s a page, so it runs only on candidate pages (enough ruled
+  line/rect drawings); each table becomes a Markdown block with its cell grid, and the text inside the
+  table area is dropped from the text blocks so it is not indexed twice. Tables without ruling lines are
+  read as plain text (the "text" strategy scored ~0.3 cell F1 on ICDAR 2013: worse than nothing).
+- Images: unique image xrefs per page, minus tiny/decorative ones (< ``min_px`` pixels a side, < ``min_frac``
+  of the page area, or repeated on many pages like logos); each is saved as PNG and described by its caption
+  (the nearest "Figure/Fig./Table ..." block below or above) and nearby text.
+- ``render_page`` renders (and caches) a page image for the UI to show a citation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import IngestError
+from core.types import BBox
+from ingest.parse import Block, ParsedDoc, to_markdown
+
+logger = logging.getLogger(__name__)
+
+CAPTION_RE = re.compile(r"^\s*(figure|fig\.|table|chart|image|photo|plate|exhibit)\s*[\dIVX]", re.I)
+PAGE_NO_RE = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$", re.I)
+TABLE_MIN_RULES = 3  # long horizontal rules on a page before find_tables (0.2-0.7 s) is worth running
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A text block before heading levels are known."""
+
+    text: str
+    page: int
+    bbox: BBox
+    size: float
+    bold: bool
+    lines: int
+
+
+def _open(path: Path) -> Any:
+    import pymupdf
+
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as e:  # pymupdf raises FileDataError, RuntimeError, ValueError, ... on broken files
+        raise IngestError(f"{path.name}: not a readable PDF (corrupt, truncated or another format): {e}") from e
+    if doc.needs_pass:
+        doc.close()
+        raise IngestError(f"{path.name}: the PDF is encrypted (password protected); decrypt it first, "
+                          "e.g. `qpdf --decrypt --password=... in.pdf out.pdf`")
+    return doc
+
+
+def _inside(inner: BBox, outer: BBox, pad: float = 2.0) -> bool:
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return outer[0] - pad <= cx <= outer[2] + pad and outer[1] - pad <= cy <= outer[3] + pad
+
+
+def _join_lines(lines: list[str]) -> str:
+    out = ""
+    for ln in lines:
+        ln = re.sub(r"[ \t\u00a0]+", " ", ln).strip()
+        if not ln:
+            continue
+        joined = out[:-1] + ln if out.endswith("-") and ln[:1].islower() else f"{out} {ln}"
+        out = joined.strip()
+    return out
+
+
+def _text_blocks(page: Any, pno: int, exclude: list[BBox]) -> list[_Raw]:
+    import pymupdf
+
+    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+    out: list[_Raw] = []
+    for b in page.get_text("dict", flags=flags)["blocks"]:
+        if b.get("type", 0) != 0:
+            continue
+        lines: list[str] = []
+        horizontal = 0
+        sizes: Counter[float] = Counter()
+        bold = 0
+        chars = 0
+        x0 = y0 = 1e9
+        x1 = y1 = -1e9
+        for ln in b["lines"]:
+            if exclude and any(_inside(tuple(ln["bbox"]), t) for t in exclude):
+                continue
+            text = "".join(s["text"] for s in ln["spans"])
+            if not text.strip():
+                continue
+            lines.append(text)
+            horizontal += abs(ln.get("dir", (1, 0))[1]) < 0.1
+            lx0, ly0, lx1, ly1 = ln["bbox"]
+            x0, y0, x1, y1 = min(x0, lx0), min(y0, ly0), max(x1, lx1), max(y1, ly1)
+            for s in ln["spans"]:
+                n = len(s["text"].strip())
+                sizes[round(s["size"] * 2) / 2] += n
+                chars += n
+                if s["flags"] & 16 or "bold" in s["font"].lower():
+                    bold += n
+        text = _join_lines(lines)
+        if not text or PAGE_NO_RE.match(text):
+            continue
+        # rotated text (e.g. arXiv side stamps) is never a heading: give it no size
+        size = sizes.most_common(1)[0][0] if sizes and horizontal * 2 > len(lines) else 0.0
+        out.append(_Raw(text, pno, (x0, y0, x1, y1), size, chars > 0 and bold >= 0.6 * chars, len(lines)))
+    return out
+
+
+def _reading_order(blocks: list[_Raw], page_width: float) -> list[_Raw]:
+    """Column-aware order: full-width blocks split the page into bands; in a band, left column then right."""
+    mid = page_width / 2
+    blocks = sorted(blocks, key=lambda b: (round(b.bbox[1]), b.bbox[0]))
+    left = [b for b in blocks if b.bbox[2] <= mid + 10]
+    right = [b for b in blocks if b.bbox[0] >= mid - 10]
+    if len(left) < 2 or len(right) < 2:  # single column
+        return blocks
+    out: list[_Raw] = []
+    band: list[_Raw] = []
+    for b in blocks:
+        full = b.bbox[0] < mid - 10 and b.bbox[2] > mid + 10
+        if full:
+            out += sorted(band, key=lambda x: (x.bbox[0] >= mid - 10, x.bbox[1]))
+            band = []
+            out.append(b)
+        else:
+            band.append(b)
+    out += sorted(band, key=lambda x: (x.bbox[0] >= mid - 10, x.bbox[1]))
+    return out
+
+
+def _heading_levels(raws: list[_Raw]) -> dict[int, int]:
+    """Heading level per raw block index (absent = body), from size relative to the body font size."""
+    weights: Counter[float] = Counter()
+    for r in raws:
+        weights[r.size] += len(r.text)
+    if not weights:
+        return {}
+    body = weights.most_common(1)[0][0]
+
+    def headingish(r: _Raw) -> bool:
+        return len(r.text) <= 160 and r.lines <= 3 and bool(re.search(r"[A-Za-z]{2}", r.text))
+
+    big = sorted({r.size for r in raws if r.size >= body * 1.12 and headingish(r)}, reverse=True)[:5]
+    rank = {s: i + 1 for i, s in enumerate(big)}
+    levels: dict[int, int] = {}
+    for i, r in enumerate(raws):
+        if r.size in rank and headingish(r):
+            levels[i] = rank[r.size]
+        elif (r.bold and r.size >= body * 0.95 and len(r.text) <= 90 and r.lines <= 2 and headingish(r)
+              and not r.text.rstrip().endswith((".", ",", ";", ":"))):
+            levels[i] = min(len(big) + 1, 6)
+    return levels
+
+
+def _rules(page: Any) -> list[BBox]:
+    """The long horizontal rules (lines, thin rects, rect edges >= 10% of the page width) a page draws:
+    on ICDAR 2013, >= 3 of them caught 124 of 128 table pages while skipping most text-only pages."""
+    import pymupdf
+
+    min_w = 0.1 * page.rect.width
+    out: list[BBox] = []
+    for d in page.get_cdrawings():
+        for it in d.get("items", ()):
+            if it[0] == "l":
+                (ax, ay), (bx, by) = it[1], it[2]
+                if abs(ay - by) < 1.5 and abs(ax - bx) >= min_w:
+                    out.append((min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))
+            elif it[0] == "re":
+                r = pymupdf.Rect(it[1])
+                if r.width >= min_w:
+                    out += [(r.x0, r.y0, r.x1, r.y0)] * (1 if r.height < 2 else 2)
+    return out
+
+
+def _tables(page: Any, pno: int) -> list[Block]:
+    rules = _rules(page)
+    if len(rules) < TABLE_MIN_RULES:
+        return []
+    import pymupdf
+
+    # only look where the rules are: find_tables' cost grows with the characters it has to consider
+    clip = pymupdf.Rect(min(r[0] for r in rules) - 40, min(r[1] for r in rules) - 40,
+                        max(r[2] for r in rules) + 40, max(r[3] for r in rules) + 40) & page.rect
+    blocks = []
+    try:
+        found = page.find_tables(clip=clip).tables
+    except Exception as e:  # a table finder failure must not lose the page's text
+        logger.warning("page %d: table detection failed (%s); reading it as text", pno, e)
+        return []
+    for t in found:
+        rows = tuple(tuple(re.sub(r"\s+", " ", c or "").strip() for c in r) for r in t.extract())
+        rows = tuple(r for r in rows if any(r))
+        if len(rows) < 2 or max(len(r) for r in rows) < 2:
+            continue
+        blocks.append(Block(text=to_markdown(rows), page=pno, bbox=tuple(t.bbox), kind="table", cells=rows))
+    return blocks
+
+
+def _caption(img: BBox, texts: list[_Raw]) -> tuple[str, str]:
+    """(caption, nearby text) for an image: a Figure/Table line just below or above, else the nearest."""
+
+    def overlaps(b: _Raw) -> bool:
+        return b.bbox[0] < img[2] and b.bbox[2] > img[0]
+
+    def gap(b: _Raw) -> float:
+        return b.bbox[1] - img[3] if b.bbox[1] >= img[3] - 5 else img[1] - b.bbox[3]
+
+    near = sorted((b for b in texts if overlaps(b) and -5 <= gap(b) <= 120), key=gap)
+    caption = next((b.text for b in near if CAPTION_RE.match(b.text) and gap(b) <= 60), "")
+    nearby = next((b.text for b in near if b.text != caption), "")
+    return caption, nearby[:400]
+
+
+def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | None, repeated: set[int],
+            min_px: int, min_frac: float) -> tuple[list[Block], int]:
+    import pymupdf
+
+    seen = {x[0] for x in page.get_images()}
+    area = page.rect.width * page.rect.height
+    boxes: dict[int, BBox] = {}
+    for info in page.get_image_info(xrefs=True):
+        xref = info.get("xref", 0)
+        if info["width"] < min_px or info["height"] < min_px or xref in repeated:
+            continue
+        x0, y0, x1, y1 = info["bbox"]
+        prev = boxes.get(xref)
+        boxes[xref] = (x0, y0, x1, y1) if prev is None else (
+            min(prev[0], x0), min(prev[1], y0), max(prev[2], x1), max(prev[3], y1))
+    blocks = []
+    for n, (xref, bb) in enumerate(boxes.items(), start=1):
+        clip = pymupdf.Rect(bb) & page.rect
+        if clip.is_empty or clip.width * clip.height < min_frac * area:
+            continue
+        bb = (clip.x0, clip.y0, clip.x1, clip.y1)
+        saved = ""
+        if files_dir is not None:
+            files_dir.mkdir(parents=True, exist_ok=True)
+            dest = files_dir / f"p{pno}-img{n}.png"
+            try:
+                if xref:
+                    pix = pymupdf.Pixmap(doc, xref)
+                    if pix.n - pix.alpha >= 4 or pix.colorspace is None or pix.colorspace.n not in (1, 3):
+                        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+                else:
+                    pix = page.get_pixmap(clip=clip, dpi=110)
+                pix.save(dest)
+                saved = str(dest)
+            except Exception as e:  # an odd image format must not fail the document
+                logger.warning("page %d: could not save image %d (%s)", pno, xref, e)
+        caption, nearby = _caption(bb, texts)
+        text = "\n".join(p for p in (caption or f"Image on page {pno}", nearby) if p)
+        blocks.append(Block(text=text, page=pno, bbox=bb, kind="image", image_path=saved))
+    return blocks, len(seen)
+
+
+def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None, min_px: int = 64,
+              min_frac: float = 0.01, tables: bool = True, images: bool = True) -> ParsedDoc:
+    doc = _open(path)
+    with doc:
+        if doc.page_count == 0:
+            raise IngestError(f"{path.name}: the PDF has no pages")
+        if doc.page_count > max_pages:
+            raise IngestError(f"{path.name}: {doc.page_count} pages is over the limit of {max_pages}; "
+                              "raise RAGENT_MAX_PAGES or split the file")
+        xref_pages: Counter[int] = Counter()
+        if images:
+            for page in doc:
+                xref_pages.update({x[0] for x in page.get_images()})
+        repeated = {x for x, n in xref_pages.items() if n >= 3 and n >= doc.page_count // 2}
+        raws: list[_Raw] = []
+        extra: dict[int, list[Block]] = {}  # per page: tables and images, placed after the page's text
+        images_seen = 0
+        for page in doc:
+            pno = page.number + 1
+            tbls = _tables(page, pno) if tables else []
+            texts = _reading_order(_text_blocks(page, pno, [b.bbox for b in tbls if b.bbox]), page.rect.width)
+            imgs: list[Block] = []
+            if images:
+                imgs, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac)
+                images_seen += n_seen
+            raws += texts
+            extra[pno] = [*tbls, *imgs]
+        levels = _heading_levels(raws)
+        blocks: list[Block] = []
+        by_page: dict[int, list[Block]] = {}
+        for i, r in enumerate(raws):
+            lst = by_page.setdefault(r.page, [])
+            lvl = levels.get(i, 0)
+            prev = lst[-1] if lst else None
+            if (lvl and prev is not None and prev.heading_level == lvl and prev.bbox
+                    and 0 <= r.bbox[1] - prev.bbox[3] < r.size):  # a heading wrapped over two blocks
+                lst[-1] = Block(text=f"{prev.text} {r.text}", page=r.page, heading_level=lvl,
+                                bbox=(min(prev.bbox[0], r.bbox[0]), prev.bbox[1], max(prev.bbox[2], r.bbox[2]),
+                                      r.bbox[3]))
+            else:
+                lst.append(Block(text=r.text, page=r.page, bbox=r.bbox, heading_level=lvl))
+        for p in range(1, doc.page_count + 1):
+            blocks += _place(by_page.get(p, []), extra.get(p, []))
+        meta_title = ((doc.metadata or {}).get("title") or "").strip()
+        first_h = next((b.text for b in blocks if b.heading_level == 1 and b.page == 1), "")
+        title = meta_title if len(meta_title) > 3 else (first_h or path.stem)
+        if not any(b.kind in ("text", "table") for b in blocks):
+            raise IngestError(f"{path.name}: no extractable text in {doc.page_count} pages (a scanned PDF?); "
+                              "no OCR model is available offline here: run OCR (e.g. `ocrmypdf`) first")
+        return ParsedDoc(title=title[:200], pages=doc.page_count, blocks=blocks, images_seen=images_seen)
+
+
+def _place(texts: list[Block], extra: list[Block]) -> list[Block]:
+    """Insert each table/image before the first text block (in reading order) that starts below it in
+    the same column; else at the end of the page."""
+    out = list(texts)
+    for x in sorted(extra, key=lambda b: b.bbox[1] if b.bbox else 0):
+        xb = x.bbox or (0.0, 0.0, 0.0, 0.0)
+        at = next((i for i, b in enumerate(out) if b.kind == "text" and b.bbox and b.bbox[1] >= xb[1]
+                   and b.bbox[0] < xb[2] and b.bbox[2] > xb[0]), len(out))
+        out.insert(at, x)
+    return out
+
+
+def render_page(home: Path, doc_id: str, source_pdf: Path, page: int, dpi: int = 110) -> Path:
+    """The PNG of ``page`` (1-based) of a PDF, rendered once and cached under home/pages/<doc_id>/."""
+    dest = home / "pages" / doc_id / f"{page}.png"
+    if dest.exists():
+        return dest
+    doc = _open(source_pdf)
+    with doc:
+        if not 1 <= page <= doc.page_count:
+            raise IngestError(f"{source_pdf.name}: no page {page} (it has {doc.page_count})")
+        pix = doc[page - 1].get_pixmap(dpi=dpi)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp.png")
+        pix.save(tmp)
+        tmp.replace(dest)
+    return dest
