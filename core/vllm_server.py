@@ -23,7 +23,7 @@ from typing import Any, TypedDict
 import httpx
 
 from core.errors import ConfigError, LLMError
-from core.settings import ServeConfig
+from core.settings import PACKAGED_LLMS, ServeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ PID_NAME = "vllm.pid"
 SERVER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
               "DO_NOT_TRACK": "1"}
 SETUP_HINT = "run scripts/setup_llm.sh"
-MODELS_HINT = "run `make models`"
 
 # Prometheus series read from GET /metrics (summed over label sets) and the keys they are reported under.
 METRIC_NAMES = {
@@ -166,11 +165,20 @@ def check_ready(cfg: ServeConfig) -> None:
     if not python_path(cfg).exists():
         raise ConfigError(f"no vLLM virtualenv at {cfg.venv} ({python_path(cfg)} missing): {SETUP_HINT}")
     if not (cfg.model_dir / "config.json").is_file():
-        raise ConfigError(f"model folder {cfg.model_dir} is missing or incomplete: {MODELS_HINT}")
+        raise ConfigError(f"model folder {cfg.model_dir} is missing or incomplete: {models_hint(cfg.model_dir)}")
     if cfg.spec_method in ("draft_model", "eagle", "eagle3") and cfg.spec_draft_model:
         draft = Path(cfg.spec_draft_model)
-        if draft.is_absolute() and not draft.exists():
-            raise ConfigError(f"draft model folder {draft} is missing: {MODELS_HINT}")
+        if draft.is_absolute() and not (draft / "config.json").is_file():
+            raise ConfigError(f"draft model folder {draft} is missing: {models_hint(draft)}")
+
+
+def models_hint(model_dir: Path) -> str:
+    """What to run to get ``model_dir``: the prepare command for a packaged model."""
+    key = next((k for k, v in PACKAGED_LLMS.items() if v == model_dir.name), None)
+    if key is None:
+        return "set RAGENT_LLM_MODEL to a packaged model key or an HF model folder"
+    return (f"run `make model MODEL={key}` (or .venv-llm/bin/python scripts/prepare_model.py {key} "
+            f"--home {model_dir.parent.parent})")
 
 
 def start(cfg: ServeConfig, progress: Callable[[str], None] | None = None) -> int:

@@ -1,0 +1,127 @@
+"""``ragent llm ...``: start, inspect and stop ragent's own vLLM server.
+
+When ``RAGENT_LLM_BASE_URL`` is set, ragent uses that server: ``serve``/``stop`` start and stop nothing
+locally and ``status`` reports on it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import ConfigError, RagentError
+from core.settings import PACKAGED_LLMS, Settings
+
+T = TypeVar("T")
+llm_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect the vLLM server.")
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    return Settings.from_env(".env")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except RagentError as e:
+        _fail(str(e))
+        raise  # unreachable: _fail exits
+
+
+def _with_model(s: Settings, model: str | None) -> Settings:
+    if model is None:
+        return s
+    if model not in PACKAGED_LLMS and "/" not in model:
+        _fail(f"unknown model {model!r}: use one of {', '.join(PACKAGED_LLMS)} or a model folder path")
+    return s.model_copy(update={"llm_model": model})
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+@llm_app.command()
+def serve(
+    print_command: bool = typer.Option(False, "--print-command", help="Print the vLLM command; start nothing."),
+    model: str = typer.Option(
+        None, "--model", help=f"Packaged model key ({'|'.join(PACKAGED_LLMS)}) or a model folder."
+    ),
+) -> None:
+    """Start the local vLLM server (detached) and wait until it is healthy."""
+    from core import vllm_server
+
+    s = _with_model(_settings(), model)
+    cfg = s.serve
+    if print_command:
+        env = " ".join(f"{k}={v}" for k, v in vllm_server.SERVER_ENV.items())
+        print(f"{env} {shlex.join(_guarded(lambda: vllm_server.build_command(cfg)))}")
+        return
+    if s.llm_base_url:
+        out.print(f"RAGENT_LLM_BASE_URL is set: ragent uses the server at {s.llm_base_url}; "
+                  "nothing is started locally.", highlight=False)
+        return
+    pid = _guarded(lambda: vllm_server.start(cfg, progress=lambda m: err.print(m, highlight=False)))
+    out.print(f"vLLM serves {cfg.model_dir.name} as {cfg.served_name!r} at {vllm_server.local_url(cfg)}/v1 "
+              f"(pid {pid}; log {cfg.run_dir / vllm_server.LOG_NAME}); stop it with `ragent llm stop`",
+              highlight=False)
+
+
+@llm_app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """Is the LLM server reachable, what it serves, speculative-decoding acceptance and token totals."""
+    from core import vllm_server
+
+    s = _settings()
+    st = vllm_server.status(s.llm.base_url, s.llm_api_key)
+    if as_json:
+        print(json.dumps(st))
+    else:
+        table = Table("", "", title="LLM server", show_header=False)
+        table.add_row("url", st["base_url"])
+        table.add_row("reachable", "[green]yes[/]" if st["reachable"] else f"[red]no[/] ({st['error']})")
+        table.add_row("models", ", ".join(st["models"]) or "-")
+        m = st["metrics"]
+        if m is not None:
+            table.add_row("spec acceptance rate", _fmt(m["acceptance_rate"]))
+            table.add_row("mean acceptance length", _fmt(m["mean_acceptance_length"]))
+            table.add_row("prompt tokens", _fmt(m["prompt_tokens"], ".0f"))
+            table.add_row("generated tokens", _fmt(m["generation_tokens"], ".0f"))
+            table.add_row("requests running / waiting",
+                          f"{m['requests_running']:.0f} / {m['requests_waiting']:.0f}")
+        out.print(table)
+    if not st["reachable"]:
+        hint = "check RAGENT_LLM_BASE_URL" if s.llm_base_url else "run `ragent llm serve`"
+        _fail(f"no LLM server reachable at {st['base_url']}: {hint}")
+    if s.llm.model not in st["models"]:
+        _fail(f"the server does not serve {s.llm.model!r} (it serves {', '.join(st['models']) or 'nothing'}): "
+              "set RAGENT_LLM_SERVED_NAME")
+
+
+@llm_app.command()
+def stop() -> None:
+    """Stop the local vLLM server started by `ragent llm serve`."""
+    from core import vllm_server
+
+    s = _settings()
+    if s.llm_base_url:
+        out.print(f"RAGENT_LLM_BASE_URL is set ({s.llm_base_url}): no local server to stop.", highlight=False)
+        return
+    try:
+        stopped = vllm_server.stop(s.serve)
+    except (OSError, ConfigError) as e:
+        _fail(f"could not stop vLLM: {e}")
+        return
+    out.print("vLLM stopped." if stopped else f"no local vLLM server running (no live pid in {s.run_dir}).")
