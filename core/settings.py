@@ -83,6 +83,7 @@ class FinetuneConfig:
     val_fraction: float = 0.2
     min_gain: float = 0.005
     seed: int = 13
+    rerank_negatives: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,15 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(1200, description="Target chunk size in characters.")
     max_file_mb: float = Field(200.0, description="Refuse files larger than this.")
     max_pages: int = Field(3000, description="Refuse PDFs with more pages than this.")
+    # Ingest (ingest/): semantic split + contextual enrichment
+    semantic_split: bool = Field(
+        True, description="Cut long sections at embedding-similarity breakpoints (else pack by sentences)."
+    )
+    enrich: bool = Field(
+        False, description="LLM chunk contexts (contextual retrieval) by default; slow on CPU, so off here."
+    )
+    enrich_doc_chars: int = Field(6000, description="Document characters shown to the LLM when enriching.")
+    enrich_concurrency: int = Field(4, description="Enrichment requests in flight at once.")
 
     # API + UI (app/api, app/ui)
     api_auth: bool = Field(True, description="Require API keys (`ragent keys create`); false = open local dev.")
@@ -181,6 +191,9 @@ class Settings(BaseSettings):
     finetune_val_fraction: float = Field(0.2, description="Share of documents held out for validation.")
     finetune_min_gain: float = Field(0.005, description="Promote only if the metric improves by more than this.")
     finetune_seed: int = Field(13, description="Seed for sampling, splitting and training.")
+    finetune_rerank_negatives: bool = Field(
+        False, description="Drop hard negatives the cross-encoder scores near the positive (slow: ~20 pairs/s)."
+    )
 
     # Retrieval (recall paths, fusion, rerank, graph)
     search_paths: str = Field("dense,sparse,graph,decompose", description="Recall paths `search` runs by default.")
@@ -202,6 +215,16 @@ class Settings(BaseSettings):
     neo4j_url: str | None = Field(None, description="Neo4j bolt URL for the graph; unset = embedded SQLite.")
     neo4j_user: str = Field("neo4j", description="Neo4j user.")
     neo4j_password: str = Field("", description="Neo4j password.")
+
+    # Agents (planner / executor / reflector, experience memory)
+    agent_max_steps: int = Field(8, description="Tool calls per agent run (retries and replans included).")
+    agent_max_replans: int = Field(1, description="How often the reflector may ask for a new plan.")
+    agent_time_budget_s: float = Field(240.0, description="Wall-clock budget per agent run, in seconds.")
+    agent_llm_judge: bool = Field(True, description="Ask the LLM whether the evidence suffices (grey zone only).")
+    agent_llm_experience: bool = Field(True, description="Let the LLM propose tips after each run.")
+    memory_url: str | None = Field(
+        None, description="Experience memory store: unset = SQLite under home; postgresql://... = Postgres."
+    )
 
     @classmethod
     def from_env(cls, env_file: str | None = None) -> Settings:
@@ -264,6 +287,7 @@ class Settings(BaseSettings):
             epochs=self.finetune_epochs, batch_size=self.finetune_batch_size, lr=self.finetune_lr,
             negatives=self.finetune_negatives, filter_k=self.finetune_filter_k,
             val_fraction=self.finetune_val_fraction, min_gain=self.finetune_min_gain, seed=self.finetune_seed,
+            rerank_negatives=self.finetune_rerank_negatives,
         )
 
     @property
