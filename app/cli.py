@@ -157,6 +157,10 @@ app.command("api")(_server.api)
 app.command("ui")(_server.ui)
 app.add_typer(_server.keys_app, name="keys")
 
+from app.cli_finetune import finetune_app  # noqa: E402
+
+app.add_typer(finetune_app, name="finetune")
+
 
 def main() -> Any:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

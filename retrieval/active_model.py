@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import IndexConfig
-from retrieval.index import check_workspace
+from retrieval.index import QdrantIndex, check_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +109,28 @@ class ActiveModels:
             json.dump({"workspace": workspace, "history": [v.to_json() for v in hist]}, f, indent=1)
         os.replace(tmp, path)
         self._cache.pop(workspace, None)
+
+
+# ---- collection helpers for the hot swap (candidates to move into QdrantIndex) ---------------------------
+def collections(index: QdrantIndex, workspace: str) -> list[str]:
+    """Physical collections of a workspace (``chunks_<ws>_v<N>``), oldest first."""
+    prefix = f"{index.alias(workspace)}_v"
+    with index._lock:
+        names = [c.name for c in index.client.get_collections().collections]
+    return sorted((n for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()),
+                  key=lambda n: int(n[len(prefix):]))
+
+
+def next_collection(index: QdrantIndex, workspace: str) -> str:
+    """A fresh physical collection name: one past the highest ``v<N>`` that exists."""
+    names = collections(index, workspace)
+    prefix = f"{index.alias(workspace)}_v"
+    top = max((int(n[len(prefix):]) for n in names), default=0)
+    return f"{prefix}{top + 1}"
+
+
+def drop_collection(index: QdrantIndex, name: str) -> None:
+    """Delete a physical collection (never the one an alias points at: callers re-point the alias first)."""
+    with index._lock:
+        if index.client.collection_exists(name):
+            index.client.delete_collection(name)
