@@ -66,7 +66,7 @@ def serve(
     s = _with_model(_settings(), model)
     cfg = s.serve
     if print_command:
-        env = " ".join(f"{k}={v}" for k, v in vllm_server.SERVER_ENV.items())
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in vllm_server.server_env(cfg, {}).items())
         print(f"{env} {shlex.join(_guarded(lambda: vllm_server.build_command(cfg)))}")
         return
     if s.llm_base_url:

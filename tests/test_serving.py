@@ -79,9 +79,15 @@ def test_command_rejects_bad_values(tmp_path: Path) -> None:
         vs.build_command(serve_config(tmp_path, memory_fraction=0.0))
 
 
-def test_server_env_is_offline() -> None:
-    env = vs.server_env({"PATH": "/bin"})
+def test_server_env(tmp_path: Path) -> None:
+    cfg = serve_config(tmp_path, venv=tmp_path / "venv")
+    env = vs.server_env(cfg, {"PATH": "/bin"})
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_NO_USAGE_STATS"] == "1" and env["PATH"] == "/bin"
+    assert "LD_PRELOAD" not in env
+    (tmp_path / "venv" / "lib").mkdir(parents=True)
+    (tmp_path / "venv" / "lib" / "libiomp5.so").touch()
+    env = vs.server_env(cfg, {"LD_PRELOAD": "/x.so"})
+    assert env["LD_PRELOAD"] == f"{(tmp_path / 'venv/lib/libiomp5.so').absolute()}:/x.so"
 
 
 def test_cli_print_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
