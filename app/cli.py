@@ -135,20 +135,49 @@ def ask(
     question: str = typer.Argument(..., help="Your question."),
     workspace: str = WorkspaceOpt,
     as_json: bool = JsonOpt,
+    no_memory: bool = typer.Option(False, "--no-memory", help="Do not use or update learned tips/shortcuts."),
+    thread: str = typer.Option(None, "--thread", help="Thread id: resumes an interrupted run of the same question."),
 ) -> None:
-    """Answer a question from a workspace's documents, with citations."""
-    from agents.answer import answer_question
-
+    """Answer a question with the agent (plan, search, reflect, cite); prints its steps live to stderr."""
     ws = workspace or settings().workspace
+    final: dict[str, Any] = {}
+    errors: list[str] = []
+
+    async def run(rt: Runtime) -> None:
+        async for ev in rt.agent.astream(ws, question, thread_id=thread, use_memory=not no_memory):
+            kind = ev["type"]
+            if kind == "answer":
+                final.update(ev["answer"])
+            elif kind == "error":
+                errors.append(ev["message"])
+            if as_json or kind in ("answer", "citations"):
+                continue
+            if kind == "plan":
+                steps = ", ".join(f"{s['tool']}" for s in ev["plan"])
+                err.print(f"[cyan]plan[/] ({ev.get('source')}): {steps}", highlight=False)
+            elif kind == "step_end":
+                mark = "[green]ok[/]" if ev["ok"] else "[red]failed[/]"
+                err.print(f"  {ev['step']['id']} {ev['step']['tool']} {mark} {ev['summary'][:120]}", highlight=False)
+            elif kind == "reflection":
+                err.print(f"[magenta]reflect[/]: {ev['decision']} ({ev['reason'][:120]})", highlight=False)
+            elif kind == "token":
+                err.print(ev["text"], end="", style="dim", highlight=False)
+            elif kind == "error":
+                err.print(f"[red]{ev['message']}[/]", highlight=False)
+
     with runtime() as rt:
-        ans = guarded(lambda: asyncio.run(answer_question(rt.retriever, rt.llm, ws, question)))
+        guarded(lambda: asyncio.run(run(rt)))
+    if not as_json:
+        err.print()
+    if not final.get("citations") and errors:
+        fail(errors[-1])
     if as_json:
-        print(json.dumps(ans.to_json()))
+        print(json.dumps(final))
         return
-    out.print(ans.answer, highlight=False)
-    for c in ans.citations:
-        mark = "✓" if c.verified else "?"
-        out.print(f"  [{c.n}] {c.doc}, page {c.page} {mark} “{c.quote[:160]}”", highlight=False)
+    out.print(final.get("answer", ""), highlight=False)
+    for c in final.get("citations", []):
+        mark = "✓" if c["verified"] else "?"
+        out.print(f"  [{c['n']}] {c['doc']}, page {c['page']} {mark} “{c['quote'][:160]}”", highlight=False)
 
 
 import app.cli_server as _server  # noqa: E402
@@ -160,6 +189,10 @@ app.add_typer(_server.keys_app, name="keys")
 from app.cli_finetune import finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
+
+from app.cli_memory import memory_app  # noqa: E402
+
+app.add_typer(memory_app, name="memory")
 
 
 def main() -> Any:

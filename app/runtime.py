@@ -43,6 +43,27 @@ class Runtime:
     def retriever(self) -> Retriever:
         return Retriever(self.index, self.embedder, self.registry)
 
+    @cached_property
+    def memory(self) -> Any:
+        """The agent's experience memory (tips, shortcuts): SQLite under home, or RAGENT_MEMORY_URL."""
+        from agents.memory import ExperienceMemory, store_from_url
+
+        if "memory" in self.overrides:
+            return self.overrides["memory"]
+        store = store_from_url(self.settings.memory_url, self.settings.home / "memory.db")
+        return ExperienceMemory(store, embedder=self.embedder)
+
+    @cached_property
+    def agent(self) -> Any:
+        """The planner/executor/reflector agent; checkpoints runs in SQLite under home (resume by thread id)."""
+        from agents import Agent, AgentConfig, SqliteCheckpoints
+
+        s = self.settings
+        cfg = AgentConfig(max_steps=s.agent_max_steps, max_replans=s.agent_max_replans,
+                          time_budget_s=s.agent_time_budget_s, llm_judge=s.agent_llm_judge,
+                          llm_experience=s.agent_llm_experience)
+        return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"))
+
     def close(self) -> None:
         if "index" in self.__dict__:
             self.index.close()

@@ -1,0 +1,131 @@
+"""``Agent``: runs the graph for one question, streams its events, resumes interrupted runs by thread id.
+
+Events (JSON-serialisable dicts), in order: ``plan``, ``step_start``/``step_end`` per tool call,
+``reflection`` (finish | retry | replan), ``token`` (answer tokens as the LLM streams them; the final answer
+may differ after verification), ``citations``, ``memory`` (what the experience reflectors learned), ``error``,
+and always last ``answer`` (also after errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from agents.config import AgentConfig
+from agents.deps import Deps
+from agents.graph import build_graph
+from agents.memory import ExperienceMemory
+from agents.state import RESET
+from core.llm import LLM
+from core.types import Answer, Citation
+from retrieval.retriever import Retriever
+
+logger = logging.getLogger(__name__)
+
+
+class SqliteCheckpoints:
+    """A checkpointer factory: opens LangGraph's AsyncSqliteSaver on ``path`` for each run (it binds to the
+    running event loop, so it cannot be built ahead of ``asyncio.run``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Any]:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(str(self.path)) as saver:
+            yield saver
+
+
+def answer_from_json(d: dict[str, Any], trace: list[dict[str, Any]], plan: list[dict[str, Any]]) -> Answer:
+    cites = tuple(Citation(n=c["n"], chunk_id=c["chunk_id"], doc=c["doc"], page=c.get("page"), quote=c["quote"],
+                           verified=bool(c.get("verified")), doc_id=c.get("doc_id", ""),
+                           bbox=tuple(c["bbox"]) if c.get("bbox") else None)  # type: ignore[arg-type]
+                  for c in d.get("citations", []))
+    return Answer(d.get("question", ""), d.get("answer", ""), cites, tuple(trace), tuple(plan))
+
+
+class Agent:
+    """Planner / executor / reflector / answerer with an experience memory (see agents/graph.py)."""
+
+    def __init__(self, retriever: Retriever, llm: LLM, memory: ExperienceMemory | None, config: AgentConfig,
+                 checkpointer: Any = None) -> None:
+        self.deps = Deps(retriever, llm, memory, config)
+        self.builder = build_graph(self.deps)
+        self.checkpointer = checkpointer
+        self.last_state: dict[str, Any] = {}
+
+    def compile(self, checkpointer: Any = None) -> Any:
+        return self.builder.compile(checkpointer=checkpointer)
+
+    def _saver(self) -> AbstractAsyncContextManager[Any]:
+        cp = self.checkpointer
+        if cp is None:
+            return nullcontext(None)
+        if hasattr(cp, "open"):
+            return cp.open()  # type: ignore[no-any-return]
+        return nullcontext(cp)
+
+    async def astream(self, workspace: str, question: str, *, thread_id: str | None = None,
+                      use_memory: bool = True) -> AsyncIterator[dict[str, Any]]:
+        run_id = uuid.uuid4().hex[:12]
+        tid = thread_id or run_id
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id or run_id}, "recursion_limit": 60}
+        values: dict[str, Any] = {}
+        async with self._saver() as saver:
+            graph = self.compile(saver)
+            inp: dict[str, Any] | None = self._initial(run_id, workspace, question, use_memory)
+            if saver is not None and thread_id:
+                snap = await graph.aget_state(config)
+                if snap.next and snap.values.get("question") == question:
+                    logger.info("resuming thread %s at %s", thread_id, snap.next)
+                    inp, values = None, dict(snap.values)
+            try:
+                async for mode, chunk in graph.astream(inp, config, stream_mode=["custom", "values"]):
+                    if mode == "custom":
+                        yield chunk
+                    else:
+                        values = chunk
+            except Exception as e:
+                logger.exception("agent run failed")
+                yield {"type": "error", "message": f"{type(e).__name__}: {e}"}
+                values = {**values, "error": str(e)}
+        self.last_state = values
+        ans = values.get("answer") or {"question": question,
+                                       "answer": f"The run stopped before answering: {values.get('error', '?')}",
+                                       "citations": []}
+        plan = [s for p in values.get("plans", []) for s in p]
+        out = {**ans, "trace": values.get("trace", []), "plan": plan, "thread_id": tid,
+               "stats": self._stats(values)}
+        yield {"type": "answer", "answer": out}
+
+    async def ask(self, workspace: str, question: str, *, thread_id: str | None = None,
+                  use_memory: bool = True) -> Answer:
+        final: dict[str, Any] = {}
+        async for ev in self.astream(workspace, question, thread_id=thread_id, use_memory=use_memory):
+            if ev["type"] == "answer":
+                final = ev["answer"]
+        return answer_from_json(final, final.get("trace", []), final.get("plan", []))
+
+    @staticmethod
+    def _initial(run_id: str, workspace: str, question: str, use_memory: bool) -> dict[str, Any]:
+        return {
+            "run_id": run_id, "workspace": workspace, "question": question, "use_memory": use_memory,
+            "started": time.time(), "tips": [], "shortcuts": [], "plan": [], "plans": [RESET], "round": 0,
+            "results": {"__reset__": True}, "evidence": [RESET], "ops": [RESET], "trace": [RESET],
+            "decision": "", "reason": "", "steps_run": 0, "retries": 0, "replans": 0, "plans_total": 0,
+            "plans_llm_valid": 0, "plan_fallbacks": 0, "feedback": "", "answer": {}, "answer_source": "",
+            "learned": {}, "counters": {"__reset__": True},
+        }
+
+    @staticmethod
+    def _stats(v: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.get(k) for k in ("steps_run", "retries", "replans", "plans_total", "plans_llm_valid",
+                                      "plan_fallbacks", "answer_source", "learned", "run_id")}

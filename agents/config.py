@@ -1,0 +1,30 @@
+"""The agent's knobs (built from Settings by app/runtime.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Budgets and sizes of one agent run. Defaults suit a small CPU model: short prompts, few tokens."""
+
+    max_steps: int = 8  # tool calls per run, retries and replans included
+    max_replans: int = 1
+    max_retries: int = 1  # per failed step
+    time_budget_s: float = 240.0  # wall clock per run; past it the reflector finishes with what it has
+    search_k: int = 5  # hits per search step
+    answer_k: int = 4  # evidence chunks shown to the answerer
+    source_chars: int = 600  # characters of each chunk shown to the LLM
+    plan_tokens: int = 256
+    answer_tokens: int = 160
+    judge_tokens: int = 64
+    finish_coverage: float = 0.75  # question-term coverage at which the reflector finishes without the LLM
+    replan_coverage: float = 0.35  # below it (or with no evidence) the reflector replans without the LLM
+    llm_judge: bool = True  # ask the LLM when coverage lies between the two thresholds
+    llm_experience: bool = True  # let the LLM propose tips after a run (a deterministic reflector always runs)
+    memory_k: int = 3  # tips / shortcuts retrieved for the planner
+    shortcut_min_score: float = 0.35  # similarity at which the fallback plan applies a learned shortcut
+    shortcut_min_runs: int = 2  # successful runs of the same tool sequence before it becomes a shortcut
+    decay: float = 0.9  # per run, for memory items that were not used
+    min_weight: float = 0.2  # items below this weight with a poor success rate are dropped

@@ -1,0 +1,134 @@
+"""The executor's tools: thin async calls into the Retriever (and the LLM for sub-answers).
+
+Each tool takes the step's filled input and returns a ``ToolResult``: hits (evidence), a one-line summary,
+and a ``value`` later steps can reference as ``{<step id>}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.prompts import SUBANSWER_SYSTEM, SUBANSWER_USER
+from core.llm import LLM
+from core.types import Chunk, Hit
+from retrieval.retriever import Retriever
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    hits: tuple[Hit, ...] = ()
+    summary: str = ""
+    value: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    retriever: Retriever
+    llm: LLM
+    workspace: str
+    question: str
+    evidence: tuple[Chunk, ...]  # evidence gathered so far (for sub-answers without explicit sources)
+    step_hits: dict[str, tuple[Chunk, ...]]  # chunks found by each finished step
+    source_chars: int = 600
+    answer_tokens: int = 96
+
+
+Tool = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
+
+TOOL_DOCS: dict[str, str] = {
+    "search": 'hybrid search. input {"query": str, "k": int}',
+    "recall": 'one recall path alone. input {"path": str, "query": str, "k": int}',
+    "neighbourhood": 'knowledge-graph neighbours of entities. input {"entities": [str], "hops": int}',
+    "read_chunk": 'read chunks by id. input {"ids": [str]}',
+    "read_page": 'read a PDF page. input {"doc_id": str, "page": int}',
+    "answer": 'answer a sub-question from earlier steps. input {"question": str, "from": [step ids]}',
+}
+
+
+def _query(inp: dict[str, Any], ctx: ToolContext) -> str:
+    q = str(inp.get("query") or inp.get("q") or "").strip()
+    return q or ctx.question
+
+
+def _k(inp: dict[str, Any], default: int = 5) -> int:
+    try:
+        return max(1, min(int(inp.get("k", default)), 20))
+    except (TypeError, ValueError):
+        return default
+
+
+def _hits_result(hits: list[Hit], what: str) -> ToolResult:
+    if not hits:
+        return ToolResult(summary=f"{what}: no hits")
+    titles = []
+    for h in hits:
+        t = h.chunk.doc_title or h.chunk.source
+        if t and t not in titles:
+            titles.append(t)
+    return ToolResult(hits=tuple(hits), summary=f"{what}: {len(hits)} hits ({'; '.join(titles[:3])})",
+                      value=titles[0] if titles else hits[0].chunk.text[:80])
+
+
+async def search(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
+    q = _query(inp, ctx)
+    return _hits_result(await ctx.retriever.search(ctx.workspace, q, k=_k(inp)), f"search {q[:60]!r}")
+
+
+async def recall(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
+    path = str(inp.get("path") or (ctx.retriever.paths[0] if ctx.retriever.paths else "dense"))
+    q = _query(inp, ctx)
+    return _hits_result(await ctx.retriever.recall(path, ctx.workspace, q, _k(inp)), f"recall[{path}] {q[:50]!r}")
+
+
+async def neighbourhood(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
+    ents = inp.get("entities") or []
+    if isinstance(ents, str):
+        ents = [ents]
+    hood = await ctx.retriever.neighbourhood(ctx.workspace, [str(e) for e in ents], int(inp.get("hops", 1) or 1))
+    chunks = ctx.retriever.get_chunks(ctx.workspace, list(hood.chunk_ids)[:8]) if hood.chunk_ids else []
+    hits = [Hit(chunk=c, score=1.0 / (i + 1), paths={"graph": i + 1}) for i, c in enumerate(chunks)]
+    rel = "; ".join(f"{s} {r} {t}" for s, r, t in hood.relations[:5])
+    res = _hits_result(hits, f"neighbourhood of {ents}")
+    return ToolResult(res.hits, f"{res.summary}; {len(hood.entities)} entities {rel}".strip(), rel or res.value)
+
+
+async def read_chunk(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
+    ids = inp.get("ids") or inp.get("id") or []
+    if isinstance(ids, str):
+        ids = [ids]
+    chunks = ctx.retriever.get_chunks(ctx.workspace, [str(i) for i in ids])
+    return _hits_result([Hit(chunk=c, score=0.5) for c in chunks], f"read {len(ids)} chunk(s)")
+
+
+async def read_page(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
+    chunks = ctx.retriever.page_chunks(ctx.workspace, str(inp.get("doc_id", "")), int(inp.get("page", 1)))
+    return _hits_result([Hit(chunk=c, score=0.5) for c in chunks], f"read page {inp.get('page')}")
+
+
+async def answer(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
+    sub_q = str(inp.get("question") or ctx.question)
+    refs = inp.get("from") or []
+    chunks: list[Chunk] = []
+    for r in refs if isinstance(refs, list) else [refs]:
+        chunks.extend(ctx.step_hits.get(str(r), ()))
+    chunks = chunks or list(ctx.evidence)
+    if not chunks:
+        return ToolResult(summary=f"answer {sub_q[:50]!r}: no evidence")
+    sources = "\n".join(f"- {c.text[:ctx.source_chars]}" for c in chunks[:3])
+    msgs = [{"role": "system", "content": SUBANSWER_SYSTEM},
+            {"role": "user", "content": SUBANSWER_USER.format(sources=sources, question=sub_q)}]
+    text = (await ctx.llm.chat(msgs, max_tokens=ctx.answer_tokens)).strip()
+    return ToolResult(summary=f"answer {sub_q[:50]!r}: {text[:80]}", value=text[:200])
+
+
+TOOLS: dict[str, Tool] = {
+    "search": search,
+    "recall": recall,
+    "neighbourhood": neighbourhood,
+    "read_chunk": read_chunk,
+    "read_page": read_page,
+    "answer": answer,
+}
