@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from app.runtime import Runtime
 from core.errors import RagentError
@@ -56,16 +55,20 @@ def guarded(fn: Callable[[], T]) -> T:
 
 
 def expand(paths: list[Path], recursive: bool) -> list[Path]:
+    """Files to ingest: files as given (bad ones are reported per file), folders' supported files (sorted,
+    hidden files skipped), each file once."""
     from ingest.parse import SUPPORTED
 
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            pattern = "**/*" if recursive else "*"
-            files.extend(sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in SUPPORTED))
+            found = p.rglob("*") if recursive else p.glob("*")
+            files.extend(sorted(f for f in found if f.is_file() and f.suffix.lower() in SUPPORTED
+                                and not any(part.startswith(".") for part in f.relative_to(p).parts)))
         else:
             files.append(p)
-    return files
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
 
 
 @app.command()
@@ -73,41 +76,16 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders to ingest."),
     workspace: str = WorkspaceOpt,
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    enrich: bool = typer.Option(None, "--enrich/--no-enrich", help="LLM context per chunk (contextual retrieval; "
+                                "needs the LLM server; slow on CPU). Default: RAGENT_ENRICH (off)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Ingest PDFs, Markdown, HTML and text files into a workspace (re-ingest upserts)."""
-    from rich.progress import Progress
+    """Ingest PDFs, Markdown, HTML and text files into a workspace (unchanged files are skipped, changed ones
+    replaced, a crashed run resumes). Exits 1 if any file failed."""
+    from app.cli_docs import run_ingest
 
-    from ingest.pipeline import Ingestor
-
-    s = settings()
-    ws = workspace or s.workspace
-    files = expand(paths, recursive)
-    with runtime() as rt, Progress(console=err, transient=True, disable=as_json) as bar:
-        task = bar.add_task("ingesting", total=len(files))
-        counts = {"pages": 0, "chunks": 0}
-
-        def tick(event: str, n: int) -> None:
-            if event == "file":
-                bar.advance(task, n)
-            else:
-                counts[event] = counts.get(event, 0) + n
-            bar.update(task, description=f"files · {counts['pages']} pages · {counts['chunks']} chunks")
-
-        ing = Ingestor(rt.index, rt.registry, rt.embedder, chunk_chars=s.chunk_chars, max_file_mb=s.max_file_mb,
-                       max_pages=s.max_pages, progress=tick)
-        results = guarded(lambda: ing.ingest(files, ws))
-    failed = [r for r in results if r.status == "failed"]
-    if as_json:
-        print(json.dumps({"workspace": ws, "files": [r.to_json() for r in results], "failed": len(failed)}))
-    else:
-        table = Table("file", "status", "pages", "chunks", "error", title=f"ingest into {ws!r}")
-        for r in results:
-            style = "red" if r.status == "failed" else "green"
-            table.add_row(Path(r.path).name, f"[{style}]{r.status}[/]", str(r.pages), str(r.chunks), r.error)
-        out.print(table)
-    if failed or not results:
-        raise typer.Exit(1)
+    ws = workspace or settings().workspace
+    run_ingest(expand(paths, recursive), ws, enrich, as_json)
 
 
 @app.command()
@@ -120,14 +98,21 @@ def search(
     """Search a workspace; print the top hits."""
     ws = workspace or settings().workspace
     with runtime() as rt:
-        hits = guarded(lambda: asyncio.run(rt.retriever.search(ws, query, k=k)))
+        res = guarded(lambda: asyncio.run(rt.retriever.run(ws, query, k=k)))
+    hits = res.hits
+    runs = {p: {"ms": round(r.ms, 1), "hits": len(r.hits), "skipped": r.skipped} for p, r in res.runs.items()}
     if as_json:
-        print(json.dumps({"query": query, "workspace": ws, "hits": [h.to_json() for h in hits]}))
+        print(json.dumps({"query": query, "workspace": ws, "hits": [h.to_json() for h in hits], "paths": runs,
+                          "rerank_ms": round(res.rerank_ms, 1)}))
         return
     for i, h in enumerate(hits, start=1):
         c = h.chunk
-        out.print(f"[bold]{i}.[/] {c.doc_title} p.{c.page} [dim]{h.score:.3f} {h.paths}[/]")
+        rr = "" if h.rerank_score is None else f" rerank {h.rerank_score:.2f}"
+        out.print(f"[bold]{i}.[/] {c.doc_title} p.{c.page} [dim]rrf {h.score:.4f}{rr} {h.paths}[/]")
         out.print(f"   {c.text[:200]!r}", highlight=False)
+    timing = ", ".join(f"{p} {r['ms']:.0f} ms" + (f" (skipped: {r['skipped']})" if r["skipped"] else "")
+                       for p, r in runs.items())
+    err.print(f"[dim]{timing}; rerank {res.rerank_ms:.0f} ms[/]", highlight=False)
 
 
 @app.command()
@@ -185,14 +170,22 @@ import app.cli_server as _server  # noqa: E402
 app.command("api")(_server.api)
 app.command("ui")(_server.ui)
 app.add_typer(_server.keys_app, name="keys")
+from app.cli_memory import memory_app  # noqa: E402
+
+app.add_typer(memory_app, name="memory")
+
+from app.cli_eval import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
 
 from app.cli_finetune import finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 
-from app.cli_memory import memory_app  # noqa: E402
 
-app.add_typer(memory_app, name="memory")
+from app.cli_docs import docs_app  # noqa: E402
+
+app.add_typer(docs_app, name="docs")
 
 
 def main() -> Any:

@@ -81,6 +81,8 @@ class Enricher:
         self.max_tokens = max_tokens
         self.failures = 0
         self.llm_calls = 0
+        self.max_failures_in_a_row = 3  # then the LLM is taken as down: no more calls this run
+        self._in_a_row = 0
 
     def key(self, doc_hash: str, text: str) -> str:
         return hashlib.sha256(f"{self.model_key}\x1f{doc_hash}\x1f{text}".encode()).hexdigest()
@@ -101,14 +103,20 @@ class Enricher:
             if hit is not None:
                 return hit
             async with sem:
+                if self._in_a_row >= self.max_failures_in_a_row:
+                    self.failures += 1
+                    return ""
                 try:
                     self.llm_calls += 1
                     reply = await self.llm.chat(self.messages(title, document, text), max_tokens=self.max_tokens)
                 except Exception as e:  # any LLM failure: no context for this chunk, never a failed document
                     self.failures += 1
-                    logger.warning("enrichment failed for a chunk of %r (%s: %s); indexing it without context",
-                                   title, type(e).__name__, e)
+                    self._in_a_row += 1
+                    logger.warning("enrichment failed for a chunk of %r (%s: %s); indexing it without context%s",
+                                   title, type(e).__name__, e,
+                                   "; giving up on enrichment for this run" if self._in_a_row >= 3 else "")
                     return ""
+            self._in_a_row = 0
             ctx = clean_context(reply)
             self.cache.put(k, ctx)
             return ctx
