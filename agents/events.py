@@ -54,11 +54,12 @@ def coverage(question: str, evidence: list[dict[str, Any]]) -> tuple[float, list
 
 
 def templated(value: Any, question: str) -> Any:
-    """Replace the literal question in a step input with ``{question}`` (for learned shortcuts)."""
+    """A step input made reusable (for learned shortcuts): the literal question becomes ``{question}`` and
+    step references lose their round prefix."""
     if isinstance(value, str):
-        return value.replace(question, "{question}")
+        return re.sub(r"\{r\d+\.", "{", value.replace(question, "{question}"))
     if isinstance(value, list):
-        return [templated(v, question) for v in value]
+        return [short_id(v) if isinstance(v, str) else templated(v, question) for v in value]
     return value
 
 

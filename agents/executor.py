@@ -75,7 +75,7 @@ async def executor(state: AgentState, deps: Deps) -> dict[str, Any]:
             for p in plan:
                 if p["id"] == s["id"]:
                     p["status"] = "done" if ok else "error"
-                    p["input"] = s["input"]
+                    p["filled"] = s["input"]  # the template stays in "input" (shortcuts reuse it)
             results[s["id"]] = {"ok": ok, "summary": summary, "error": error, "value": res.value if res else "",
                                 "n": n_hits}
             if res:

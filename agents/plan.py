@@ -64,8 +64,8 @@ def _prefix_refs(value: Any, ids: list[str], pre: str) -> Any:
         for i in ids:
             value = value.replace("{" + i + "}", "{" + pre + i + "}")
         return value
-    if isinstance(value, list):
-        return [_prefix_refs(v, ids, pre) for v in value]
+    if isinstance(value, list):  # a list item naming a step (``"from": ["s1"]``) is a reference too
+        return [pre + v if isinstance(v, str) and v in ids else _prefix_refs(v, ids, pre) for v in value]
     return value
 
 
@@ -117,6 +117,8 @@ def expand_shortcut(step: Step, shortcut: dict[str, Any]) -> list[Step]:
                     v = v.replace("{" + p + "}", val)
                 for i in inner_ids:
                     v = v.replace("{" + i + "}", "{" + f"{step['id']}.{i}" + "}")
+            elif isinstance(v, list):
+                v = [f"{step['id']}.{x}" if x in inner_ids else x for x in v]
             inp[k] = v
         deps = [f"{step['id']}.{d}" for d in s.get("depends_on", [])] or prev
         out.append({"id": sid, "tool": s["tool"], "input": inp, "depends_on": deps, "status": "pending",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agents import Agent, AgentConfig, ExperienceMemory, SqliteCheckpoints
+from agents import Agent, AgentConfig, ExperienceMemory, SqliteCheckpoints, store_from_url
 from agents.cite import extractive_answer, verify_answer
 from app.runtime import Runtime
 from core.settings import Settings
@@ -219,3 +219,119 @@ def test_graph_mermaid_snapshot() -> None:
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
         SNAPSHOT.write_text(mermaid)
     assert mermaid == SNAPSHOT.read_text()
+
+
+# ---- experience memory updates ---------------------------------------------------------------------------
+
+
+def test_failing_run_creates_error_derived_tip(ws_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph.store.memory import InMemoryStore
+
+    mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
+    llm = FakeLLM([by_schema([plan_json(step("s1", "recall", path="dense", query="{question}"))])])
+    agent = make_agent(ws_runtime, llm, mem, max_retries=0, max_replans=0)
+
+    async def broken(*a: Any, **kw: Any) -> list[Hit]:
+        raise TimeoutError("dense index timed out")
+
+    monkeypatch.setattr(agent.deps.retriever, "recall", broken)
+    events = run(agent)
+    learned = next(e for e in events if e["type"] == "memory")
+    assert learned["success"] is False and learned["tips_added"]
+    tips = mem.list("tips", "w")
+    assert any("'recall' failed with TimeoutError" in t["text"] for t in tips)
+    assert all(t["provenance"] == [events[-1]["answer"]["stats"]["run_id"]] for t in tips)
+    # the next run on a similar question sees the tip in its planning prompt
+    llm2 = FakeLLM([by_schema([plan_json(step("s1", "search", query="{question}"))])])
+    run(make_agent(ws_runtime, llm2, mem))
+    assert "failed with TimeoutError" in llm2.calls[0]["messages"][-1]["content"]
+
+
+def test_repeated_sequence_becomes_shortcut_used_by_later_plan(ws_runtime: Runtime) -> None:
+    from langgraph.store.memory import InMemoryStore
+
+    mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
+    two_step = plan_json(step("s1", "search", query="{question}"),
+                         step("s2", "answer", ("s1",), question="{question}", **{"from": ["s1"]}))
+    for q in (Q, "What is the rated output of the NW-200?"):
+        events = run(make_agent(ws_runtime, FakeLLM([by_schema([two_step])]), mem), q)
+        assert events[-1]["answer"]["stats"]["learned"]["success"]
+    (sc,) = mem.list("shortcuts", "w")
+    assert [s["tool"] for s in sc["steps"]] == ["search", "answer"] and len(sc["provenance"]) == 1
+    assert sc["steps"][1]["input"]["from"] == ["s1"]
+    # a later run whose LLM plan is unusable falls back to the learned shortcut
+    llm = FakeLLM([by_schema(["garbage"])])
+    events = run(make_agent(ws_runtime, llm, mem), "Rated output of the NW-200 inverter?")
+    plan = events[0]["plan"]
+    assert [s["tool"] for s in plan] == ["search", "answer"] and all(s["shortcut"] == sc["name"] for s in plan)
+    assert plan[1]["input"]["from"] == ["r1.s1.s1"] and events[-1]["answer"]["citations"]
+    assert sc["name"] in llm.calls[0]["messages"][-1]["content"]  # offered to the planner
+    assert mem.get("shortcuts", "w", sc["id"])["uses"] == 1  # type: ignore[index]
+
+
+def test_no_memory_flag_skips_memory(ws_runtime: Runtime) -> None:
+    from langgraph.store.memory import InMemoryStore
+
+    mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
+    mem.put("tips", "w", {"text": "Rated output questions: read page one."})
+    llm = FakeLLM([by_schema([plan_json(step("s1", "search", query="{question}"))])])
+    events = run(make_agent(ws_runtime, llm, mem), use_memory=False)
+    assert not any(e["type"] == "memory" for e in events)
+    assert "Tips" not in llm.calls[0]["messages"][-1]["content"]
+
+
+# ---- the CLI and a real run -------------------------------------------------------------------------------
+
+
+def test_cli_ask_json_has_trace_plan_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              example_pdf: Path) -> None:
+    from contextlib import contextmanager
+
+    from typer.testing import CliRunner
+
+    from app import cli
+
+    home = tmp_path / "var"
+    monkeypatch.setenv("RAGENT_HOME", str(home))
+    llm = FakeLLM([by_schema([plan_json(step("s1", "search", query="{question}"))])])
+
+    @contextmanager
+    def fake_rt():  # type: ignore[no-untyped-def]
+        rt = Runtime(Settings(home=home), overrides={"llm": llm, "embedder": HashEmbedder()})
+        rt.__dict__["retriever"] = fast_retriever(rt)
+        try:
+            yield rt
+        finally:
+            rt.close()
+
+    monkeypatch.setattr(cli, "runtime", fake_rt)
+    with fake_rt() as rt:
+        Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "c")
+    runner = CliRunner()
+    r = runner.invoke(cli.app, ["ask", Q, "-w", "c", "--json", "--thread", "th1"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["trace"] and data["plan"] and data["citations"] and all("verified" in c for c in data["citations"])
+    assert data["thread_id"] == "th1"
+    r = runner.invoke(cli.app, ["ask", Q, "-w", "c", "--no-memory"])
+    assert r.exit_code == 0 and "plan" in r.stderr and "5 kW" in r.stdout
+
+
+@pytest.mark.slow
+def test_real_llm_agent_cites_the_pdf(llm_server: Any, tmp_path: Path, example_pdf: Path) -> None:
+    """The whole agent on the real vLLM CPU server (Qwen2.5-Coder-0.5B) and the real MiniLM embedder."""
+    from core.llm import OpenAILLM
+
+    rt = Runtime(Settings(home=tmp_path / "var"), overrides={"llm": OpenAILLM(llm_server)})
+    try:
+        Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "real")
+        mem = ExperienceMemory(store_from_url(None, tmp_path / "var" / "memory.db"), rt.embedder)
+        agent = Agent(Retriever(rt.index, rt.embedder, rt.registry), rt.llm, mem,
+                      AgentConfig(llm_judge=False, llm_experience=False, time_budget_s=600),
+                      SqliteCheckpoints(tmp_path / "var" / "cp.db"))
+        ans = asyncio.run(agent.ask("real", "What is the rated output of the NW-200 inverter?"))
+        assert "5 kW" in ans.answer
+        assert ans.citations and all(c.verified for c in ans.citations)
+        assert any(e["type"] == "plan" for e in ans.trace)
+    finally:
+        rt.close()
