@@ -41,7 +41,16 @@ class Runtime:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.index, self.embedder, self.registry)
+        """Hybrid retriever (dense, BM25, graph PPR, decomposition; RRF; cross-encoder rerank).
+
+        Decomposition uses the LLM: with RAGENT_DECOMPOSE=auto only the configured server (not an injected
+        test LLM, whose scripted replies belong to the test), always with =on, never with =off.
+        """
+        from retrieval.factory import build_retriever
+
+        cfg = self.settings.retrieval
+        use_llm = cfg.decompose == "on" or (cfg.decompose == "auto" and "llm" not in self.overrides)
+        return build_retriever(cfg, self.index, self.embedder, self.registry, self.llm if use_llm else None)
 
     @cached_property
     def memory(self) -> Any:

@@ -6,22 +6,47 @@ Public API (stable; other packages code against it):
     await neighbourhood(workspace, entities, hops=1) -> Neighbourhood
     get_chunks(workspace, ids) -> list[Chunk]; page_chunks(workspace, doc_id, page) -> list[Chunk]
     paths -> tuple of recall path names available
+Also: await run(...) -> SearchResult (per-path hits and timings, the fused pool, rerank time).
+
+Recall paths run concurrently (``asyncio.gather``; blocking work in threads): ``dense`` (Qdrant dense vector),
+``sparse`` (Qdrant BM25 sparse vector, IDF), ``graph`` (entity linking -> personalised PageRank over the
+entity-chunk graph), ``decompose`` (LLM sub-queries, each through dense + sparse; skipped for simple
+questions, without an LLM, or when the LLM fails). Their lists are fused with RRF (``fusion.rrf``) and the
+top N rescored by the cross-encoder. Only chunks of documents the registry marks ``done`` are returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from core.embedder import Embedder, SentenceTransformerEmbedder
+from core.errors import LLMError
+from core.llm import LLM
+from core.settings import RetrievalConfig
 from core.types import Chunk, Hit
 from retrieval.active_model import ActiveModels
+from retrieval.decompose import decompose, looks_complex
+from retrieval.extract import SpacyExtractor, normalise
+from retrieval.fusion import rrf
+from retrieval.graph import GraphStore
 from retrieval.index import QdrantIndex
+from retrieval.link import EntityLinker
+from retrieval.ppr import PPRGraph
 from retrieval.registry import Registry
+from retrieval.rerank import Reranker
+from retrieval.sparse import bm25_query
 
 logger = logging.getLogger(__name__)
+
+ALL_PATHS = ("dense", "sparse", "graph", "decompose")
 
 
 @dataclass(frozen=True)
@@ -34,19 +59,65 @@ class Neighbourhood:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-class Retriever:
-    """Recall over the workspace's collection, restricted to documents whose ingest is done."""
+@dataclass(frozen=True)
+class PathRun:
+    """One recall path's outcome: its hits best-first, how long it took, and why it was skipped (if it was)."""
 
-    paths: tuple[str, ...] = ("dense",)
+    path: str
+    hits: tuple[Hit, ...] = ()
+    ms: float = 0.0
+    skipped: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: tuple[Hit, ...]
+    runs: dict[str, PathRun]
+    fused: tuple[Hit, ...]
+    rerank_ms: float = 0.0
+
+
+@dataclass
+class _Query:
+    """Per-search shared work: the query vector and the done-document set (computed once)."""
+
+    workspace: str
+    text: str
+    k: int
+    embedder: Embedder
+    done: set[str]
+    vec: asyncio.Task[np.ndarray] | None = None
+    dense: asyncio.Task[PathRun] | None = None
+
+
+class Retriever:
+    """Multi-path recall over a workspace, fused with RRF and reranked; documents must be ``done``."""
 
     def __init__(
-        self, index: QdrantIndex, embedder: Embedder, registry: Registry, active_models: ActiveModels | None = None
+        self, index: QdrantIndex, embedder: Embedder, registry: Registry, active_models: ActiveModels | None = None,
+        *, graph: GraphStore | None = None, reranker: Reranker | None = None, llm: LLM | None = None,
+        config: RetrievalConfig | None = None, extractor: SpacyExtractor | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.registry = registry
         self.active_models = active_models or ActiveModels.for_index(index.config)  # finetune's record
         self._tuned: dict[str, Embedder] = {}  # fine-tuned model dir -> its embedder (loaded lazily)
+        self.graph = graph
+        self.reranker = reranker
+        self.llm = llm
+        self.config = config or RetrievalConfig()
+        self.extractor = extractor or SpacyExtractor()
+        self.linker = EntityLinker(graph, self.extractor, self.config.link_threshold) if graph is not None else None
+        self._ppr: dict[str, tuple[int, PPRGraph]] = {}
+        self._ppr_lock = threading.Lock()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        have = {"dense", "sparse"} | ({"graph"} if self.graph is not None else set()) | (
+            {"decompose"} if self.llm is not None else set())
+        return tuple(p for p in ALL_PATHS if p in have)
 
     def embedder_for(self, workspace: str) -> Embedder:
         """The embedder whose vectors the workspace's collection holds: its active fine-tuned model, if any."""
@@ -58,22 +129,68 @@ class Retriever:
             emb = self._tuned.setdefault(active.model_dir, SentenceTransformerEmbedder(active.model_dir))
         return emb
 
-    async def recall(self, path: str, workspace: str, query: str, k: int) -> list[Hit]:
-        if path != "dense":
-            raise ValueError(f"unknown recall path {path!r}; available: {', '.join(self.paths)}")
-        vec = (await asyncio.to_thread(self.embedder_for(workspace).embed_batch, [query]))[0]
-        done = self.registry.done_doc_ids(workspace)
-        scored = await asyncio.to_thread(self.index.query_dense, workspace, vec, k * 3)
-        hits = [Hit(chunk=c, score=s) for c, s in scored if c.doc_id in done][:k]
-        return [Hit(chunk=h.chunk, score=h.score, paths={path: r}) for r, h in enumerate(hits, start=1)]
-
+    # ---- public API ------------------------------------------------------------------------------
     async def search(
         self, workspace: str, query: str, k: int = 10, *, paths: Sequence[str] | None = None, rerank: bool = True
     ) -> list[Hit]:
-        return await self.recall("dense", workspace, query, k)
+        return list((await self.run(workspace, query, k, paths=paths, rerank=rerank)).hits)
+
+    async def recall(self, path: str, workspace: str, query: str, k: int) -> list[Hit]:
+        if path not in ALL_PATHS:
+            raise ValueError(f"unknown recall path {path!r}; available: {', '.join(self.paths)}")
+        q = self._query(workspace, query, k)
+        return list((await self._run_path(path, q)).hits)
+
+    async def run(
+        self, workspace: str, query: str, k: int = 10, *, paths: Sequence[str] | None = None, rerank: bool = True,
+        pool: int | None = None,
+    ) -> SearchResult:
+        """Every requested path (default: the configured ones that are available), fused, then reranked."""
+        wanted = [p for p in (paths or self.config.paths) if p in ALL_PATHS]
+        unknown = [p for p in (paths or ()) if p not in ALL_PATHS]
+        if unknown:
+            raise ValueError(f"unknown recall path(s) {unknown}; available: {', '.join(self.paths)}")
+        q = self._query(workspace, query, max(pool or self.config.candidates, k))
+        results = await asyncio.gather(*(self._run_path(p, q) for p in wanted))
+        runs = {r.path: r for r in results}
+        fused = rrf({r.path: r.hits for r in results if r.hits}, k=self.config.rrf_k,
+                    weights=dict(self.config.weights))
+        hits, ms = fused, 0.0
+        if rerank and self.reranker is not None and fused:
+            t = time.perf_counter()
+            hits = await self.rerank(query, fused, self.config.rerank_top_n)
+            ms = (time.perf_counter() - t) * 1000
+        return SearchResult(tuple(hits[:k]), runs, tuple(fused), ms)
+
+    async def rerank(self, query: str, hits: Sequence[Hit], top_n: int) -> list[Hit]:
+        """Cross-encoder scores for the first ``top_n`` hits, which are reordered by them; the rest follow."""
+        if self.reranker is None or not hits:
+            return list(hits)
+        head, tail = list(hits[:top_n]), list(hits[top_n:])
+        scores = await asyncio.to_thread(self.reranker.score, query, [self._passage(h.chunk) for h in head])
+        scored = [Hit(h.chunk, h.score, h.paths, s) for h, s in zip(head, scores, strict=True)]
+        scored.sort(key=lambda h: -(h.rerank_score or 0.0))
+        return scored + tail
 
     async def neighbourhood(self, workspace: str, entities: Sequence[str], hops: int = 1) -> Neighbourhood:
-        return Neighbourhood()
+        if self.graph is None or not entities:
+            return Neighbourhood()
+        ppr = await asyncio.to_thread(self._ppr_graph, workspace)
+        seeds = {normalise(e) for e in entities} & set(ppr.entity_df)
+        if self.linker is not None:
+            for e in entities:
+                seeds |= set(await asyncio.to_thread(self.linker.link, workspace, e, self.embedder_for(workspace),
+                                                     ppr.entity_df))
+        view = await asyncio.to_thread(self.graph.neighbourhood, workspace, sorted(seeds), hops)
+        ids = list(dict.fromkeys(c for _, c in view.mentions))
+        done = self.registry.done_doc_ids(workspace)
+        chunks = await asyncio.to_thread(self.index.get, workspace, ids[:500])
+        return Neighbourhood(
+            entities=tuple(view.names[k] for k in sorted(view.names)),
+            relations=tuple((view.names.get(s, s), r, view.names.get(d, d)) for s, r, d in view.relations),
+            chunk_ids=tuple(c.id for c in chunks if c.doc_id in done),
+            extra={"seeds": sorted(seeds)},
+        )
 
     def get_chunks(self, workspace: str, ids: Sequence[str]) -> list[Chunk]:
         return self.index.get(workspace, ids)
@@ -82,3 +199,100 @@ class Retriever:
         recs = self.index.scroll(workspace, doc_id)
         chunks = [Chunk.from_payload(r.payload) for r in recs]
         return sorted((c for c in chunks if c.page == page), key=lambda c: c.order)
+
+    # ---- paths -----------------------------------------------------------------------------------
+    @staticmethod
+    def _passage(c: Chunk) -> str:
+        return c.index_text if c.doc_title and c.doc_title in c.index_text else f"{c.doc_title}\n{c.index_text}"
+
+    def _query(self, workspace: str, text: str, k: int) -> _Query:
+        return _Query(workspace, text, k, self.embedder_for(workspace), self.registry.done_doc_ids(workspace))
+
+    async def _vec(self, q: _Query) -> np.ndarray:
+        if q.vec is None:
+            q.vec = asyncio.ensure_future(asyncio.to_thread(q.embedder.embed_batch, [q.text]))
+        return (await q.vec)[0]
+
+    async def _run_path(self, path: str, q: _Query) -> PathRun:
+        if path == "dense":
+            if q.dense is None:
+                q.dense = asyncio.ensure_future(self._timed(path, self._dense(q)))
+            return await q.dense
+        fn = {"sparse": self._sparse, "graph": self._graph, "decompose": self._decompose}[path]
+        return await self._timed(path, fn(q))
+
+    @staticmethod
+    async def _timed(path: str, coro: Any) -> PathRun:
+        t = time.perf_counter()
+        out = await coro
+        hits, skipped, detail = out if isinstance(out, tuple) else (out, "", {})
+        ranked = tuple(Hit(h.chunk, h.score, {path: i}) for i, h in enumerate(hits, start=1))
+        return PathRun(path, ranked, (time.perf_counter() - t) * 1000, skipped, detail)
+
+    @staticmethod
+    def _keep(scored: Sequence[tuple[Chunk, float]], done: set[str], k: int) -> list[Hit]:
+        return [Hit(chunk=c, score=s) for c, s in scored if c.doc_id in done][:k]
+
+    async def _dense(self, q: _Query) -> list[Hit]:
+        vec = await self._vec(q)
+        scored = await asyncio.to_thread(self.index.query_dense, q.workspace, vec, q.k * 2 + 10)
+        return self._keep(scored, q.done, q.k)
+
+    async def _sparse(self, q: _Query) -> list[Hit]:
+        scored = await asyncio.to_thread(self.index.query_sparse, q.workspace, bm25_query(q.text), q.k * 2 + 10)
+        return self._keep(scored, q.done, q.k)
+
+    def _ppr_graph(self, workspace: str) -> PPRGraph:
+        assert self.graph is not None
+        v = self.graph.version(workspace)
+        with self._ppr_lock:
+            hit = self._ppr.get(workspace)
+            if hit is None or hit[0] != v:
+                hit = (v, PPRGraph.build(self.graph.view(workspace)))
+                self._ppr[workspace] = hit
+            return hit[1]
+
+    async def _graph(self, q: _Query) -> tuple[list[Hit], str, dict[str, Any]]:
+        if self.graph is None or self.linker is None:
+            return [], "no graph store", {}
+        ppr = await asyncio.to_thread(self._ppr_graph, q.workspace)
+        linked = await asyncio.to_thread(self.linker.link, q.workspace, q.text, q.embedder, ppr.entity_df)
+        total = sum(linked.values())
+        seeds = {"e:" + key: w / total for key, w in linked.items()} if total else {}
+        pw = self.config.graph_passage_weight
+        if pw > 0:
+            dense = await self._run_path("dense", q)
+            top = dense.hits[:20]
+            if top:
+                lo, hi = min(h.score for h in top), max(h.score for h in top)
+                for h in top:
+                    seeds["c:" + h.chunk.id] = pw * ((h.score - lo) / (hi - lo) if hi > lo else 1.0)
+        if not seeds:
+            return [], "no query entity linked to the graph", {"linked": {}}
+        scores = await asyncio.to_thread(ppr.run, seeds, self.config.ppr_damping)
+        ids = sorted(scores, key=lambda c: -scores[c])[: q.k * 2 + 10]
+        chunks = await asyncio.to_thread(self.index.get, q.workspace, ids)
+        hits = self._keep([(c, scores[c.id]) for c in chunks], q.done, q.k)
+        return hits, "", {"linked": linked}
+
+    async def _decompose(self, q: _Query) -> tuple[list[Hit], str, dict[str, Any]]:
+        cfg = self.config
+        if self.llm is None or cfg.decompose == "off":
+            return [], "no LLM configured", {}
+        if cfg.decompose != "on" and not looks_complex(q.text):
+            return [], "simple question", {}
+        try:
+            subs = await asyncio.wait_for(decompose(self.llm, q.text), cfg.decompose_timeout_s)
+        except (LLMError, TimeoutError) as e:
+            logger.warning("query decomposition skipped: %s", e or "timed out")
+            return [], f"LLM failed: {e or 'timed out'}", {}
+        if not subs:
+            return [], "LLM returned no sub-queries", {}
+        vecs = await asyncio.to_thread(q.embedder.embed_batch, subs)
+        lists: dict[str, list[Hit]] = {}
+        for i, (sub, vec) in enumerate(zip(subs, vecs, strict=True)):
+            d = await asyncio.to_thread(self.index.query_dense, q.workspace, vec, q.k)
+            s = await asyncio.to_thread(self.index.query_sparse, q.workspace, bm25_query(sub), q.k)
+            lists[f"d{i}"] = self._keep(d, q.done, q.k)
+            lists[f"s{i}"] = self._keep(s, q.done, q.k)
+        return rrf(lists, k=cfg.rrf_k, limit=q.k), "", {"sub_queries": subs}

@@ -1,17 +1,24 @@
 """IndexWriter: the one write path into the index for a workspace's chunks (ingest and finetune use it).
 
-``write`` embeds (dense with the workspace's embedder, sparse BM25) and upserts; graph extraction hooks in
-here too, so every writer of chunks keeps vectors and graph in step. ``delete_doc`` removes a document's
-vectors (and graph mentions).
+``write`` embeds (dense with the workspace's embedder, sparse BM25) and upserts, then extracts the chunks'
+entities and relations into the graph store and embeds new entity names (for query-time linking), so every
+writer of chunks keeps vectors and graph in step. ``delete_doc`` removes a document's vectors and its graph
+mentions/relations (entities nothing mentions any more go too).
+
+Without an explicit graph store the writer uses the embedded SQLite graph next to the index's registry file
+and the spaCy extractor, so existing callers get graph extraction without changes; ``graph=False`` turns it off.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from core.embedder import Embedder
 from core.types import Chunk
+from retrieval.extract import Extractor, SpacyExtractor
+from retrieval.graph import GraphStore, SqliteGraphStore
 from retrieval.index import QdrantIndex
 from retrieval.sparse import bm25_document
 
@@ -19,21 +26,55 @@ logger = logging.getLogger(__name__)
 
 
 class IndexWriter:
-    def __init__(self, index: QdrantIndex, embedder_for: Callable[[str], Embedder], batch: int = 64) -> None:
+    def __init__(
+        self, index: QdrantIndex, embedder_for: Callable[[str], Embedder], batch: int = 64, *,
+        graph: GraphStore | Literal[False] | None = None, extractor: Extractor | None = None,
+    ) -> None:
         self.index = index
         self.embedder_for = embedder_for
         self.batch = batch
+        self._graph = graph
+        self._extractor = extractor
+
+    @property
+    def graph(self) -> GraphStore | None:
+        if self._graph is False:
+            return None
+        if self._graph is None:
+            self._graph = SqliteGraphStore(self.index.config.db_path.parent / "graph.db")
+        return self._graph
+
+    @property
+    def extractor(self) -> Extractor:
+        if self._extractor is None:
+            self._extractor = SpacyExtractor()
+        return self._extractor
 
     def write(self, workspace: str, chunks: Sequence[Chunk], progress: Callable[[int], None] | None = None) -> None:
         embedder = self.embedder_for(workspace)
+        graph = self.graph
         for i in range(0, len(chunks), self.batch):
             part = list(chunks[i : i + self.batch])
             texts = [c.index_text for c in part]
             dense = embedder.embed_batch(texts)
             sparse = [bm25_document(t) for t in texts]
             self.index.upsert(workspace, part, dense, sparse)
+            if graph is not None:
+                self._write_graph(graph, embedder, workspace, part)
             if progress is not None:
                 progress(len(part))
 
+    def _write_graph(self, graph: GraphStore, embedder: Embedder, workspace: str, part: list[Chunk]) -> None:
+        graphs = self.extractor.extract(part)
+        graph.upsert(workspace, graphs)
+        # names of named entities (not common-noun phrases, which query n-grams match exactly) get vectors
+        names = {e.key: e.name for g in graphs for e in g.entities if e.label not in ("NOUN", "DATE")}
+        new = graph.missing_vectors(workspace, names)
+        if new:
+            graph.add_entity_vectors(workspace, new, embedder.embed_batch([names[k] for k in new]))
+
     def delete_doc(self, workspace: str, doc_id: str) -> None:
         self.index.delete_doc(workspace, doc_id)
+        graph = self.graph
+        if graph is not None:
+            graph.delete_doc(workspace, doc_id)

@@ -1,0 +1,99 @@
+"""``ragent eval``: evaluation harnesses. ``ragent eval retrieval --dataset hotpotqa|musique|PATH``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from core.errors import RagentError
+
+eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluation harnesses.")
+err = Console(stderr=True)
+out = Console()
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multihop"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def write_markdown(results_dir: Path, doc: Path) -> None:
+    """Regenerate the results block of ``doc`` from every ``retrieval_<dataset>.json`` in ``results_dir``."""
+    from retrieval.eval import markdown
+
+    reports = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(results_dir.glob("retrieval_*.json"))
+               if re.fullmatch(r"retrieval_[a-z0-9]+\.json", p.name) and p.name != "retrieval_latency.json"]
+    block = f"{START}\n{markdown(reports)}\n{END}"
+    text = doc.read_text(encoding="utf-8") if doc.exists() else f"# Retrieval\n\n## Results\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text += f"\n## Results\n\n{block}\n"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text, encoding="utf-8")
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="hotpotqa | musique | path to a questions file."),
+    limit: int = typer.Option(None, "--limit", "-n", help="Only the first N questions."),
+    pool: int = typer.Option(None, "--pool", help="Candidates per recall path (default RAGENT_RECALL_CANDIDATES)."),
+    rerank_n: int = typer.Option(None, "--rerank-n", help="Fused hits the cross-encoder rescores (default 30)."),
+    data_dir: Path = typer.Option(DEFAULT_DATA, "--data-dir", help="Folder with <name>_100.json + _corpus.json."),
+    out_json: Path = typer.Option(None, "--out", help="JSON report (default bench/results/retrieval_<name>.json; "
+                                  "not written for --limit runs unless given)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
+) -> None:
+    """Index a multi-hop corpus (cached) and report recall@2/5/10, MRR, nDCG@10 per path, fused and reranked."""
+    from app.cli import fail, runtime
+    from retrieval.eval import HEADER, evaluate, index_corpus, load_dataset, table_rows, workspace_for
+    from retrieval.factory import build_writer
+
+    try:
+        with runtime() as rt:
+            s = rt.settings
+            ds = load_dataset(dataset, data_dir, limit)
+            ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")
+            retriever = rt.retriever
+            rerank_key = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{s.rerank_model}_{s.rerank_max_tokens}")
+            writer = build_writer(s.retrieval, retriever, rt.llm)
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task(f"indexing {ds.name} into {ws}", total=len(ds.passages))
+                bar.advance(task, len(rt.registry.done_doc_ids(ws) & {p.pid for p in ds.passages}))
+                t = time.perf_counter()
+                n = index_corpus(ds, ws, writer, rt.registry, progress=lambda k: bar.advance(task, k))
+                index_s = time.perf_counter() - t
+                task2 = bar.add_task(f"evaluating {len(ds.questions)} questions", total=len(ds.questions))
+                rep = asyncio.run(evaluate(retriever, ds, ws, pool=pool or s.recall_candidates,
+                                           rerank_n=rerank_n or s.rerank_top_n,
+                                           progress=lambda k: bar.advance(task2, k),
+                                           cache_file=s.home / "eval" / f"{ws}_rerank_{rerank_key}.json"))
+    except RagentError as e:
+        fail(str(e))
+        return
+    rep["command"] = "ragent eval retrieval " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    rep["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rep["indexed_now"] = {"passages": n, "seconds": round(index_s, 1)}
+    target = out_json or (None if limit else ROOT / "bench" / "results" / f"retrieval_{ds.name}.json")
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(rep, indent=1) + "\n", encoding="utf-8")
+        if out_json is None:
+            write_markdown(target.parent, ROOT / "docs" / "RETRIEVAL.md")
+    if as_json:
+        print(json.dumps(rep))
+        return
+    table = Table(*HEADER, title=f"retrieval on {ds.name}: {rep['questions']} questions, {len(ds.passages)} passages")
+    for r in table_rows(rep):
+        table.add_row(*r)
+    out.print(table)
+    out.print(", ".join(f"{p} p50 {v['p50']} ms" for p, v in rep["latency_ms"].items()), highlight=False)

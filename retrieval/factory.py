@@ -1,0 +1,36 @@
+"""Builds the hybrid Retriever (and the matching IndexWriter) from settings: the one place retrieval backends
+are chosen. Nothing is opened or loaded here; every backend loads lazily on first use."""
+
+from __future__ import annotations
+
+from core.embedder import Embedder
+from core.llm import LLM
+from core.settings import RetrievalConfig
+from retrieval.extract import Extractor, LLMExtractor, SpacyExtractor
+from retrieval.graph import GraphStore, graph_store_from_settings
+from retrieval.index import QdrantIndex
+from retrieval.registry import Registry
+from retrieval.rerank import reranker_from_settings
+from retrieval.retriever import Retriever
+from retrieval.writer import IndexWriter
+
+
+def graph_store(config: RetrievalConfig, index: QdrantIndex) -> GraphStore:
+    return graph_store_from_settings(index.config.db_path.parent, config.neo4j_url, config.neo4j_user,
+                                     config.neo4j_password)
+
+
+def build_retriever(config: RetrievalConfig, index: QdrantIndex, embedder: Embedder, registry: Registry,
+                    llm: LLM | None, graph: GraphStore | None = None) -> Retriever:
+    """``llm`` drives the decomposition path (None = path skipped)."""
+    return Retriever(index, embedder, registry, graph=graph or graph_store(config, index),
+                     reranker=reranker_from_settings(config.rerank_model, config.rerank_max_tokens),
+                     llm=None if config.decompose == "off" else llm, config=config)
+
+
+def build_writer(config: RetrievalConfig, retriever: Retriever, llm: LLM | None = None) -> IndexWriter:
+    """An IndexWriter that writes into the retriever's graph store with the configured extractor."""
+    extractor: Extractor = retriever.extractor if isinstance(retriever.extractor, SpacyExtractor) else SpacyExtractor()
+    if config.graph_extractor == "llm" and llm is not None:
+        extractor = LLMExtractor(llm, fallback=retriever.extractor)
+    return IndexWriter(retriever.index, retriever.embedder_for, graph=retriever.graph or False, extractor=extractor)

@@ -1,0 +1,49 @@
+"""Reciprocal rank fusion of several ranked lists into one, deduplicated by chunk id.
+
+Cormack, Clarke & Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual Rank Learning
+Methods", SIGIR 2009: a document's fused score is the sum over lists of ``w / (k + rank)``, k = 60.
+Ranks are 1-based; a list that does not contain the document contributes nothing. Only ranks matter, so
+paths with incomparable scores (cosine, BM25, PageRank mass) fuse without calibration.
+
+Example (k = 60, all weights 1)::
+
+    dense:  [a, b, c]        sparse: [b, d]
+    a: 1/61           = 0.016393
+    b: 1/62 + 1/61    = 0.032522   <- found by both paths: first
+    c: 1/63           = 0.015873
+    d: 1/62           = 0.016129
+    fused: [b, a, d, c]; b.paths == {"dense": 2, "sparse": 1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from core.types import Hit
+
+
+def rrf(
+    ranked: Mapping[str, Sequence[Hit]], *, k: int = 60, weights: Mapping[str, float] | None = None,
+    limit: int | None = None,
+) -> list[Hit]:
+    """Fuse ``{path: hits best-first}``; each fused hit keeps ``paths = {path: 1-based rank}``."""
+    scores: dict[str, float] = {}
+    paths: dict[str, dict[str, int]] = {}
+    first: dict[str, Hit] = {}
+    for path, hits in ranked.items():
+        w = 1.0 if weights is None else float(weights.get(path, 1.0))
+        seen: set[str] = set()
+        rank = 0
+        for h in hits:
+            cid = h.chunk.id
+            if cid in seen:  # a path listing a chunk twice counts once, at its best rank
+                continue
+            seen.add(cid)
+            rank += 1
+            scores[cid] = scores.get(cid, 0.0) + w / (k + rank)
+            paths.setdefault(cid, {})[path] = rank
+            first.setdefault(cid, h)
+    order = sorted(scores, key=lambda c: (-scores[c], min(paths[c].values()), c))
+    if limit is not None:
+        order = order[:limit]
+    return [Hit(chunk=first[c].chunk, score=scores[c], paths=paths[c]) for c in order]
