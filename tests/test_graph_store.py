@@ -3,6 +3,7 @@ RAGENT_TEST_NEO4J_URL (or RAGENT_NEO4J_URL) points at a server (``integration`` 
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ def E(key: str) -> Entity:
 
 
 def cg(chunk: str, doc: str, *keys: str) -> ChunkGraph:
-    rels = tuple(Relation(a, "co_occurs", b) for a, b in zip(keys, keys[1:], strict=False))
+    rels = tuple(Relation(a, "co_occurs", b) for a, b in itertools.pairwise(keys))
     return ChunkGraph(chunk, doc, tuple(E(k) for k in keys), rels)
 
 
