@@ -210,8 +210,8 @@ def test_verifier_drops_unsupported_sentences() -> None:
 
 
 def test_graph_mermaid_snapshot() -> None:
-    from agents.graph import build_graph
     from agents.deps import Deps
+    from agents.graph import build_graph
 
     deps = Deps(retriever=None, llm=FakeLLM(), memory=None, config=AgentConfig())  # type: ignore[arg-type]
     mermaid = build_graph(deps).compile().get_graph().draw_mermaid()
