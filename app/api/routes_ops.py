@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -117,3 +119,22 @@ async def delete_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: Ite
     if not await asyncio.to_thread(_memory(st).delete, kind, ws, item_id):
         raise Problem(404, f"no {kind} item {item_id!r} in workspace {ws!r}")
     return Response(status_code=204)
+
+
+# ---- benchmarks ------------------------------------------------------------------------------------------
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench" / "results"
+
+
+@router.get("/v1/bench", summary="The latest benchmark results (bench/results/*.json), newest first")
+def bench(caller: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+    files = sorted(BENCH_DIR.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if BENCH_DIR.is_dir() \
+        else []
+    results = []
+    for p in files[:limit]:
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        results.append({"name": p.stem, "modified": p.stat().st_mtime,
+                        "data": data if isinstance(data, dict) else {"rows": data}})
+    return {"dir": str(BENCH_DIR), "results": results}

@@ -1,0 +1,294 @@
+"""ragent's Streamlit UI (``ragent ui``): chat with streamed answers, agent trace, clickable citations that open
+the cited page with the passage highlighted, documents, memory and status pages. It talks to the REST API only.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from app.ui.client import ApiClient, ApiError
+from app.ui.render import highlight, numeric_rows
+from core.settings import Settings
+
+DPI = 110
+TRACE_TYPES = ("plan", "step_start", "step_end", "reflection", "error")
+
+
+@st.cache_resource
+def client() -> ApiClient:
+    s = Settings.from_env(".env")
+    return ApiClient(s.api_url, s.api_key)
+
+
+def api() -> ApiClient:
+    return client()
+
+
+def sidebar_workspace() -> str:
+    try:
+        known = api().workspaces()
+    except ApiError as e:
+        st.sidebar.error(str(e))
+        known = []
+    default = st.session_state.get("workspace") or (known[0] if known else "default")
+    options = sorted({*known, default})
+    ws = st.sidebar.selectbox("Workspace", options, index=options.index(default), key="ws_select")
+    new = st.sidebar.text_input("New workspace", key="ws_new", placeholder="name, then Enter")
+    if new.strip():
+        ws = new.strip()
+    st.session_state["workspace"] = ws
+    st.sidebar.caption(f"API: {api().base_url}")
+    return str(ws)
+
+
+# ---- chat ---------------------------------------------------------------------------------------------------
+def describe(ev: dict[str, Any]) -> str:
+    kind = ev.get("type")
+    if kind == "plan":
+        steps = ev.get("plan") or ev.get("steps") or []
+        return "**plan**: " + " → ".join(str(s.get("tool", "?")) for s in steps)
+    if kind == "step_start":
+        step = ev.get("step")
+        tool = step.get("tool") if isinstance(step, dict) else ev.get("tool")
+        return f"→ started {tool}"
+    if kind == "step_end":
+        step = ev.get("step")
+        tool = step.get("tool") if isinstance(step, dict) else ev.get("tool")
+        mark = "✓" if ev.get("ok", True) else "✗ failed"
+        return f"{mark} {tool}: {str(ev.get('summary', ''))[:200]}"
+    if kind == "reflection":
+        return f"reflection: {ev.get('decision', '')} — {str(ev.get('reason', ''))[:200]}"
+    if kind == "error":
+        return f"error: {ev.get('message', '')}"
+    return str(kind)
+
+
+def show_trace(trace: list[dict[str, Any]], expanded: bool = False) -> None:
+    if not trace:
+        return
+    with st.expander(f"Agent trace ({len(trace)} events)", expanded=expanded):
+        for ev in trace:
+            st.markdown(describe(ev))
+
+
+def show_citations(citations: list[dict[str, Any]], msg_no: int) -> None:
+    if not citations:
+        return
+    cols = st.columns(min(len(citations), 4))
+    for i, c in enumerate(citations):
+        label = f"[{c.get('n')}] {str(c.get('doc', ''))[:28]} p.{c.get('page') or '-'}"
+        if cols[i % len(cols)].button(label, key=f"cite-{msg_no}-{i}", help=str(c.get("quote", ""))[:300]):
+            st.session_state["viewer"] = c
+
+
+def show_viewer(ws: str) -> None:
+    c = st.session_state.get("viewer")
+    if not c:
+        return
+    if not c.get("page") or not c.get("doc_id"):
+        st.info(f"[{c.get('n')}] {c.get('doc')}: no page image (not a PDF). Quote: {c.get('quote')}")
+        return
+    try:
+        png = api().page_png(ws, c["doc_id"], int(c["page"]), DPI)
+    except ApiError as e:
+        st.warning(f"cannot show the cited page: {e}")
+        return
+    with st.container(border=True):
+        head, close = st.columns([6, 1])
+        head.markdown(f"**[{c.get('n')}] {c.get('doc')} — page {c.get('page')}**  \n> {c.get('quote', '')}")
+        if close.button("Close", key="viewer-close"):
+            st.session_state["viewer"] = None
+            st.rerun()
+        st.image(highlight(png, c.get("bbox"), DPI / 72), caption=f"Page {c.get('page')} of {c.get('doc')}",
+                 width=760)
+
+
+def chat_page() -> None:
+    ws = sidebar_workspace()
+    st.title("Chat")
+    st.session_state.setdefault("thread_id", uuid.uuid4().hex)
+    messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
+    if st.sidebar.button("New conversation"):
+        st.session_state.update(thread_id=uuid.uuid4().hex, messages=[], viewer=None)
+        st.rerun()
+    use_memory = st.sidebar.toggle("Use learned tips/shortcuts", value=True)
+    for no, m in enumerate(messages):
+        with st.chat_message(m["role"]):
+            st.markdown(m["content"])
+            if m["role"] == "assistant":
+                show_trace(m.get("trace", []))
+                show_citations(m.get("citations", []), no)
+    show_viewer(ws)
+    question = st.chat_input(f"Ask about the documents in '{ws}'")
+    if not question:
+        return
+    messages.append({"role": "user", "content": question})
+    with st.chat_message("user"):
+        st.markdown(question)
+    trace: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+    with st.chat_message("assistant"):
+        status = st.status("Thinking…", expanded=False)
+
+        def tokens() -> Any:
+            try:
+                for ev in api().chat_stream(ws, question, st.session_state["thread_id"], use_memory):
+                    kind = ev.get("type")
+                    if kind == "token":
+                        yield ev.get("text") or ev.get("token") or ""
+                    elif kind == "answer":
+                        final.update(ev.get("answer") or {})
+                    elif kind in TRACE_TYPES:
+                        trace.append(ev)
+                        status.write(describe(ev))
+            except ApiError as e:
+                trace.append({"type": "error", "message": str(e)})
+                yield f"\n\nerror: {e}"
+
+        streamed = st.write_stream(tokens())
+        status.update(label=f"Done: {len(trace)} agent events", state="complete")
+    answer = str(final.get("answer") or streamed or "")
+    messages.append({"role": "assistant", "content": answer, "citations": final.get("citations", []),
+                     "trace": trace})
+    st.rerun()
+
+
+# ---- documents ----------------------------------------------------------------------------------------------
+def documents_page() -> None:
+    ws = sidebar_workspace()
+    st.title("Documents")
+    files = st.file_uploader("Upload PDF, Markdown, HTML or text", accept_multiple_files=True,
+                             type=["pdf", "md", "markdown", "html", "htm", "txt"])
+    if files and st.button("Upload and ingest", type="primary"):
+        try:
+            job = api().upload(ws, [(f.name, f.getvalue(), f.type or "") for f in files])
+        except ApiError as e:
+            st.error(str(e))
+            job = None
+        if job:
+            bar = st.progress(0.0, text="queued")
+            while job["state"] in ("queued", "running"):
+                time.sleep(0.5)
+                job = api().job(job["id"])
+                bar.progress(min(1.0, float(job["progress"])),
+                             text=f"{job['state']}: {job['files_done']}/{len(job['files'])} files, "
+                                  f"{job['pages']} pages, {job['chunks']} chunks")
+            bar.progress(1.0, text=f"{job['state']}: {job['pages']} pages, {job['chunks']} chunks")
+            for err in job["errors"]:
+                st.error(f"{err['file']}: {err['error']}")
+            if job["state"] == "done":
+                st.success(f"Ingested {', '.join(job['files'])}")
+    try:
+        docs = api().documents(ws)
+    except ApiError as e:
+        st.error(str(e))
+        return
+    if not docs:
+        st.info(f"No documents in '{ws}' yet.")
+        return
+    st.dataframe([{k: d[k] for k in ("title", "status", "pages", "chunks", "version", "doc_id", "error")}
+                  for d in docs], width="stretch", hide_index=True)
+    by_label = {f"{d['title'] or d['source']} ({d['doc_id'][:8]})": d for d in docs}
+    pick = st.selectbox("Document", list(by_label))
+    if pick and st.button("Delete document", type="secondary"):
+        try:
+            api().delete_document(ws, by_label[pick]["doc_id"])
+            st.success(f"Deleted {pick}")
+            st.rerun()
+        except ApiError as e:
+            st.error(str(e))
+
+
+# ---- memory -------------------------------------------------------------------------------------------------
+def memory_page() -> None:
+    ws = sidebar_workspace()
+    st.title("Memory")
+    kind = st.radio("Kind", ["tips", "shortcuts"], horizontal=True)
+    try:
+        items = api().memory(ws, kind)
+    except ApiError as e:
+        st.error(str(e))
+        return
+    with st.form("add-memory", clear_on_submit=True):
+        text = st.text_area(f"New {kind[:-1]}")
+        if st.form_submit_button("Add") and text.strip():
+            api().add_memory(ws, kind, text.strip())
+            st.rerun()
+    if not items:
+        st.info(f"No {kind} in '{ws}' yet: the agent learns them as it answers.")
+    for it in items:
+        title = str(it.get("name") or it.get("text", ""))[:80]
+        with st.expander(f"{title} · weight {float(it.get('weight', 1)):.2f} · used {it.get('uses', 0)}×"):
+            new = st.text_area("Text", value=str(it.get("text", "")), key=f"mem-{it['id']}")
+            if it.get("steps"):
+                st.json(it["steps"], expanded=False)
+            save, delete = st.columns(2)
+            if save.button("Save", key=f"save-{it['id']}"):
+                api().edit_memory(ws, kind, it["id"], new)
+                st.rerun()
+            if delete.button("Delete", key=f"del-{it['id']}"):
+                api().delete_memory(ws, kind, it["id"])
+                st.rerun()
+
+
+# ---- status -------------------------------------------------------------------------------------------------
+def status_page() -> None:
+    sidebar_workspace()
+    st.title("Status")
+    try:
+        s = api().status()
+    except ApiError as e:
+        st.error(str(e))
+        return
+    llm = s["llm"]
+    a, b, c, d = st.columns(4)
+    a.metric("LLM server", "up" if llm.get("reachable") else "down")
+    rate = llm.get("acceptance_rate")
+    b.metric("Spec. acceptance rate", f"{rate:.0%}" if isinstance(rate, int | float) else "–")
+    tps = llm.get("tokens_per_s")
+    c.metric("Tokens/s (since last look)", f"{tps:.1f}" if isinstance(tps, int | float) else "–")
+    mal = llm.get("mean_acceptance_length")
+    d.metric("Mean acceptance length", f"{mal:.2f}" if isinstance(mal, int | float) else "–")
+    if llm.get("error"):
+        st.caption(f"{llm['base_url']}: {llm['error']}")
+    st.subheader("Index")
+    st.dataframe([{"workspace": ws, **v} for ws, v in s["index"].items()], hide_index=True, width="stretch")
+    st.caption(f"engine: {s['engine']} · ingest jobs running: {s['jobs_active']} · auth: {s['auth']}")
+    st.subheader("Latest benchmarks")
+    try:
+        results = api().bench()
+    except ApiError as e:
+        st.warning(str(e))
+        results = []
+    if not results:
+        st.info("No bench/results/*.json yet: run a script under bench/.")
+    for r in results[:3]:
+        rows = numeric_rows(r["data"])
+        st.markdown(f"**{r['name']}**")
+        if not rows:
+            st.json(r["data"], expanded=False)
+            continue
+        import pandas as pd
+
+        df = pd.DataFrame(rows)
+        nums = [col for col in df.columns if pd.api.types.is_numeric_dtype(df[col])]
+        labels = [col for col in df.columns if col not in nums]
+        if labels:
+            df = df.set_index(labels[0])
+        st.bar_chart(df[nums]) if nums else st.dataframe(df)
+
+
+def main() -> None:
+    st.set_page_config(page_title="ragent", page_icon=":material/menu_book:", layout="wide")
+    nav = st.navigation([st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),
+                         st.Page(documents_page, title="Documents", icon=":material/description:"),
+                         st.Page(memory_page, title="Memory", icon=":material/psychology:"),
+                         st.Page(status_page, title="Status", icon=":material/monitoring:")])
+    nav.run()
+
+
+main()
