@@ -53,6 +53,11 @@ def _open(path: Path) -> Any:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as e:  # pymupdf raises FileDataError, RuntimeError, ValueError, ... on broken files
         raise IngestError(f"{path.name}: not a readable PDF (corrupt, truncated or another format): {e}") from e
+    if doc.is_repaired and b"%%EOF" not in path.read_bytes()[-2048:]:
+        pages = doc.page_count
+        doc.close()
+        raise IngestError(f"{path.name}: the PDF is truncated or damaged (no end-of-file marker; MuPDF could "
+                          f"only patch together {pages} page(s)); download or export it again")
     if doc.needs_pass:
         doc.close()
         raise IngestError(f"{path.name}: the PDF is encrypted (password protected); decrypt it first, "
@@ -312,7 +317,9 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
         if not any(b.kind in ("text", "table") for b in blocks):
             raise IngestError(f"{path.name}: no extractable text in {doc.page_count} pages (a scanned PDF?); "
                               "no OCR model is available offline here: run OCR (e.g. `ocrmypdf`) first")
-        return ParsedDoc(title=title[:200], pages=doc.page_count, blocks=blocks, images_seen=images_seen)
+        warnings = ("the PDF was damaged and repaired while reading; check the text",) if doc.is_repaired else ()
+        return ParsedDoc(title=title[:200], pages=doc.page_count, blocks=blocks, images_seen=images_seen,
+                         warnings=warnings)
 
 
 def _place(texts: list[Block], extra: list[Block]) -> list[Block]:

@@ -49,6 +49,7 @@ class FileResult:
     images: int = 0
     enriched: int = 0
     seconds: float = 0.0
+    note: str = ""
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -157,7 +158,7 @@ class Ingestor:
                 self.registry.delete(workspace, doc_id)
             t = twins[0]
             return FileResult(str(path), "duplicate", t.doc_id, t.pages, len(t.chunk_ids), version=t.version,
-                              error=f"same content as {t.source}; not ingested twice")
+                              note=f"same content as {t.source}; not ingested twice")
         had_done = prev is not None and prev.status == "done"
         version = 1 if prev is None else prev.version + 1 if had_done else prev.version
         staging = self.files_dir(f"{doc_id}.new")
@@ -168,7 +169,7 @@ class Ingestor:
             self._tick("pages", parsed.pages)
             chunks = self.build_chunks(parsed, workspace, doc_id, source)
             self._tick("chunks", len(chunks))
-            chunks, enriched = self.enrich(parsed, digest, chunks)
+            chunks, enriched, enrich_failed = self.enrich(parsed, digest, chunks)
         except IngestError as e:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -191,7 +192,9 @@ class Ingestor:
         self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks)))
         return FileResult(str(path), "updated" if had_done else "ingested", doc_id, parsed.pages, len(chunks),
                           version=version, tables=sum(c.kind == "table" for c in chunks),
-                          images=sum(c.kind == "image" for c in chunks), enriched=enriched)
+                          images=sum(c.kind == "image" for c in chunks), enriched=enriched,
+                          note="; ".join([*parsed.warnings] + ([f"{enrich_failed} chunk(s) got no LLM context "
+                                                                "(LLM errors, see the log)"] if enrich_failed else [])))
 
     def _commit_files(self, doc_id: str, staging: Path | None) -> None:
         if self.home is None:
@@ -212,14 +215,15 @@ class Ingestor:
             for i, p in enumerate(pieces)
         ]
 
-    def enrich(self, parsed: ParsedDoc, digest: str, chunks: list[Chunk]) -> tuple[list[Chunk], int]:
-        """Add LLM contexts (when an enricher is set); returns the chunks and how many got a context."""
+    def enrich(self, parsed: ParsedDoc, digest: str, chunks: list[Chunk]) -> tuple[list[Chunk], int, int]:
+        """Add LLM contexts (when an enricher is set): (chunks, how many got one, how many LLM calls failed)."""
         if self.enricher is None or not chunks:
-            return chunks, 0
+            return chunks, 0, 0
+        failures = self.enricher.failures
         document = parsed.text
         ctxs = asyncio.run(self.enricher.contexts(parsed.title, document, digest, [c.text for c in chunks]))
         out = [replace(c, context=x) if x else c for c, x in zip(chunks, ctxs, strict=True)]
-        return out, sum(1 for x in ctxs if x)
+        return out, sum(1 for x in ctxs if x), self.enricher.failures - failures
 
     # ---- delete ----------------------------------------------------------------------------------
     def delete(self, workspace: str, doc_id: str) -> bool:
