@@ -1,0 +1,158 @@
+"""Retrieval latency at synthetic scale: fused recall (dense + BM25 + graph PPR, RRF) and rerank(top-30) p50/p95.
+
+Synthetic corpus: N chunks of Zipf-distributed words (real BM25 vectors), random unit dense vectors, and a graph
+with ~8 Zipf-distributed entities per chunk, written straight into Qdrant (local mode unless RAGENT_QDRANT_URL)
+and the SQLite graph store. Queries embed with a cheap hashing embedder so the numbers are the index's, not the
+embedding model's (MiniLM adds ~10-30 ms per query on this CPU). Rerank uses the real packaged ONNX model on
+real HotpotQA passages. Prints a table and writes bench/results/retrieval_latency.json.
+
+    python bench/retrieval_latency.py --sizes 2000,10000 --queries 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.settings import Settings  # noqa: E402
+from core.types import Chunk, content_id  # noqa: E402
+from retrieval.graph import ChunkGraph, Entity, Relation, SqliteGraphStore  # noqa: E402
+from retrieval.index import QdrantIndex  # noqa: E402
+from retrieval.registry import DocRecord, Registry  # noqa: E402
+from retrieval.rerank import OnnxCrossEncoder  # noqa: E402
+from retrieval.retriever import Retriever  # noqa: E402
+from retrieval.sparse import bm25_document  # noqa: E402
+
+VOCAB = [f"w{i}" for i in range(20000)]
+
+
+class HashEmbedder:
+    dim = 384
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                out[i, int(hashlib.md5(w.encode()).hexdigest()[:6], 16) % self.dim] += 1
+            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
+        return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+
+
+def build(n: int, home: Path, ws: str, rng: np.random.Generator) -> tuple[QdrantIndex, Registry, SqliteGraphStore]:
+    s = Settings(home=home)
+    index, registry, graph = QdrantIndex(s.index), Registry(s.index.db_path), SqliteGraphStore(home / "graph.db")
+    ranks = np.minimum(rng.zipf(1.3, size=(n, 60)), len(VOCAB)) - 1
+    ents = np.minimum(rng.zipf(1.5, size=(n, 8)), 50000) - 1
+    batch = 512
+    for i in range(0, n, batch):
+        ids = range(i, min(n, i + batch))
+        chunks = [Chunk(id=content_id(ws, str(j)), doc_id=f"doc{j // 100}", workspace=ws,
+                        text=" ".join(VOCAB[r] for r in ranks[j])) for j in ids]
+        dense = rng.normal(size=(len(chunks), 384)).astype(np.float32)
+        dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+        index.upsert(ws, chunks, dense, [bm25_document(c.text) for c in chunks])
+        graphs = []
+        for j, c in zip(ids, chunks, strict=True):
+            keys = sorted({f"e{e}" for e in ents[j]})
+            graphs.append(ChunkGraph(c.id, c.doc_id, tuple(Entity(k, k, "X") for k in keys),
+                                     tuple(Relation(a, "co_occurs", b) for a, b in itertools.pairwise(keys))))
+        graph.upsert(ws, graphs)
+    for d in range((n + 99) // 100):
+        registry.put(DocRecord(ws, f"doc{d}", f"doc{d}", "", f"h{d}", "done"))
+    return index, registry, graph
+
+
+async def measure(retriever: Retriever, ws: str, queries: list[str]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"fused": [], "dense": [], "sparse": [], "graph": []}
+    await retriever.run(ws, queries[0], 10, paths=("dense", "sparse", "graph"), rerank=False)  # warm caches
+    for q in queries:
+        t = time.perf_counter()
+        res = await retriever.run(ws, q, 10, paths=("dense", "sparse", "graph"), rerank=False)
+        out["fused"].append((time.perf_counter() - t) * 1000)
+        for p, r in res.runs.items():
+            out[p].append(r.ms)
+    return out
+
+
+def qdrant_edge_note() -> str:
+    try:
+        import qdrant_edge  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return "qdrant-edge-py not installed in this venv (pip install qdrant-edge-py); not measured"
+    return "qdrant-edge-py importable; not wired behind the VectorIndex seam yet; not measured"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="2000,10000")
+    ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--rerank-queries", type=int, default=10)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "retrieval_latency.json"))
+    args = ap.parse_args()
+    rng = np.random.default_rng(7)
+    rows = []
+    for n in [int(x) for x in args.sizes.split(",") if x]:
+        with tempfile.TemporaryDirectory(prefix="ragent-lat-") as tmp:
+            t = time.perf_counter()
+            index, registry, graph = build(n, Path(tmp), "lat", rng)
+            build_s = time.perf_counter() - t
+            r = Retriever(index, HashEmbedder(), registry, graph=graph)
+            qs = [" ".join(VOCAB[int(x)] for x in np.minimum(rng.zipf(1.3, 6), len(VOCAB)) - 1) + " e1 e17"
+                  for _ in range(args.queries)]
+            m = asyncio.run(measure(r, "lat", qs))
+            rows.append({"chunks": n, "build_s": round(build_s, 1),
+                         **{f"{k}_p50_ms": pct(v, 0.5) for k, v in m.items()},
+                         **{f"{k}_p95_ms": pct(v, 0.95) for k, v in m.items()}})
+            index.close()
+            registry.close()
+            graph.close()
+    corpus = json.loads((ROOT.parent / "shared/data/multihop/hotpotqa_corpus.json").read_text())
+    passages = [t + "\n" + "".join(s) for t, s in list(corpus.items())[:300]]
+    rr = OnnxCrossEncoder()
+    rr.score("warm up", passages[:2])
+    times = []
+    for i in range(args.rerank_queries):
+        t = time.perf_counter()
+        rr.score("Which film director was born first?", passages[i * 30 : i * 30 + 30])
+        times.append((time.perf_counter() - t) * 1000)
+    rep = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs: noisy)",
+        "backend": "Qdrant local mode" if not os.environ.get("RAGENT_QDRANT_URL") else "Qdrant server",
+        "recall": rows,
+        "rerank_top30": {"p50_ms": pct(times, 0.5), "p95_ms": pct(times, 0.95), "queries": len(times),
+                         "model": "ms-marco-MiniLM-L-12-v2 int8 ONNX, max 256 tokens"},
+        "qdrant_edge": qdrant_edge_note(),
+        "command": "python bench/retrieval_latency.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    print(f"{'chunks':>8} {'build s':>8} {'fused p50':>10} {'fused p95':>10} {'dense':>7} {'sparse':>7} {'graph':>7}")
+    for row in rows:
+        print(f"{row['chunks']:>8} {row['build_s']:>8} {row['fused_p50_ms']:>10} {row['fused_p95_ms']:>10} "
+              f"{row['dense_p50_ms']:>7} {row['sparse_p50_ms']:>7} {row['graph_p50_ms']:>7}")
+    print(f"rerank top-30: p50 {rep['rerank_top30']['p50_ms']} ms, p95 {rep['rerank_top30']['p95_ms']} ms")
+    print(rep["qdrant_edge"])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rep, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
