@@ -61,8 +61,9 @@ class ContextCache:
 
 def clean_context(text: str, max_chars: int = 400) -> str:
     """First two sentences of the reply, without quotes/labels, at most ``max_chars``."""
-    text = re.sub(r"^\s*(context\s*:|<context>)\s*", "", text.strip(), flags=re.I)
-    text = re.sub(r"\s+", " ", text.replace("</context>", "")).strip().strip('"')
+    text = re.sub(r"</?context>", " ", text.strip().strip('"'), flags=re.I)
+    text = re.sub(r"^\s*context\s*:\s*", "", text, flags=re.I)
+    text = re.sub(r"\s+", " ", text).strip().strip('"')
     sents = re.split(r"(?<=[.!?])\s+", text)
     return " ".join(sents[:2])[:max_chars].strip()
 
