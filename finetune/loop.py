@@ -105,7 +105,7 @@ def _metrics(embedder: Embedder, corpus_vecs: np.ndarray, corpus: Corpus, querie
     return ir_metrics(q, corpus_vecs, corpus.ids, relevant)
 
 
-def ir_evaluator_scores(val: Sequence[Example], texts: dict[str, str], models: dict[str, str]) -> dict[str, Any]:
+def ir_evaluator_scores(val: Sequence[Example], texts: dict[str, str], models: dict[str, Any]) -> dict[str, Any]:
     """sentence-transformers' ``InformationRetrievalEvaluator`` on the validation pairs (positives + negatives)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.evaluation import InformationRetrievalEvaluator
@@ -120,8 +120,8 @@ def ir_evaluator_scores(val: Sequence[Example], texts: dict[str, str], models: d
         show_progress_bar=False,
     )
     out: dict[str, Any] = {}
-    for label, path in models.items():
-        scores = ev(SentenceTransformer(path, device="cpu"))
+    for label, model in models.items():  # a loaded SentenceTransformer, or a folder to load
+        scores = ev(SentenceTransformer(model, device="cpu") if isinstance(model, str) else model)
         out[label] = {k.removeprefix("validation_"): round(float(v), 4) for k, v in scores.items()
                       if "ndcg@10" in k or "recall@10" in k or "mrr@10" in k}
     return out
@@ -207,7 +207,8 @@ async def run_finetune(
     after = {"validation": await asyncio.to_thread(_metrics, tuned, new_dense, corpus, val_q, val_rel)}
     if questions:
         after["questions"] = await asyncio.to_thread(_metrics, tuned, new_dense, corpus, real_q, real_rel)
-    ir = await asyncio.to_thread(ir_evaluator_scores, val, texts, {"before": base, "after": str(model_dir)})
+    loaded = current.model if isinstance(current, SentenceTransformerEmbedder) and current._model is not None else base
+    ir = await asyncio.to_thread(ir_evaluator_scores, val, texts, {"before": loaded, "after": tuned.model})
     timings["eval_after"] = time.perf_counter() - t
 
     key = "questions" if questions else "validation"

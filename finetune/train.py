@@ -56,12 +56,15 @@ def train_model(
     model = SentenceTransformer(base_model, device="cpu")
     loss = MultipleNegativesRankingLoss(model)
     ckpt = out_dir / "checkpoints"
-    batch = max(2, min(batch_size, len(examples)))
+    # batches hold no duplicate text (a duplicate would be a false in-batch negative): on small workspaces
+    # cap the batch well below the number of distinct texts, or the sampler cannot fill a single batch
+    distinct = len({e.positive_id for e in examples} | {n for e in examples for n in e.negative_ids})
+    batch = max(2, min(batch_size, len(examples) // 2, distinct // (2 * (1 + negatives))))
     steps_per_epoch = max(1, len(examples) // batch)
     total = max_steps if max_steps > 0 else steps_per_epoch * epochs
     args = SentenceTransformerTrainingArguments(
         output_dir=str(ckpt), num_train_epochs=epochs, max_steps=max_steps, per_device_train_batch_size=batch,
-        learning_rate=lr, warmup_ratio=0.1, seed=seed, data_seed=seed, use_cpu=True, report_to=[],
+        learning_rate=lr, warmup_steps=0.1, seed=seed, data_seed=seed, use_cpu=True, report_to=[],
         batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="steps", save_steps=max(10, total // 4),
         save_total_limit=1, logging_steps=max(1, total // 10), disable_tqdm=not show_progress,
         dataloader_num_workers=0, dataloader_drop_last=True,
@@ -80,6 +83,9 @@ def train_model(
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)
     seconds = time.perf_counter() - t0
+    if trainer.state.global_step == 0:
+        raise ConfigError(f"training ran no step ({len(examples)} examples, batch {batch}): ingest more documents "
+                          "or raise --max-pairs")
     model_dir = out_dir / "model"
     model.save(str(model_dir))
     return model_dir, seconds
