@@ -172,9 +172,9 @@ class Settings(BaseSettings):
     # API + UI (app/api, app/ui)
     api_auth: bool = Field(True, description="Require API keys (`ragent keys create`); false = open local dev.")
     api_host: str = Field("127.0.0.1", description="Host `ragent api` binds.")
-    api_port: int = Field(8000, description="Port `ragent api` binds.")
+    api_port: int = Field(8080, description="Port `ragent api` binds (8000 is left to vLLM).")
     api_max_upload_mb: float = Field(50.0, description="Largest upload the API accepts, per file.")
-    api_url: str = Field("http://127.0.0.1:8000", description="Where the UI finds the REST API.")
+    api_url: str = Field("http://127.0.0.1:8080", description="Where the UI finds the REST API.")
     api_key: str | None = Field(None, description="API key the UI sends (unset: no key, for RAGENT_API_AUTH=false).")
     ui_port: int = Field(8501, description="Port `ragent ui` (Streamlit) binds.")
 

