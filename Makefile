@@ -52,7 +52,10 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-test: venv test-model lint typecheck
+browser-deps:  # Debian's Chromium + chromedriver for the UI browser test (never `playwright install`)
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: venv test-model browser-deps lint typecheck
 	RAGENT_TEST_LLM_MODEL=$(TEST_MODEL) $(VENV)/bin/pytest -q
 
 clean:
