@@ -16,7 +16,7 @@ from app.runtime import Runtime
 from core.settings import Settings
 from tests.fakes import FakeLLM, HashEmbedder
 
-EXAMPLES = 8
+EXAMPLES = 5
 SKIP = {"/readyz"}  # answers 503 by design while no LLM server runs here
 
 

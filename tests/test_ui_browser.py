@@ -19,7 +19,7 @@ from app.api import create_app
 from app.runtime import Runtime
 from core.settings import Settings
 from tests.api_live import free_port, live_server
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, HashEmbedder
 
 CHROMIUM = Path("/usr/bin/chromium")
 UI_MAIN = Path(__file__).resolve().parent.parent / "app" / "ui" / "main.py"
@@ -39,7 +39,9 @@ def ui_url(tmp_path: Path) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium is missing: `make browser-deps` (apt-get install chromium chromium-driver)",
                     pytrace=False)
-    rt = Runtime(Settings(home=tmp_path / "var", api_auth=True), overrides={"llm": FakeLLM([scripted])})
+    # hash embedder: the UI is under test here (tests/test_api.py runs the real MiniLM)
+    rt = Runtime(Settings(home=tmp_path / "var", api_auth=True),
+                 overrides={"llm": FakeLLM([scripted]), "embedder": HashEmbedder()})
     app = create_app(rt)
     key = app.state.ragent.keys.create(["demo"])
     with live_server(app) as api_url:

@@ -48,12 +48,10 @@ def memory_factory(runtime: Runtime) -> Any:
 
 def make_ingest(runtime: Runtime) -> Any:
     def ingest(paths: list[Path], workspace: str, progress: Any) -> list[Any]:
-        from ingest.pipeline import Ingestor
+        from app.cli_docs import build_ingestor  # the same wiring as `ragent ingest`
 
-        s = runtime.settings
-        ing = Ingestor(runtime.index, runtime.registry, runtime.embedder, chunk_chars=s.chunk_chars,
-                       max_file_mb=s.max_file_mb, max_pages=s.max_pages, progress=progress)
-        return ing.ingest(paths, workspace)
+        ing = build_ingestor(runtime, enrich=runtime.settings.enrich, progress=progress)
+        return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
     return ingest
 
 

@@ -17,6 +17,7 @@ from app.api.schemas import DocumentList, DocumentOut, JobOut, SearchRequest, Se
 router = APIRouter(prefix="/v1", tags=["documents"])
 DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{8,64}$", description="Document id (hex).")]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+PAGE_DPI = 110  # ingest.pdf.render_page's default: those renders are cached under RAGENT_HOME/pages
 
 
 def safe_name(name: str) -> str:
@@ -90,11 +91,10 @@ def get_document(st: State, ws: Workspace, doc_id: DocId) -> DocumentOut:
 
 @router.delete("/workspaces/{ws}/documents/{doc_id}", status_code=204)
 def delete_document(st: State, ws: Workspace, doc_id: DocId) -> Response:
-    from ingest.pipeline import Ingestor
+    from app.cli_docs import build_ingestor
 
     rec = _doc(st, ws, doc_id)
-    rt = st.runtime
-    Ingestor(rt.index, rt.registry, rt.embedder).delete(ws, doc_id)
+    build_ingestor(st.runtime, enrich=False).delete(ws, doc_id)
     src = Path(rec.source)
     uploads = (st.settings.home / "uploads").resolve()
     if src.is_file() and uploads in src.resolve().parents:
@@ -102,33 +102,32 @@ def delete_document(st: State, ws: Workspace, doc_id: DocId) -> Response:
     return Response(status_code=204)
 
 
-def render_png(source: Path, page: int, dpi: int) -> bytes:
+def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> bytes:
+    """The page as PNG: ingest's cached render at its default dpi, a fresh render at any other."""
     import pymupdf
+
+    from ingest.pdf import render_page
 
     with pymupdf.open(source) as pdf:
         if not 1 <= page <= pdf.page_count:
             raise Problem(404, f"page {page} is out of range: the document has {pdf.page_count} pages")
-        return bytes(pdf[page - 1].get_pixmap(dpi=dpi).tobytes("png"))
+        if dpi != PAGE_DPI:
+            return bytes(pdf[page - 1].get_pixmap(dpi=dpi).tobytes("png"))
+    return render_page(home, doc_id, source, page, dpi).read_bytes()
 
 
 @router.get("/workspaces/{ws}/documents/{doc_id}/pages/{page}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}},
             summary="A PDF page as PNG (bbox coordinates are PDF points: multiply by dpi/72 for pixels)")
 async def page_image(st: State, ws: Workspace, doc_id: DocId, page: Annotated[int, PathParam(ge=1, le=100000)],
-                     dpi: Annotated[int, Query(ge=36, le=300)] = 110) -> Response:
+                     dpi: Annotated[int, Query(ge=36, le=300)] = PAGE_DPI) -> Response:
     rec = _doc(st, ws, doc_id)
     src = Path(rec.source)
     if src.suffix.lower() != ".pdf":
         raise Problem(404, f"{rec.title or rec.source} is not a PDF: it has no page images")
     if not src.is_file():
         raise Problem(404, f"the source file {src} is gone; re-upload the document to see its pages")
-    cache = st.settings.home / "pages" / ws / f"{doc_id}-v{rec.version}-p{page}-{dpi}.png"
-    if cache.is_file():
-        data = cache.read_bytes()
-    else:
-        data = await asyncio.to_thread(render_png, src, page, dpi)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(data)
+    data = await asyncio.to_thread(render_png, st.settings.home, doc_id, src, page, dpi)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600",
                                                           "X-Page-Scale": f"{dpi / 72:.6f}"})
 
