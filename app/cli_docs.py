@@ -33,7 +33,7 @@ def build_ingestor(rt: Any, *, enrich: bool, progress: Any = None, on_file: Any 
                             model_key=f"{s.llm_model}:{s.llm_served_name}", doc_chars=s.enrich_doc_chars,
                             concurrency=s.enrich_concurrency)
     return Ingestor(rt.index, rt.registry, rt.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
-                    max_file_mb=s.max_file_mb, max_pages=s.max_pages, semantic=s.semantic_split,
+                    max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
                     enricher=enricher, progress=progress, on_file=on_file)
 
 
@@ -78,7 +78,7 @@ def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -
         for r in results:
             st = STATUS_STYLE.get(r.status, "")
             table.add_row(Path(r.path).name, f"[{st}]{r.status}[/]", str(r.pages), str(r.chunks), str(r.tables),
-                          str(r.images), f"{r.seconds:.1f}", r.error)
+                          str(r.images), f"{r.seconds:.1f}", r.error or r.note)
         out.print(table)
         counts = Counter(r.status for r in results)
         pages = sum(r.pages for r in results if r.status in ("ingested", "updated"))

@@ -160,8 +160,9 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(200.0, description="Refuse files larger than this.")
     max_pages: int = Field(3000, description="Refuse PDFs with more pages than this.")
     # Ingest (ingest/): semantic split + contextual enrichment
-    semantic_split: bool = Field(
-        True, description="Cut long sections at embedding-similarity breakpoints (else pack by sentences)."
+    split_mode: Literal["structure", "lexical", "semantic"] = Field(
+        "lexical", description="Long sections: lexical = TextTiling-style breakpoints (free); semantic = "
+        "embedding breakpoints (~1.7x the chunk embedding cost on CPU); structure = pack by sentences.",
     )
     enrich: bool = Field(
         False, description="LLM chunk contexts (contextual retrieval) by default; slow on CPU, so off here."

@@ -25,13 +25,14 @@ from core.errors import IngestError
 from core.types import Chunk, content_id
 from ingest.enrich import Enricher
 from ingest.parse import SUPPORTED, ParsedDoc, parse_file
-from ingest.split import SemanticSplitter, split_blocks
+from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
 from retrieval.index import QdrantIndex
 from retrieval.registry import DocRecord, Registry
 from retrieval.writer import IndexWriter
 
 logger = logging.getLogger(__name__)
 
+SplitMode = Literal["structure", "lexical", "semantic"]
 FileStatus = Literal["ingested", "unchanged", "updated", "duplicate", "failed"]
 Progress = Callable[[str, int], None]  # (event, amount): events "file", "pages", "chunks", "embedded"
 
@@ -67,10 +68,16 @@ class Ingestor:
     chunk_chars: int = 1200
     max_file_mb: float = 200.0
     max_pages: int = 3000
-    semantic: bool = True
+    split_mode: SplitMode = "lexical"  # structure | lexical (TextTiling-style breakpoints) | semantic (model)
     enricher: Enricher | None = None
     progress: Progress | None = field(default=None)
     on_file: Callable[[Path], None] | None = field(default=None)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, summed over the run
+
+    def _time(self, stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - t0
+        return now
 
     def _tick(self, event: str, n: int = 1) -> None:
         if self.progress is not None:
@@ -165,11 +172,15 @@ class Ingestor:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         try:  # everything that can fail on the input happens before the index is touched
+            t0 = time.perf_counter()
             parsed = parse_file(path, max_pages=self.max_pages, files_dir=staging)
+            t0 = self._time("parse", t0)
             self._tick("pages", parsed.pages)
             chunks = self.build_chunks(parsed, workspace, doc_id, source)
+            t0 = self._time("split", t0)
             self._tick("chunks", len(chunks))
             chunks, enriched, enrich_failed = self.enrich(parsed, digest, chunks)
+            self._time("enrich", t0)
         except IngestError as e:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -184,12 +195,14 @@ class Ingestor:
         }
         rec = DocRecord(workspace, doc_id, source, parsed.title, digest, "processing", version, parsed.pages,
                         meta=meta)
+        t0 = time.perf_counter()
         self.registry.put(rec)
         if prev is not None:  # replace the old version (also cleans up after a crash mid-ingest)
             self.writer.delete_doc(workspace, doc_id)
         self._commit_files(doc_id, staging)
         self.writer.write(workspace, chunks, progress=lambda n: self._tick("embedded", n))
         self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks)))
+        self._time("write", t0)
         return FileResult(str(path), "updated" if had_done else "ingested", doc_id, parsed.pages, len(chunks),
                           version=version, tables=sum(c.kind == "table" for c in chunks),
                           images=sum(c.kind == "image" for c in chunks), enriched=enriched,
@@ -206,7 +219,11 @@ class Ingestor:
             staging.rename(final)
 
     def build_chunks(self, parsed: ParsedDoc, workspace: str, doc_id: str, source: str) -> list[Chunk]:
-        splitter = SemanticSplitter(self.embedder_for(workspace)) if self.semantic else None
+        splitter = None
+        if self.split_mode == "semantic":
+            splitter = SemanticSplitter(self.embedder_for(workspace))
+        elif self.split_mode == "lexical":
+            splitter = SemanticSplitter(LexicalEmbedder())
         pieces = split_blocks(parsed.blocks, self.chunk_chars, splitter)
         return [
             Chunk(id=content_id(doc_id, str(i), p.text), doc_id=doc_id, workspace=workspace, text=p.text,

@@ -9,6 +9,7 @@ only between rows, repeating its header row; an image is its own piece. A text s
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,26 @@ def pack(units: Sequence[str], limit: int, sep: str = " ") -> list[list[int]]:
             groups.append([i])
             size = len(u)
     return groups
+
+
+class LexicalEmbedder:
+    """Free sentence vectors for the splitter: hashed, log-scaled term counts of BM25 tokens (stemmed,
+    stopwords dropped), L2-normalised. Breakpoints on these are TextTiling (Hearst 1997) with the semantic
+    splitter's percentile rule; no model runs, so it costs ~nothing next to the chunk embedding."""
+
+    def __init__(self, dim: int = 2048) -> None:
+        self.dim = dim
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        from retrieval.sparse import tokenize
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in tokenize(t):
+                out[i, zlib.crc32(w.encode()) % self.dim] += 1.0
+        out = np.log1p(out)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
 
 
 class SemanticSplitter:

@@ -105,7 +105,7 @@ def test_delete_removes_vectors_files_and_pages(fake_runtime: Runtime, tmp_path:
 
     pdf = Path(__file__).resolve().parent.parent.parent / "shared/data/pdfs/papers/1706.03762v7.pdf"
     home = fake_runtime.settings.home
-    ing = make(fake_runtime, semantic=False)
+    ing = make(fake_runtime, split_mode="structure")
     (r,) = ing.ingest([pdf], "img")
     assert r.images == 3 and len(list((home / "files" / r.doc_id).glob("*.png"))) == 3
     assert not (home / "files" / f"{r.doc_id}.new").exists()

@@ -54,7 +54,7 @@ def test_kill_9_mid_batch_then_resume(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "docs")
     home = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGENT_")}
-    env.update(RAGENT_HOME=str(home), RAGENT_SEMANTIC_SPLIT="false", HF_HUB_OFFLINE="1")
+    env.update(RAGENT_HOME=str(home), RAGENT_SPLIT_MODE="lexical", HF_HUB_OFFLINE="1")
     cmd = [sys.executable, "-m", "app.cli", "ingest", str(tmp_path / "docs"), "-w", "crash", "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = home / "ragent.db"

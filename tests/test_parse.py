@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ingest.parse import Block, parse_file
 from ingest.pdf import parse_pdf, render_page
 from ingest.quality import cell_f1, icdar_cells, text_recall
-from ingest.split import SemanticSplitter, split_blocks
+from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
 from tests.conftest import SHARED
 from tests.fakes import HashEmbedder
 
@@ -118,11 +119,12 @@ def test_split_headings_pages_and_tables() -> None:
     assert pieces[-1].kind == "image"
 
 
-def test_semantic_splitter_breaks_on_topic_change() -> None:
+@pytest.mark.parametrize("embedder", [HashEmbedder(), LexicalEmbedder()], ids=["hash", "lexical"])
+def test_semantic_splitter_breaks_on_topic_change(embedder: Any) -> None:
     pumps = [f"The pump number {i} moves water through the pump housing quickly." for i in range(6)]
     taxes = [f"Income tax return {i} is filed with the revenue office each year." for i in range(6)]
     text = " ".join(pumps + taxes)
-    pieces = split_blocks([Block(text, page=1)], chunk_chars=700, semantic=SemanticSplitter(HashEmbedder()))
+    pieces = split_blocks([Block(text, page=1)], chunk_chars=700, semantic=SemanticSplitter(embedder))
     assert len(pieces) == 2
     assert "tax" not in pieces[0].text and "pump" not in pieces[1].text
     assert all(len(p.text) <= 700 for p in pieces)

@@ -1,0 +1,178 @@
+"""Ingest benchmark: extraction quality against ground truth and end-to-end throughput.
+
+Quality (no models): ICDAR 2013 table cell F1 (all PDFs with a ``*-str.xml``), docling layout text recall,
+image count on MTRAG-UN-arxiv.pdf.
+Throughput: ``Ingestor.ingest`` end to end (parse + split + embed + index, no enrichment) with the packaged
+MiniLM and Qdrant local mode in a fresh temp home, on ../shared/data/pdfs (all) and a long real manual
+(asymptote.pdf: ``cd /tmp && apt-get download asymptote-doc && dpkg-deb -x asymptote-doc_*.deb asy``),
+with a per-stage profile (embedding time measured inside the embedder).
+
+Run: .venv/bin/python bench/ingest.py [--skip-quality] [--skip-throughput] [--split lexical,semantic]
+Writes bench/results/ingest.json and prints tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data" / "pdfs"
+ASY = Path("/tmp/asy/usr/share/doc/asymptote/asymptote.pdf")
+
+
+class TimingEmbedder:
+    """Wraps an embedder and accounts the seconds and texts spent in it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.dim = inner.dim
+        self.seconds = 0.0
+        self.texts = 0
+        self.chars = 0
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        t = time.perf_counter()
+        out = self.inner.embed_batch(texts)
+        self.seconds += time.perf_counter() - t
+        self.texts += len(texts)
+        self.chars += sum(len(x) for x in texts)
+        return np.asarray(out)
+
+
+def quality() -> dict[str, Any]:
+    from ingest.pdf import parse_pdf
+    from ingest.quality import cell_f1, icdar_cells, text_recall
+
+    icdar = []
+    for xml in sorted((SHARED / "tables" / "icdar2013").glob("*/*-str.xml")):
+        pdf = xml.with_name(xml.name[: -len("-str.xml")] + ".pdf")
+        if not pdf.exists():
+            continue
+        t = time.perf_counter()
+        doc = parse_pdf(pdf, images=False)
+        pred = [c for b in doc.blocks if b.kind == "table" for row in b.cells for c in row]
+        icdar.append({"doc": pdf.stem, "pages": doc.pages, "f1": round(cell_f1(icdar_cells(xml), pred), 3),
+                      "tables_found": sum(b.kind == "table" for b in doc.blocks),
+                      "seconds": round(time.perf_counter() - t, 2)})
+    found = [r["f1"] for r in icdar if r["tables_found"]]
+    layout = []
+    for pdf in sorted((SHARED / "layout" / "sources").glob("*.pdf")):
+        gt = SHARED / "layout" / "groundtruth" / f"{pdf.stem}.md"
+        if gt.exists():
+            doc = parse_pdf(pdf, images=False)
+            recall = text_recall(gt.read_text(), doc.text)
+            layout.append({"doc": pdf.stem, "pages": doc.pages, "recall": round(recall, 3)})
+    with tempfile.TemporaryDirectory() as tmp:
+        mt = parse_pdf(SHARED / "papers" / "MTRAG-UN-arxiv.pdf", files_dir=Path(tmp))
+        kept = [b for b in mt.blocks if b.kind == "image"]
+        saved = len(list(Path(tmp).glob("*.png")))
+    return {
+        "icdar2013": {"docs": len(icdar), "mean_f1_all": round(statistics.mean(r["f1"] for r in icdar), 3),
+                      "docs_with_tables_found": len(found),
+                      "mean_f1_where_found": round(statistics.mean(found), 3) if found else 0.0,
+                      "docs_f1_ge_0.8": sum(r["f1"] >= 0.8 for r in icdar), "per_doc": icdar},
+        "docling_text_recall": {"mean": round(statistics.mean(r["recall"] for r in layout), 3), "per_doc": layout},
+        "mtrag_images": {"in_pdf": mt.images_seen, "kept": len(kept), "saved_png": saved,
+                         "expected_per_readme": 22},
+    }
+
+
+def throughput(label: str, files: list[Path], split_mode: str) -> dict[str, Any]:
+    from core.embedder import SentenceTransformerEmbedder
+    from core.settings import Settings
+    from ingest.pipeline import Ingestor
+    from retrieval.index import QdrantIndex
+    from retrieval.registry import Registry
+
+    emb = TimingEmbedder(SentenceTransformerEmbedder())
+    emb.inner.model  # load outside the timed region  # noqa: B018
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Settings(home=Path(tmp))
+        index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+        ing = Ingestor(index, reg, emb, home=s.home, split_mode=split_mode)
+        t = time.perf_counter()
+        res = ing.ingest(files, "bench")
+        wall = time.perf_counter() - t
+        points = index.count("bench")
+        index.close()
+        reg.close()
+    pages = sum(r.pages for r in res if r.status == "ingested")
+    chunks = sum(r.chunks for r in res)
+    stages = {k: round(v, 2) for k, v in ing.timings.items()}
+    return {
+        "label": label, "split_mode": split_mode, "files": len(files),
+        "failed": [(Path(r.path).name, r.error) for r in res if r.status == "failed"],
+        "pages": pages, "chunks": chunks, "points": points, "seconds": round(wall, 2),
+        "pages_per_s": round(pages / wall, 2), "chunks_per_s": round(chunks / wall, 2),
+        "stages_s": stages, "embed_s": round(emb.seconds, 2), "embed_texts": emb.texts, "embed_chars": emb.chars,
+        "embed_texts_per_s": round(emb.texts / emb.seconds, 1) if emb.seconds else 0.0,
+        "embed_share": round(emb.seconds / wall, 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--split", default="lexical,semantic", help="comma-separated split modes to measure")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ingest.json"))
+    a = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                          "load_avg_start": os.getloadavg()}, "started": time.time()}
+    if not a.skip_quality:
+        q = quality()
+        result["quality"] = q
+        t = Table("measure", "value", title="extraction quality")
+        ic = q["icdar2013"]
+        t.add_row("ICDAR 2013 cell F1, all docs", f"{ic['mean_f1_all']:.3f} ({ic['docs']} PDFs)")
+        t.add_row("ICDAR 2013 cell F1, docs with a table found",
+                  f"{ic['mean_f1_where_found']:.3f} ({ic['docs_with_tables_found']} PDFs)")
+        t.add_row("ICDAR 2013 docs with F1 >= 0.8", str(ic["docs_f1_ge_0.8"]))
+        t.add_row("docling text recall (mean)", f"{q['docling_text_recall']['mean']:.3f}")
+        for r in q["docling_text_recall"]["per_doc"]:
+            t.add_row(f"  {r['doc']}", f"{r['recall']:.3f}")
+        m = q["mtrag_images"]
+        t.add_row("MTRAG images in PDF / kept / saved", f"{m['in_pdf']} / {m['kept']} / {m['saved_png']}")
+        con.print(t)
+    if not a.skip_throughput:
+        shared = sorted(SHARED.rglob("*.pdf"))
+        runs = []
+        for sem in a.split.split(","):
+            runs.append(throughput("shared/data/pdfs (all)", shared, sem))
+            if ASY.exists():
+                runs.append(throughput("asymptote.pdf", [ASY], sem))
+        result["throughput"] = runs
+        t = Table("corpus", "split", "pages", "chunks", "s", "pages/s", "parse s", "split s", "write s",
+                  "embed s (share)", "embed texts/s", title="end-to-end ingest (no enrichment)")
+        for r in runs:
+            st = r["stages_s"]
+            t.add_row(r["label"], r["split_mode"], str(r["pages"]), str(r["chunks"]),
+                      f"{r['seconds']:.1f}", f"{r['pages_per_s']:.2f}", f"{st.get('parse', 0):.1f}",
+                      f"{st.get('split', 0):.1f}", f"{st.get('write', 0):.1f}",
+                      f"{r['embed_s']:.1f} ({r['embed_share']:.0%})", f"{r['embed_texts_per_s']:.1f}")
+        con.print(t)
+    result["machine"]["load_avg_end"] = os.getloadavg()
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=1))
+    con.print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
