@@ -93,7 +93,13 @@ async def live_recall(retriever: Retriever, ws: str, qs: list[EvalQuestion]) -> 
 
 def run_set(name: str, args: argparse.Namespace) -> dict[str, object]:
     home = Path(args.home) / name
-    shutil.rmtree(home, ignore_errors=True)
+    if args.fresh:
+        shutil.rmtree(home, ignore_errors=True)
+    else:  # keep the indexed workspace and an unfinished version's examples; retrain from scratch
+        for d in (home / "finetune" / name).glob("v*"):
+            if (d / "result.json").exists():
+                shutil.rmtree(d)
+        (home / "finetune" / name / "active.json").unlink(missing_ok=True)
     s = Settings(home=home, finetune_max_pairs=args.max_pairs, finetune_epochs=args.epochs,
                  finetune_min_gain=0.0)
     index, registry = QdrantIndex(s.index), Registry(s.index.db_path)
@@ -102,7 +108,10 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, object]:
     chunks, qs = load_set(name, ws)
     t = time.perf_counter()
     dense = cached_embeddings(chunks, Path(args.cache), retriever.embedder)  # type: ignore[arg-type]
-    index_set(retriever, ws, chunks, dense)
+    if index.physical(ws) not in (None, f"chunks_{ws}_v1"):  # a previous run swapped the alias: start over
+        index.point_alias(ws, f"chunks_{ws}_v1")
+    if index.count(ws) != len(chunks):
+        index_set(retriever, ws, chunks, dense)
     t_index = time.perf_counter() - t
     live_before = asyncio.run(live_recall(retriever, ws, qs))
     stage_t: dict[str, float] = {}
@@ -133,6 +142,7 @@ def main() -> None:
     ap.add_argument("--home", default="/tmp/ragent_bench_finetune")
     ap.add_argument("--cache", default="/tmp/ragent_bench_cache")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "finetune.json"))
+    ap.add_argument("--fresh", action="store_true", help="Re-index and re-synthesise from scratch.")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rows = [run_set(n, args) for n in args.sets]
@@ -149,7 +159,10 @@ def main() -> None:
             "epochs": args.epochs, "cpu": "2 cores (shared)",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"meta": meta, "sets": rows}, indent=1))
+    out = Path(args.out)
+    old = json.loads(out.read_text()).get("sets", []) if out.exists() else []
+    merged = [r for r in old if r.get("set") not in args.sets] + rows  # one set per process is fine
+    out.write_text(json.dumps({"meta": meta, "sets": merged}, indent=1))
     print(f"wrote {args.out}")
 
 

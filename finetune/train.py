@@ -1,4 +1,4 @@
-"""Contrastive training: sentence-transformers ``SentenceTransformerTrainer`` + MultipleNegativesRankingLoss.
+"""Contrastive training: sentence-transformers ``SentenceTransformerTrainer`` + (cached) MultipleNegativesRankingLoss.
 
 MNRL (Henderson et al. 2017) treats every other positive in the batch as a negative and adds the mined hard
 negatives as extra columns; batches are sampled without duplicate texts so no in-batch "negative" is the
@@ -44,7 +44,7 @@ def train_model(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.losses import CachedMultipleNegativesRankingLoss
     from sentence_transformers.training_args import BatchSamplers
     from transformers import TrainerCallback
 
@@ -54,7 +54,9 @@ def train_model(
     negatives = min([negatives, *(len(e.negative_ids) for e in examples)])
     data = _dataset(examples, texts, negatives)
     model = SentenceTransformer(base_model, device="cpu")
-    loss = MultipleNegativesRankingLoss(model)
+    # MNRL with GradCache (Gao et al. 2021): same loss as MultipleNegativesRankingLoss for the whole batch, but
+    # forward/backward in mini-batches of 8, so a batch of 32 x (query, positive, negative) fits in ~1-2 GB
+    loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=8)
     ckpt = out_dir / "checkpoints"
     # batches hold no duplicate text (a duplicate would be a false in-batch negative): on small workspaces
     # cap the batch well below the number of distinct texts, or the sampler cannot fill a single batch
