@@ -25,7 +25,7 @@ class PlanStep(BaseModel):
 
 
 class Plan(BaseModel):
-    steps: list[PlanStep] = Field(min_length=1, max_length=6)
+    steps: list[PlanStep] = Field(min_length=1, max_length=4)
 
 
 def problems(plan: Plan, tools: set[str], shortcuts: set[str]) -> list[str]:

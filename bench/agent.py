@@ -83,8 +83,9 @@ def build_index(settings: Settings, questions: list[dict[str, Any]], corpus: dic
 
 
 # ---- one pass ---------------------------------------------------------------------------------------------
-async def run_pass(agent: Agent, questions: list[dict[str, Any]], use_memory: bool, label: str) -> list[dict]:
-    rows = []
+async def run_pass(agent: Agent, questions: list[dict[str, Any]], use_memory: bool, label: str,
+                   partial: Path | None = None) -> list[dict]:
+    rows: list[dict[str, Any]] = []
     for i, q in enumerate(questions, start=1):
         t0 = time.perf_counter()
         final: dict[str, Any] = {}
@@ -107,8 +108,13 @@ async def run_pass(agent: Agent, questions: list[dict[str, Any]], use_memory: bo
             "plans_llm_valid": stats.get("plans_llm_valid", 0), "plan_fallbacks": stats.get("plan_fallbacks", 0),
             "answer_source": stats.get("answer_source"), "replans": stats.get("replans", 0),
             "plan_valid": all(isinstance(p, dict) and p.get("tool") for p in final.get("plan", [])),
+            "fallback_reasons": [e.get("fallback_reason", "")[:200] for e in final.get("trace", [])
+                                 if e.get("type") == "plan" and e.get("source") == "fallback"],
         }
         rows.append(row)
+        if partial is not None:  # a run cut short still leaves its rows
+            with partial.open("a") as f:
+                f.write(json.dumps({"pass": label, **row}) + "\n")
         print(f"[{label} {i}/{len(questions)}] {dt:5.1f}s f1={row['f1']:.2f} cites={row['verified']}/"
               f"{row['citations']} gold={row['gold_recall']:.1f} src={row['answer_source']} "
               f"fallback={row['plan_fallbacks']}", file=sys.stderr)
@@ -160,15 +166,17 @@ async def main() -> None:
                                                                                      rcfg.rerank_max_tokens),
                           config=rcfg)
     llm = OpenAILLM(replace(s.llm, max_tokens=160))
-    cfg = AgentConfig(llm_judge=args.llm_judge, llm_experience=True, answer_tokens=96, plan_tokens=160,
+    cfg = AgentConfig(llm_judge=args.llm_judge, llm_experience=True, answer_tokens=80, plan_tokens=192,
                       time_budget_s=300, source_chars=500)
     mem_path = args.home / f"memory-{int(time.time())}.db"
     memory = ExperienceMemory(store_from_url(None, mem_path), embedder)
     agent = Agent(retriever, llm, memory, cfg)
     t0 = time.time()
-    off = await run_pass(agent, evalq, use_memory=False, label="memory off")
-    warm_rows = await run_pass(agent, warm, use_memory=True, label="warm-up") if warm else []
-    on = await run_pass(agent, evalq, use_memory=True, label="memory on")
+    partial = args.out.with_suffix(".partial.jsonl")
+    partial.unlink(missing_ok=True)
+    off = await run_pass(agent, evalq, use_memory=False, label="memory off", partial=partial)
+    warm_rows = await run_pass(agent, warm, use_memory=True, label="warm-up", partial=partial) if warm else []
+    on = await run_pass(agent, evalq, use_memory=True, label="memory on", partial=partial)
     result = {
         "command": " ".join(sys.argv),
         "model": args.served_name, "base_url": args.base_url, "passages_indexed": n_pass,

@@ -327,7 +327,8 @@ def test_real_llm_agent_cites_the_pdf(llm_server: Any, tmp_path: Path, example_p
         Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "real")
         mem = ExperienceMemory(store_from_url(None, tmp_path / "var" / "memory.db"), rt.embedder)
         agent = Agent(Retriever(rt.index, rt.embedder, rt.registry), rt.llm, mem,
-                      AgentConfig(llm_judge=False, llm_experience=False, time_budget_s=600),
+                      AgentConfig(llm_judge=False, llm_experience=False, time_budget_s=900,
+                                  plan_tokens=160, answer_tokens=64),
                       SqliteCheckpoints(tmp_path / "var" / "cp.db"))
         ans = asyncio.run(agent.ask("real", "What is the rated output of the NW-200 inverter?"))
         assert "5 kW" in ans.answer
