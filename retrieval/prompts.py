@@ -10,10 +10,12 @@ EXTRACT_SYSTEM = (
 EXTRACT_USER = "Passage title: {title}\nPassage:\n{text}\n\nJSON with keys `entities` and `triples`:"
 
 DECOMPOSE_SYSTEM = (
-    "You split a complex question into the simple search queries needed to answer it, one fact per query, "
-    "in the order they must be answered. Each query must stand alone (repeat names; no pronouns). "
-    "Use 2 to 4 queries. If the question is already simple, return it unchanged as the only query. "
-    "Reply with JSON only."
+    "You split a multi-hop question into the simple search queries needed to answer it: one fact per query, "
+    "in the order they must be looked up, 2 to 4 queries, each different from the question. "
+    "Reply with JSON only.\n"
+    "Example question: Who is the mother of the director of the film Polish-Russian War?\n"
+    'Example reply: {"queries": ["director of the film Polish-Russian War", '
+    '"mother of the director of Polish-Russian War"]}'
 )
 
 DECOMPOSE_USER = 'Question: {question}\n\nJSON {{"queries": [...]}}:'

@@ -141,3 +141,13 @@ def test_hybrid_search_on_example_pdf_with_real_models(settings: Settings, examp
     h = data["hits"][0]
     assert {"paths", "score", "rerank_score", "doc", "page", "chunk_id", "text"} <= set(h)
     assert h["page"] is not None and data["paths"]["dense"]["hits"] > 0
+
+
+@pytest.mark.slow
+def test_decomposition_with_real_llm(llm_server) -> None:  # type: ignore[no-untyped-def]
+    from core.llm import OpenAILLM
+    from retrieval.decompose import decompose
+
+    subs = asyncio.run(decompose(OpenAILLM(llm_server), MULTI_HOP))  # schema-valid JSON or LLMError
+    assert len(subs) <= 4 and all(isinstance(s, str) and s.strip() for s in subs)
+    assert MULTI_HOP not in subs  # an echo of the question is dropped, not sent as a sub-query
