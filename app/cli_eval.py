@@ -87,7 +87,7 @@ def retrieval(
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(rep, indent=1) + "\n", encoding="utf-8")
-        if out_json is None:
+        if target.parent.resolve() == (ROOT / "bench" / "results").resolve():
             write_markdown(target.parent, ROOT / "docs" / "RETRIEVAL.md")
     if as_json:
         print(json.dumps(rep))
