@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.api import create_app
+from app.api.engine import StraightEngine
 from app.runtime import Runtime
 from core.llm import OpenAILLM
 from core.settings import LLMConfig, Settings
@@ -83,10 +84,12 @@ def test_openai_client_errors_are_the_openai_kinds(served: tuple[str, str]) -> N
 
 @pytest.mark.slow
 def test_chat_through_the_api_with_the_real_llm(llm_server: LLMConfig, tmp_path: Path, example_pdf: Path) -> None:
-    """Real MiniLM, real Qdrant local, real vLLM (Qwen2.5-Coder-0.5B with ngram speculative decoding)."""
+    """Real MiniLM, real Qdrant local, real vLLM (Qwen2.5-Coder-0.5B with ngram speculative decoding), real
+    token streaming over SSE. The straight engine (one LLM call) keeps it bounded on a busy CPU; the agent's own
+    real-LLM runs are in the agent tests."""
     s = Settings(home=tmp_path / "var", llm_base_url=llm_server.base_url, llm_served_name=llm_server.model)
     rt = Runtime(s, overrides={"llm": OpenAILLM(llm_server)})
-    app = create_app(rt, auth=False)
+    app = create_app(rt, auth=False, engine=StraightEngine(rt))
     try:
         with live_server(app) as url:
             ingest(url, "", "real", example_pdf)

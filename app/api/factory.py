@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from app.api import problems
 from app.api.auth import KeyStore
 from app.api.deps import ApiState
-from app.api.engine import StraightEngine, engine_for
+from app.api.engine import ChatEngine, StraightEngine, engine_for
 from app.api.jobs import JobManager
 from app.api.telemetry import Telemetry
 from app.api.threads import ThreadStore
@@ -55,13 +55,14 @@ def make_ingest(runtime: Runtime) -> Any:
     return ingest
 
 
-def create_app(runtime: Runtime, *, auth: bool | None = None) -> FastAPI:
-    """The API app. ``auth`` defaults to ``RAGENT_API_AUTH``. The caller owns (and closes) ``runtime``."""
+def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine | None = None) -> FastAPI:
+    """The API app. ``auth`` defaults to ``RAGENT_API_AUTH``; ``engine`` to the runtime's agent (else the straight
+    adapter). The caller owns (and closes) ``runtime``."""
     from app.api.routes_chat import router as chat_router
     from app.api.routes_docs import router as docs_router
     from app.api.routes_ops import router as ops_router
 
-    engine = engine_for(runtime)
+    engine = engine or engine_for(runtime)
     state = ApiState(
         runtime=runtime, settings=runtime.settings,
         auth=runtime.settings.api_auth if auth is None else auth,
