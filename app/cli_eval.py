@@ -52,6 +52,7 @@ def retrieval(
     out_json: Path = typer.Option(None, "--out", help="JSON report (default bench/results/retrieval_<name>.json; "
                                   "not written for --limit runs unless given)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
+    no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder rows (fast)."),
 ) -> None:
     """Index a multi-hop corpus (cached) and report recall@2/5/10, MRR, nDCG@10 per path, fused and reranked."""
     from app.cli import fail, runtime
@@ -64,6 +65,8 @@ def retrieval(
             ds = load_dataset(dataset, data_dir, limit)
             ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")
             retriever = rt.retriever
+            if no_rerank:
+                retriever.reranker = None
             rerank_key = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{s.rerank_model}_{s.rerank_max_tokens}")
             writer = build_writer(s.retrieval, retriever, rt.llm)
             with Progress(console=err, transient=True) as bar:
