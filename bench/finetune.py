@@ -122,7 +122,8 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, object]:
             print(f"  [{name}] {stage} ({total})", file=sys.stderr, flush=True)
 
     t = time.perf_counter()
-    res = asyncio.run(run_finetune(retriever, ws, s.finetune, questions=qs, progress=progress, show_progress=False))
+    res = asyncio.run(run_finetune(retriever, ws, s.finetune, questions=qs, progress=progress,
+                                   max_steps=args.max_steps, show_progress=False))
     total = time.perf_counter() - t
     live_after = asyncio.run(live_recall(retriever, ws, qs)) if res.promoted else None
     index.close()
@@ -143,6 +144,7 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/ragent_bench_cache")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "finetune.json"))
     ap.add_argument("--fresh", action="store_true", help="Re-index and re-synthesise from scratch.")
+    ap.add_argument("--max-steps", type=int, default=-1, help="Stop training after N steps (-1: full epochs).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rows = [run_set(n, args) for n in args.sets]
