@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents import Agent, AgentConfig, ExperienceMemory, store_from_url  # noqa: E402
 from core.embedder import embedder_from_settings  # noqa: E402
+from core.errors import LLMError  # noqa: E402
 from core.llm import OpenAILLM  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import Chunk, content_id  # noqa: E402
@@ -80,6 +81,14 @@ def build_index(settings: Settings, questions: list[dict[str, Any]], corpus: dic
         registry.put(DocRecord(WS, c.doc_id, c.source, c.doc_title, c.doc_id, "done", chunk_ids=(c.id,)))
     print(f"indexed {len(chunks)} passages in {time.time() - t0:.0f}s", file=sys.stderr)
     return index, registry, embedder, len(chunks)
+
+
+class NoLLM:
+    """An LLM that always fails (not 'unavailable'): every LLM step takes its deterministic fallback."""
+
+    async def chat(self, messages: list[dict[str, Any]], *, schema: dict[str, Any] | None = None,
+                   max_tokens: int | None = None) -> str:
+        raise LLMError("no LLM in this benchmark run")
 
 
 # ---- one pass ---------------------------------------------------------------------------------------------
@@ -145,7 +154,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base-url", required=True, help="OpenAI-compatible server, e.g. http://127.0.0.1:8031/v1")
+    ap.add_argument("--base-url", required=True,
+                    help="OpenAI-compatible server, e.g. http://127.0.0.1:8031/v1; 'none' = no LLM (measures the "
+                    "deterministic path: fallback plans, coverage reflector, extractive verified answers)")
     ap.add_argument("--served-name", default="ragent-llm")
     ap.add_argument("--n", type=int, default=30, help="evaluated questions (the first n)")
     ap.add_argument("--warmup", type=int, default=30, help="warm-up questions for the memory (the next ones)")
@@ -157,7 +168,8 @@ async def main() -> None:
     questions = json.loads((DATA / "hotpotqa_100.json").read_text())
     corpus = json.loads((DATA / "hotpotqa_corpus.json").read_text())
     evalq, warm = questions[: args.n], questions[args.n: args.n + args.warmup]
-    s = Settings(home=args.home, llm_base_url=args.base_url, llm_served_name=args.served_name, llm_timeout_s=600)
+    base_url = None if args.base_url == "none" else args.base_url
+    s = Settings(home=args.home, llm_base_url=base_url, llm_served_name=args.served_name, llm_timeout_s=600)
     index, registry, embedder, n_pass = build_index(s, evalq + warm, corpus)
     from retrieval.rerank import reranker_from_settings
 
@@ -165,7 +177,7 @@ async def main() -> None:
     retriever = Retriever(index, embedder, registry, reranker=reranker_from_settings(rcfg.rerank_model,
                                                                                      rcfg.rerank_max_tokens),
                           config=rcfg)
-    llm = OpenAILLM(replace(s.llm, max_tokens=160))
+    llm: Any = NoLLM() if args.base_url == "none" else OpenAILLM(replace(s.llm, max_tokens=160))
     cfg = AgentConfig(llm_judge=args.llm_judge, llm_experience=True, answer_tokens=80, plan_tokens=192,
                       time_budget_s=300, source_chars=500)
     mem_path = args.home / f"memory-{int(time.time())}.db"
