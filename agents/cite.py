@@ -62,8 +62,8 @@ def content_words(text: str) -> set[str]:
 def support(claim: str, chunk_text: str) -> float:
     """Share of the claim's content words that occur in the chunk (0..1)."""
     words = content_words(claim)
-    if not words:
-        return 1.0
+    if not words:  # bare markers or filler claim nothing
+        return 0.0
     return len(words & content_words(chunk_text)) / len(words)
 
 

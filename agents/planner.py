@@ -7,7 +7,7 @@ from typing import Any
 
 from agents.deps import Deps
 from agents.events import coverage, emit, ranked_hits
-from agents.plan import SHORTCUT_PREFIX, Plan, default_plan, expand_shortcut, problems, to_steps
+from agents.plan import SHORTCUT_PREFIX, Plan, PlanStep, default_plan, expand_shortcut, problems, to_steps
 from agents.prompts import PLAN_FEEDBACK, PLAN_SHORTCUTS, PLAN_SYSTEM, PLAN_TIPS, PLAN_USER
 from agents.state import AgentState, Step
 from agents.tools import TOOL_DOCS, TOOLS
@@ -79,6 +79,10 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
     except LLMError as e:
         why = str(e)[:200]
     source = "llm"
+    if plan is not None and not any(st.tool in ("search", "recall") or st.tool.startswith(SHORTCUT_PREFIX)
+                                    for st in plan.steps):
+        # a plan with no text retrieval (e.g. graph lookups only) can come back empty: always search too
+        plan = Plan(steps=[PlanStep(id="s0", tool="search", input={"query": q, "k": cfg.search_k}), *plan.steps])
     if plan is None:
         source = "fallback"
         logger.info("plan fallback (round %d): %s", round_no, why)
