@@ -79,7 +79,8 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
     except LLMError as e:
         why = str(e)[:200]
     source = "llm"
-    if plan is not None and not any(st.tool in ("search", "recall") or st.tool.startswith(SHORTCUT_PREFIX)
+    if plan is not None and not any(st.tool in ("search", "recall", "read_chunk", "read_page")
+                                    or st.tool.startswith(SHORTCUT_PREFIX)
                                     for st in plan.steps):
         # a plan with no text retrieval (e.g. graph lookups only) can come back empty: always search too
         plan = Plan(steps=[PlanStep(id="s0", tool="search", input={"query": q, "k": cfg.search_k}), *plan.steps])
