@@ -9,7 +9,7 @@ TEST_MODEL ?= qwen2.5-coder-0.5b
 WS ?= demo
 QUESTION ?= What is the rated output of the NW-200 inverter, and how long is the warranty?
 # pip on this machine warns about optional local indexes that do not exist; keep the output readable
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: run test venv llm-venv model test-model lint typecheck serve stop bench clean help
 
