@@ -184,8 +184,10 @@ app.add_typer(finetune_app, name="finetune")
 
 
 from app.cli_docs import docs_app  # noqa: E402
+from app.cli_llm import llm_app  # noqa: E402
 
 app.add_typer(docs_app, name="docs")
+app.add_typer(llm_app, name="llm")
 
 
 def main() -> Any:

@@ -136,3 +136,13 @@ def _fake_runtime_cm(tmp_path: Path, keep_llm: bool = False):  # type: ignore[no
             rt.close()
 
     return cm
+
+
+def test_cli_registers_every_command() -> None:
+    """Regression: `make run` calls `ragent llm serve`; every area's commands must be registered."""
+    import typer
+
+    from app import cli
+
+    names = set(typer.main.get_command(cli.app).commands)  # type: ignore[attr-defined]
+    assert {"ingest", "search", "ask", "llm", "docs", "eval", "memory", "finetune", "api", "ui", "keys"} <= names
