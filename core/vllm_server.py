@@ -29,8 +29,10 @@ logger = logging.getLogger(__name__)
 
 LOG_NAME = "vllm.log"
 PID_NAME = "vllm.pid"
+# VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS: vLLM kills its engine when one model step takes over 300 s, which a
+# loaded 2-core CPU reaches on a batch of long prefills; allow 30 minutes.
 SERVER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-              "DO_NOT_TRACK": "1"}
+              "DO_NOT_TRACK": "1", "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS": "1800"}
 SETUP_HINT = "run scripts/setup_llm.sh"
 
 # Prometheus series read from GET /metrics (summed over label sets) and the keys they are reported under.
