@@ -35,12 +35,12 @@ test-model: llm-venv
 	.venv-llm/bin/python scripts/prepare_model.py $(TEST_MODEL) --home var
 
 run: venv model
-	$(RAGENT) llm serve
+	$(RAGENT) llm serve --model $(MODEL)
 	$(RAGENT) ingest examples/ --workspace $(WS)
 	$(RAGENT) ask "$(QUESTION)" --workspace $(WS)
 
 serve: venv model
-	$(RAGENT) llm serve
+	$(RAGENT) llm serve --model $(MODEL)
 
 stop: venv
 	$(RAGENT) llm stop
