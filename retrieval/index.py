@@ -24,6 +24,7 @@ from retrieval.sparse import SparseVec
 logger = logging.getLogger(__name__)
 
 DENSE, SPARSE = "dense", "bm25"
+CHUNK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Scored = list[tuple[Chunk, float]]
 
@@ -209,7 +210,8 @@ class QdrantIndex:
         return self._points(res)
 
     def get(self, workspace: str, chunk_ids: Sequence[str]) -> list[Chunk]:
-        """Chunks by id, in the order asked; unknown ids are skipped."""
+        """Chunks by id, in the order asked; unknown or malformed ids (e.g. made up by an LLM) are skipped."""
+        chunk_ids = [i for i in chunk_ids if CHUNK_ID_RE.match(i)]
         if not chunk_ids or not self.exists(workspace):
             return []
         with self._lock:

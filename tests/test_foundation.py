@@ -146,3 +146,11 @@ def test_cli_registers_every_command() -> None:
 
     names = set(typer.main.get_command(cli.app).commands)  # type: ignore[attr-defined]
     assert {"ingest", "search", "ask", "llm", "docs", "eval", "memory", "finetune", "api", "ui", "keys"} <= names
+
+
+def test_get_skips_malformed_chunk_ids(fake_runtime: Runtime, example_pdf: Path) -> None:
+    """Regression: an agent's read_chunk with an LLM-invented id raised 'badly formed hexadecimal UUID'."""
+    (r,) = ingestor(fake_runtime).ingest([example_pdf], "g")
+    real = fake_runtime.registry.get("g", r.doc_id).chunk_ids[0]  # type: ignore[union-attr]
+    got = fake_runtime.index.get("g", ["chunk-3", "[1]", real])
+    assert [c.id for c in got] == [real]
