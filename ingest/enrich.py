@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.llm import LLM
+from core.sqlite import open_db
 from ingest.prompts import CONTEXT_CHUNK, CONTEXT_DOC, CONTEXT_SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,9 @@ class ContextCache:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS contexts (key TEXT PRIMARY KEY, context TEXT NOT NULL)")
+            self._conn = open_db(
+                self.path, "CREATE TABLE IF NOT EXISTS contexts (key TEXT PRIMARY KEY, context TEXT NOT NULL)"
+            )
         return self._conn
 
     def get(self, key: str) -> str | None:

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import numpy as np
 
+from core.sqlite import open_db
+
 
 @dataclass(frozen=True)
 class Entity:
@@ -95,10 +97,7 @@ class SqliteGraphStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(SCHEMA)
+            self._conn = open_db(self.path, SCHEMA)
         return self._conn
 
     def close(self) -> None:

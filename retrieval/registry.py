@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from core.sqlite import open_db
+
 Status = Literal["pending", "processing", "done", "failed"]
 
 SCHEMA = """
@@ -73,10 +75,7 @@ class Registry:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(SCHEMA)
+            self._conn = open_db(self.path, SCHEMA)
         return self._conn
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.sqlite import open_db
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS thread_messages (
     thread_id TEXT NOT NULL,
@@ -31,10 +33,7 @@ class ThreadStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(SCHEMA)
+            self._conn = open_db(self.path, SCHEMA)
         return self._conn
 
     def close(self) -> None:
