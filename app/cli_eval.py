@@ -48,7 +48,8 @@ def retrieval(
     limit: int = typer.Option(None, "--limit", "-n", help="Only the first N questions."),
     pool: int = typer.Option(None, "--pool", help="Candidates per recall path (default RAGENT_RECALL_CANDIDATES)."),
     rerank_n: int = typer.Option(None, "--rerank-n", help="Fused hits the cross-encoder rescores (default 30)."),
-    data_dir: Path = typer.Option(DEFAULT_DATA, "--data-dir", help="Folder with <name>_100.json + _corpus.json."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Folder with <name>_100.json + _corpus.json "
+                                  "(default: ../shared/data/multihop next to the checkout)."),
     out_json: Path = typer.Option(None, "--out", help="JSON report (default bench/results/retrieval_<name>.json; "
                                   "not written for --limit runs unless given)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
@@ -62,7 +63,7 @@ def retrieval(
     try:
         with runtime() as rt:
             s = rt.settings
-            ds = load_dataset(dataset, data_dir, limit)
+            ds = load_dataset(dataset, data_dir or DEFAULT_DATA, limit)
             ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")
             retriever = rt.retriever
             if no_rerank:
