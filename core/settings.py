@@ -55,6 +55,7 @@ class ServeConfig:
     memory_fraction: float
     prefix_caching: bool
     dtype: DType
+    kv_cache_gib: float
     run_dir: Path
     startup_timeout_s: float
 
@@ -145,6 +146,10 @@ class Settings(BaseSettings):
         0.25, description="--gpu-memory-utilization; on CPU the share of RAM vLLM reserves for KV cache."
     )
     llm_prefix_caching: bool = Field(True, description="--enable-prefix-caching.")
+    llm_kv_cache_gib: float = Field(
+        2.0, description="KV cache size in GiB (--kv-cache-memory-bytes); 0 = vLLM sizes it from "
+        "RAGENT_LLM_MEMORY_FRACTION minus the model's memory, which fails when the model outgrows that share."
+    )
     llm_dtype: DType = Field(
         "auto", description="--dtype; auto = bfloat16 where the CPU has AVX512-BF16/AMX, else float32 "
         "(bf16 without them is several times slower on CPU)."
@@ -284,6 +289,7 @@ class Settings(BaseSettings):
             memory_fraction=self.llm_memory_fraction,
             prefix_caching=self.llm_prefix_caching,
             dtype=self.llm_dtype,
+            kv_cache_gib=self.llm_kv_cache_gib,
             run_dir=self.run_dir,
             startup_timeout_s=self.llm_startup_timeout_s,
         )

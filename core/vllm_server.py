@@ -135,6 +135,10 @@ def build_command(cfg: ServeConfig) -> list[str]:
         "--gpu-memory-utilization", str(cfg.memory_fraction),
         "--dtype", resolve_dtype(cfg.dtype),
     ]
+    if cfg.kv_cache_gib < 0:
+        raise ConfigError(f"RAGENT_LLM_KV_CACHE_GIB must be >= 0, got {cfg.kv_cache_gib}")
+    if cfg.kv_cache_gib:
+        cmd += ["--kv-cache-memory-bytes", str(int(cfg.kv_cache_gib * 2**30))]
     if cfg.prefix_caching:
         cmd.append("--enable-prefix-caching")
     spec = speculative_config(cfg)

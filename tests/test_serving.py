@@ -69,6 +69,15 @@ def test_dtype_auto_follows_native_bf16(tmp_path: Path) -> None:
     assert cmd[cmd.index("--dtype") + 1] == "float32"
 
 
+def test_kv_cache_size_explicit_or_from_memory_fraction(tmp_path: Path) -> None:
+    # vLLM CPU sizes the KV cache as fraction * RAM - model RSS, which went negative for the 1.5B model
+    cmd = vs.build_command(serve_config(tmp_path, kv_cache_gib=1.5))
+    assert cmd[cmd.index("--kv-cache-memory-bytes") + 1] == str(int(1.5 * 2**30))
+    assert "--kv-cache-memory-bytes" not in vs.build_command(serve_config(tmp_path, kv_cache_gib=0))
+    with pytest.raises(ConfigError, match="KV_CACHE_GIB"):
+        vs.build_command(serve_config(tmp_path, kv_cache_gib=-1))
+
+
 def test_command_draft_model_and_eagle(tmp_path: Path) -> None:
     draft = str(tmp_path / "draft")
     cmd = vs.build_command(serve_config(tmp_path, spec_method="draft_model", spec_draft_model=draft, spec_tokens=3))
