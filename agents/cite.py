@@ -74,25 +74,57 @@ def with_mark(sentence: str, n: int) -> str:
     return f"{body} [{n}]{end}"
 
 
+TRAILING_MARKS_RE = re.compile(r"([.!?])[ \t]*((?:\[\d{1,2}\][ \t]*)+)")
+
+
+def attach_trailing_marks(text: str) -> str:
+    """Move markers written after the full stop onto their sentence: "It is 5 kW. [1]" -> "It is 5 kW [1]." """
+    def move(m: re.Match[str]) -> str:
+        marks = " ".join(f"[{n}]" for n in MARK_RE.findall(m.group(2)))
+        return f" {marks}{m.group(1)} "
+
+    return TRAILING_MARKS_RE.sub(move, text).strip()
+
+
+def missing_source(sent: str, cited: list[int], hits: list[Hit], min_words: int = 2) -> int | None:
+    """The uncited source that supports the claim words the cited sources lack (a sentence joining two facts
+    from two pages cites both), or None."""
+    have: set[str] = set()
+    for n in cited:
+        have |= content_words(hits[n - 1].chunk.text)
+    missing = content_words(sent) - have
+    if len(missing) < min_words:
+        return None
+    best, best_cover = None, 0
+    for n in range(1, len(hits) + 1):
+        if n not in cited:
+            cover = len(missing & content_words(hits[n - 1].chunk.text))
+            if cover > best_cover:
+                best, best_cover = n, cover
+    return best if best_cover >= max(min_words, (len(missing) + 1) // 2) else None
+
+
 def verify_answer(text: str, hits: list[Hit], min_support: float = 0.5) -> tuple[str, list[Citation], list[str]]:
     """Keep the sentences the cited sources support; returns (clean text, citations, dropped sentences).
 
-    A sentence with ``[n]`` markers needs ``min_support`` word overlap with one of the cited chunks; one
-    without markers is kept (and cited) when some source supports it. Quotes are verified by ``verify``.
+    A sentence with ``[n]`` markers needs ``min_support`` word overlap with its cited chunks together; one
+    without markers is kept (and cited) when some source supports it. A kept sentence whose remaining words
+    come from another source gets that source's marker too. Quotes are verified by ``verify``.
     """
     kept: list[str] = []
     dropped: list[str] = []
+    text = attach_trailing_marks(text)
     for sent in sentences(text) or ([text] if text.strip() else []):
-        marks = [int(m) for m in MARK_RE.findall(sent) if 1 <= int(m) <= len(hits)]
-        pool = marks or list(range(1, len(hits) + 1))
-        if not pool:
+        marks = list(dict.fromkeys(int(m) for m in MARK_RE.findall(sent) if 1 <= int(m) <= len(hits)))
+        if not marks and hits:
+            marks = [max(range(1, len(hits) + 1), key=lambda n: support(sent, hits[n - 1].chunk.text))]
+            sent = with_mark(MARK_RE.sub("", sent).rstrip(), marks[0])
+        extra = missing_source(sent, marks, hits) if marks else None
+        cited = marks + ([extra] if extra is not None else [])
+        if not cited or support(sent, " ".join(hits[n - 1].chunk.text for n in cited)) < min_support:
             dropped.append(sent)
             continue
-        best = max(pool, key=lambda n: support(sent, hits[n - 1].chunk.text))
-        if support(sent, hits[best - 1].chunk.text) < min_support:
-            dropped.append(sent)
-            continue
-        kept.append(sent if marks else with_mark(sent, best))
+        kept.append(sent if extra is None else with_mark(sent, extra))
     clean = " ".join(kept)
     cites = [c for c in citations_for(clean, hits)]
     return clean, cites, dropped

@@ -80,6 +80,11 @@ async def search(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
 async def recall(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
     path = str(inp.get("path") or (ctx.retriever.paths[0] if ctx.retriever.paths else "dense"))
     q = _query(inp, ctx)
+    if path not in ctx.retriever.paths:
+        # small planners invent path names ("specifications"); a retry would repeat the same call, so run
+        # the hybrid search instead and say so in the trace
+        hits = await ctx.retriever.search(ctx.workspace, q, k=_k(inp))
+        return _hits_result(hits, f"unknown recall path {path!r}, ran hybrid search {q[:50]!r}")
     return _hits_result(await ctx.retriever.recall(path, ctx.workspace, q, _k(inp)), f"recall[{path}] {q[:50]!r}")
 
 

@@ -209,6 +209,27 @@ def test_verifier_drops_unsupported_sentences() -> None:
     assert text.startswith("The warranty lasts ten years [1].") and cites[0].verified
 
 
+def test_verifier_moves_trailing_marks_and_cites_every_source_a_sentence_uses() -> None:
+    # seen with the real 1.5B model: "... installation. [1]" and one sentence joining facts of two pages
+    p1 = Chunk(id="a" * 32, doc_id="d", workspace="w", page=1,
+               text="The NW-200 has a rated output of 5 kW and a peak efficiency of 97.6 percent.")
+    p3 = Chunk(id="b" * 32, doc_id="d", workspace="w", page=3,
+               text="The warranty lasts ten years when the unit is registered within 90 days.")
+    hits = [Hit(chunk=p1, score=1.0), Hit(chunk=p3, score=0.9)]
+    text, cites, dropped = verify_answer("The rated output is 5 kW, and the warranty lasts ten years. [1]", hits)
+    assert not dropped and text == "The rated output is 5 kW, and the warranty lasts ten years [1] [2]."
+    assert [(c.n, c.page) for c in cites] == [(1, 1), (2, 3)] and all(c.verified for c in cites)
+    assert "warranty" in cites[1].quote
+
+
+def test_recall_with_an_invented_path_runs_hybrid_search(ws_runtime: Runtime) -> None:
+    llm = FakeLLM([by_schema([plan_json(step("s1", "recall", path="specifications", query="rated output"))])])
+    events = run(make_agent(ws_runtime, llm))
+    end = next(e for e in events if e["type"] == "step_end")
+    assert end["ok"] and "unknown recall path 'specifications'" in end["summary"]
+    assert events[-1]["answer"]["citations"]
+
+
 def test_graph_mermaid_snapshot() -> None:
     from agents.deps import Deps
     from agents.graph import build_graph
