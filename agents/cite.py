@@ -21,9 +21,9 @@ def sentences(text: str) -> list[str]:
 
 def best_quote(claim: str, chunk_text: str, max_chars: int = 300) -> str:
     """The chunk sentence sharing most words with ``claim`` (a verbatim span of the chunk)."""
-    words = set(WORD_RE.findall(claim.lower()))
+    words, key_words = set(WORD_RE.findall(claim.lower())), content_words(claim)
     sents = sentences(chunk_text) or [chunk_text]
-    best = max(sents, key=lambda s: len(words & set(WORD_RE.findall(s.lower()))))
+    best = max(sents, key=lambda s: (len(key_words & content_words(s)), len(words & set(WORD_RE.findall(s.lower())))))
     return best[:max_chars]
 
 
@@ -36,13 +36,16 @@ def citations_for(answer: str, hits: list[Hit]) -> list[Citation]:
     out: list[Citation] = []
     seen: set[int] = set()
     for claim in sentences(answer) or [answer]:
+        covered: set[str] = set()  # words an earlier marker of this claim already quoted
         for m in MARK_RE.finditer(claim):
             n = int(m.group(1))
             if n in seen or not 1 <= n <= len(hits):
                 continue
             seen.add(n)
             c = hits[n - 1].chunk
-            quote = best_quote(MARK_RE.sub("", claim), c.text)
+            words = set(WORD_RE.findall(MARK_RE.sub("", claim).lower()))
+            quote = best_quote(" ".join(words - covered) or claim, c.text)
+            covered |= set(WORD_RE.findall(quote.lower()))
             out.append(Citation(n=n, chunk_id=c.id, doc=c.doc_title or c.source, page=c.page, quote=quote,
                                 verified=verify(quote, c.text), doc_id=c.doc_id, bbox=c.bbox))
     return out

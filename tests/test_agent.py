@@ -220,6 +220,11 @@ def test_verifier_moves_trailing_marks_and_cites_every_source_a_sentence_uses() 
     assert not dropped and text == "The rated output is 5 kW, and the warranty lasts ten years [1] [2]."
     assert [(c.n, c.page) for c in cites] == [(1, 1), (2, 3)] and all(c.verified for c in cites)
     assert "warranty" in cites[1].quote
+    table = Chunk(id="e" * 32, doc_id="d", workspace="w", page=2,
+                  text="| Rated output | 5 kW |\n| Warranty | 10 years |")
+    _, cites, _ = verify_answer("The rated output is 5 kW [1], and the warranty is 10 years.",
+                                [hits[0], Hit(chunk=table, score=0.8)])
+    assert [c.quote for c in cites][1] == "| Warranty | 10 years |"  # the row the first source did not quote
 
 
 def test_recall_with_an_invented_path_runs_hybrid_search(ws_runtime: Runtime) -> None:
