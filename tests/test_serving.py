@@ -112,6 +112,15 @@ def test_server_env(tmp_path: Path) -> None:
     assert env["LD_PRELOAD"] == f"{(tmp_path / 'venv/lib/libiomp5.so').absolute()}:/x.so"
 
 
+def test_server_env_shares_cores_on_small_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = serve_config(tmp_path)
+    monkeypatch.setattr(vs.os, "cpu_count", lambda: 2)
+    assert vs.server_env(cfg, {})["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert vs.server_env(cfg, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"})["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+    monkeypatch.setattr(vs.os, "cpu_count", lambda: 32)
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in vs.server_env(cfg, {})
+
+
 def test_cli_print_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RAGENT_LLM_SPEC_METHOD", "ngram")
