@@ -25,6 +25,7 @@ def build_ingestor(rt: Any, *, enrich: bool, progress: Any = None, on_file: Any 
     """An Ingestor wired from the runtime: per-workspace embedder, settings limits, optional enrichment."""
     from ingest.enrich import ContextCache, Enricher
     from ingest.pipeline import Ingestor
+    from retrieval.factory import build_writer
 
     s = rt.settings
     enricher = None
@@ -34,7 +35,8 @@ def build_ingestor(rt: Any, *, enrich: bool, progress: Any = None, on_file: Any 
                             concurrency=s.enrich_concurrency)
     return Ingestor(rt.index, rt.registry, rt.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
                     max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
-                    enricher=enricher, progress=progress, on_file=on_file)
+                    enricher=enricher, progress=progress, on_file=on_file,
+                    index_writer=build_writer(s.retrieval, rt.retriever, rt.llm))
 
 
 def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -> None:

@@ -73,6 +73,9 @@ class Ingestor:
     progress: Progress | None = field(default=None)
     on_file: Callable[[Path], None] | None = field(default=None)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, summed over the run
+    # the writer of vectors + graph (retrieval.factory.build_writer: the configured graph store and entity
+    # extractor); None = an IndexWriter with the embedded SQLite graph and spaCy
+    index_writer: IndexWriter | None = None
 
     def _time(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -89,7 +92,9 @@ class Ingestor:
 
     @property
     def writer(self) -> IndexWriter:
-        return IndexWriter(self.index, self.embedder_for)
+        if self.index_writer is None:
+            self.index_writer = IndexWriter(self.index, self.embedder_for)
+        return self.index_writer
 
     # ---- files on disk ---------------------------------------------------------------------------
     def files_dir(self, doc_id: str) -> Path | None:

@@ -205,3 +205,17 @@ def test_cli_ingest_docs_list_show_delete(tmp_path: Path, monkeypatch: pytest.Mo
     assert [Path(d["source"]).name for d in docs] == ["notes.md"]
     r = run(cli.app, ["docs", "show", "missing", "-w", "k"])
     assert r.exit_code == 1 and "no document" in r.output
+
+
+def test_cli_ingestor_writes_with_the_configured_graph_store_and_extractor(tmp_path: Path) -> None:
+    # the ingest CLI built a default writer (SQLite graph + spaCy) whatever RAGENT_GRAPH_* said
+    from app.cli_docs import build_ingestor
+    from retrieval.extract import LLMExtractor
+
+    rt = Runtime(Settings(home=tmp_path / "var", graph_extractor="llm"),
+                 overrides={"embedder": HashEmbedder(), "llm": FakeLLM(['{"entities": [], "relations": []}'])})
+    try:
+        writer = build_ingestor(rt, enrich=False).writer
+        assert isinstance(writer.extractor, LLMExtractor) and writer.graph is rt.retriever.graph
+    finally:
+        rt.close()
