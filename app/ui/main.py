@@ -80,7 +80,8 @@ def show_citations(citations: list[dict[str, Any]], msg_no: int) -> None:
         return
     cols = st.columns(min(len(citations), 4))
     for i, c in enumerate(citations):
-        label = f"[{c.get('n')}] {str(c.get('doc', ''))[:28]} p.{c.get('page') or '-'}"
+        doc = str(c.get("doc", ""))
+        label = f"[{c.get('n')}] {doc if len(doc) <= 32 else doc[:31] + '…'} p.{c.get('page') or '-'}"
         if cols[i % len(cols)].button(label, key=f"cite-{msg_no}-{i}", help=str(c.get("quote", ""))[:300]):
             st.session_state["viewer"] = c
 
