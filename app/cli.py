@@ -80,8 +80,8 @@ def ingest(
                                 "needs the LLM server; slow on CPU). Default: RAGENT_ENRICH (off)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Ingest PDFs, Markdown, HTML and text files into a workspace (unchanged files are skipped, changed ones
-    replaced, a crashed run resumes). Exits 1 if any file failed."""
+    """Ingest PDFs, Word (.docx), Markdown, HTML and text files into a workspace (unchanged files are
+    skipped, changed ones replaced, a crashed run resumes). Exits 1 if any file failed."""
     from app.cli_docs import run_ingest
 
     ws = workspace or settings().workspace

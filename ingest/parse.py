@@ -1,5 +1,6 @@
-"""Parse files into typed blocks (text with page + bbox, tables, images). PDF via PyMuPDF (``ingest.pdf``);
-Markdown, HTML and plain text here. Every failure is an ``IngestError`` that says what to do."""
+"""Parse files into typed blocks (text with page + bbox, tables, images). PDF via PyMuPDF (``ingest.pdf``),
+DOCX in ``ingest.docx``; Markdown, HTML and plain text here. Every failure is an ``IngestError`` that says what
+to do."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from core.errors import IngestError
 from core.types import BBox, ChunkKind
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
-SUPPORTED = {".pdf", *TEXT_SUFFIXES}
+SUPPORTED = {".pdf", ".docx", *TEXT_SUFFIXES}
 
 Cells = tuple[tuple[str, ...], ...]
 
@@ -52,6 +53,10 @@ def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = No
         from ingest.pdf import parse_pdf
 
         return parse_pdf(path, max_pages=max_pages, files_dir=files_dir)
+    if suffix == ".docx":
+        from ingest.docx import parse_docx
+
+        return parse_docx(path)
     if suffix in TEXT_SUFFIXES:
         return parse_text(path)
     raise IngestError(

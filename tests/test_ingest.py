@@ -82,6 +82,18 @@ def test_payload_kinds_pages_bboxes_headings(fake_runtime: Runtime, example_pdf:
     assert all(p["page"] in (1, 2, 3) and p["bbox"] for p in pay)
 
 
+def test_docx_ingests_and_is_searchable(fake_runtime: Runtime, tmp_path: Path) -> None:
+    from tests.test_parse import para, write_docx
+
+    path = write_docx(tmp_path / "pump.docx", para("Pump Manual", "Heading1") + para("Specs", "Heading2")
+                      + para("The P-100 pump delivers 40 litres per minute at 3 bar."))
+    (r,) = make(fake_runtime).ingest([path], "x")
+    assert r.status == "ingested" and r.chunks >= 1, r
+    hits = asyncio.run(fake_runtime.retriever.search("x", "litres per minute", k=3))
+    assert hits and hits[0].chunk.doc_title == "Pump Manual" and "40 litres" in hits[0].chunk.text
+    assert hits[0].chunk.heading_path[-1] == "Specs"
+
+
 def test_changed_file_replaces_chunks_and_bad_update_keeps_old(fake_runtime: Runtime, tmp_path: Path) -> None:
     f = tmp_path / "notes.md"
     f.write_text("# Pumps\n\nThe pump moves water.\n\n## Valves\n\nValves stop water.")

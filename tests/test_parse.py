@@ -96,6 +96,50 @@ def test_markdown_html_text(tmp_path: Path) -> None:
     assert [b.text for b in parse_file(txt).blocks] == ["para one", "para two"]
 
 
+def write_docx(path: Path, body: str, title: str = "") -> Path:
+    """A minimal Word 2007+ package (what Word and LibreOffice write, less the optional parts)."""
+    import zipfile
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", f'<?xml version="1.0"?><w:document {w}><w:body>{body}</w:body></w:document>')
+        if title:
+            z.writestr("docProps/core.xml", '<cp:coreProperties xmlns:cp="urn:cp" '
+                       f'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title></cp:coreProperties>')
+    return path
+
+
+def para(text: str, style: str = "") -> str:
+    ppr = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
+    return f"<w:p>{ppr}<w:r><w:t>{text}</w:t></w:r></w:p>"
+
+
+def test_docx_headings_tables_and_bad_files(tmp_path: Path) -> None:
+    cell = "<w:tc>{}</w:tc>"
+    table = ("<w:tbl>" + "".join("<w:tr>" + "".join(cell.format(para(c)) for c in row) + "</w:tr>"
+                                 for row in (("Parameter", "Value"), ("Rated output", "5 kW"))) + "</w:tbl>")
+    body = (para("Pump Manual", "Heading1") + para("The pump moves water.") + para("Specs", "Heading2") + table
+            + "<w:p><w:r><w:t>Line one</w:t><w:br/><w:t>line two</w:t></w:r></w:p>")
+    doc = parse_file(write_docx(tmp_path / "m.docx", body, title="P-100 Manual"))
+    assert doc.title == "P-100 Manual" and doc.pages == 0
+    assert [(b.kind, b.heading_level) for b in doc.blocks] == [
+        ("text", 1), ("text", 0), ("text", 2), ("table", 0), ("text", 0)]
+    assert doc.blocks[3].cells == (("Parameter", "Value"), ("Rated output", "5 kW"))
+    assert "| Rated output | 5 kW |" in doc.blocks[3].text and doc.blocks[4].text == "Line one\nline two"
+    assert parse_file(write_docx(tmp_path / "n.docx", para("Only body"))).title == "n"
+    from core.errors import IngestError
+
+    (tmp_path / "bad.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(IngestError, match="not a readable DOCX"):
+        parse_file(tmp_path / "bad.docx")
+    (tmp_path / "old.docx").write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 100)
+    with pytest.raises(IngestError, match="password-protected"):
+        parse_file(tmp_path / "old.docx")
+    with pytest.raises(IngestError, match="no text"):
+        parse_file(write_docx(tmp_path / "empty.docx", ""))
+
+
 def test_split_headings_pages_and_tables() -> None:
     rows = [("h1", "h2")] + [(f"row {i} " + "x" * 40, str(i)) for i in range(60)]
     from ingest.parse import to_markdown

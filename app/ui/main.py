@@ -162,8 +162,8 @@ def chat_page() -> None:
 def documents_page() -> None:
     ws = sidebar_workspace()
     st.title("Documents")
-    files = st.file_uploader("Upload PDF, Markdown, HTML or text", accept_multiple_files=True,
-                             type=["pdf", "md", "markdown", "html", "htm", "txt"])
+    files = st.file_uploader("Upload PDF, Word (.docx), Markdown, HTML or text", accept_multiple_files=True,
+                             type=["pdf", "docx", "md", "markdown", "html", "htm", "txt"])
     if files and st.button("Upload and ingest", type="primary"):
         try:
             job = api().upload(ws, [(f.name, f.getvalue(), f.type or "") for f in files])
