@@ -15,8 +15,14 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "No", "Inc", "Ltd", "Co", "Fig", "e.g", "i.e")
+# a full stop after an abbreviation or an initial ("Mr. Bill", "J. R. R. Tolkien") does not end a sentence
+_NOT_AFTER = "".join(f"(?<!\\b{re.escape(a)}\\.)" for a in ABBREVIATIONS) + r"(?<!\b[A-Z]\.)"
+SENTENCE_END = re.compile(rf"(?<=[.!?]){_NOT_AFTER}\s+|\n+")
+
+
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 3]
+    return [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 3]
 
 
 def best_quote(claim: str, chunk_text: str, max_chars: int = 300) -> str:

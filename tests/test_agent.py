@@ -227,6 +227,14 @@ def test_verifier_moves_trailing_marks_and_cites_every_source_a_sentence_uses() 
     assert [c.quote for c in cites][1] == "| Warranty | 10 years |"  # the row the first source did not quote
 
 
+def test_sentences_do_not_end_at_abbreviations_or_initials() -> None:
+    # seen with the real model: 'was "Mr [1] [3]. Bill's Real Life Adventures"' (a marker inside the title)
+    from agents.cite import sentences
+
+    assert sentences('It was "Mr. Bill\'s Real Life Adventures" by J. R. Drake [3]. It is 5 kW.') == [
+        'It was "Mr. Bill\'s Real Life Adventures" by J. R. Drake [3].', "It is 5 kW."]
+
+
 def test_recall_with_an_invented_path_runs_hybrid_search(ws_runtime: Runtime) -> None:
     llm = FakeLLM([by_schema([plan_json(step("s1", "recall", path="specifications", query="rated output"))])])
     events = run(make_agent(ws_runtime, llm))
