@@ -56,6 +56,7 @@ class ServeConfig:
     prefix_caching: bool
     dtype: DType
     kv_cache_gib: float
+    compact_json: bool
     run_dir: Path
     startup_timeout_s: float
 
@@ -149,6 +150,10 @@ class Settings(BaseSettings):
     llm_kv_cache_gib: float = Field(
         2.0, description="KV cache size in GiB (--kv-cache-memory-bytes); 0 = vLLM sizes it from "
         "RAGENT_LLM_MEMORY_FRACTION minus the model's memory, which fails when the model outgrows that share."
+    )
+    llm_compact_json: bool = Field(
+        True, description="Structured (JSON-schema) output without optional whitespace (xgrammar): fewer tokens "
+        "per plan, so a small CPU model's plans are not cut off at the token limit."
     )
     llm_dtype: DType = Field(
         "auto", description="--dtype; auto = bfloat16 where the CPU has AVX512-BF16/AMX, else float32 "
@@ -290,6 +295,7 @@ class Settings(BaseSettings):
             prefix_caching=self.llm_prefix_caching,
             dtype=self.llm_dtype,
             kv_cache_gib=self.llm_kv_cache_gib,
+            compact_json=self.llm_compact_json,
             run_dir=self.run_dir,
             startup_timeout_s=self.llm_startup_timeout_s,
         )

@@ -69,6 +69,13 @@ def test_dtype_auto_follows_native_bf16(tmp_path: Path) -> None:
     assert cmd[cmd.index("--dtype") + 1] == "float32"
 
 
+def test_compact_json_output(tmp_path: Path) -> None:
+    cmd = vs.build_command(serve_config(tmp_path))
+    assert json.loads(cmd[cmd.index("--structured-outputs-config") + 1]) == {
+        "backend": "xgrammar", "disable_any_whitespace": True}
+    assert "--structured-outputs-config" not in vs.build_command(serve_config(tmp_path, compact_json=False))
+
+
 def test_kv_cache_size_explicit_or_from_memory_fraction(tmp_path: Path) -> None:
     # vLLM CPU sizes the KV cache as fraction * RAM - model RSS, which went negative for the 1.5B model
     cmd = vs.build_command(serve_config(tmp_path, kv_cache_gib=1.5))
