@@ -344,3 +344,10 @@ def test_real_server(llm_server: LLMConfig) -> None:
     delta = vs.metrics_delta(before, vs.fetch_metrics(llm_server.base_url))
     assert delta["generation_tokens"] > 0
     assert delta["spec_drafts"] > 0 and delta["spec_draft_tokens"] > 0 and delta["spec_accepted_tokens"] > 0
+
+
+def test_server_env_keeps_numba_off_openmp(tmp_path: Path) -> None:
+    """Regression: numba's OpenMP layer (the ngram drafter) left torch on one thread; prefill ran 1.75x slower."""
+    cfg = serve_config(tmp_path)
+    assert vs.server_env(cfg, {})["NUMBA_THREADING_LAYER"] == "workqueue"
+    assert vs.server_env(cfg, {"NUMBA_THREADING_LAYER": "tbb"})["NUMBA_THREADING_LAYER"] == "tbb"
