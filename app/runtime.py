@@ -9,7 +9,7 @@ from typing import Any
 from core.embedder import Embedder, embedder_from_settings
 from core.llm import LLM, OpenAILLM
 from core.settings import Settings
-from retrieval.index import QdrantIndex
+from retrieval.index import VectorIndex
 from retrieval.registry import Registry
 from retrieval.retriever import Retriever
 
@@ -32,8 +32,11 @@ class Runtime:
         return self.overrides.get("llm") or OpenAILLM(self.settings.llm)
 
     @cached_property
-    def index(self) -> QdrantIndex:
-        return QdrantIndex(self.settings.index)
+    def index(self) -> VectorIndex:
+        """Qdrant (qdrant-client) or Qdrant Edge, as RAGENT_VECTOR_BACKEND says."""
+        from retrieval.factory import build_index
+
+        return build_index(self.settings.index)
 
     @cached_property
     def registry(self) -> Registry:

@@ -1,12 +1,16 @@
 """Retrieval latency at synthetic scale: fused recall (dense + BM25 + graph PPR, RRF) and rerank(top-30) p50/p95.
 
 Synthetic corpus: N chunks of Zipf-distributed words (real BM25 vectors), random unit dense vectors, and a graph
-with ~8 Zipf-distributed entities per chunk, written straight into Qdrant (local mode unless RAGENT_QDRANT_URL)
-and the SQLite graph store. Queries embed with a cheap hashing embedder so the numbers are the index's, not the
+with ~8 Zipf-distributed entities per chunk, written straight into the vector index (``--backend qdrant``: Qdrant
+local mode unless RAGENT_QDRANT_URL; ``--backend edge``: Qdrant Edge in-process, ``retrieval/index_edge.py``) and
+the SQLite graph store. Queries embed with a cheap hashing embedder so the numbers are the index's, not the
 embedding model's (MiniLM adds ~10-30 ms per query on this CPU). Rerank uses the real packaged ONNX model on
-real HotpotQA passages. Prints a table and writes bench/results/retrieval_latency.json.
+real HotpotQA passages (``--rerank-queries 0`` skips it). The ``qdrant_edge`` rows time the bare qdrant-edge-py
+engine (no Retriever) on the same data. Prints a table and writes bench/results/retrieval_latency.json
+(``retrieval_latency_edge.json`` for ``--backend edge``).
 
     python bench/retrieval_latency.py --sizes 2000,10000 --queries 30
+    python bench/retrieval_latency.py --sizes 2000,10000 --queries 30 --backend edge
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.settings import Settings  # noqa: E402
+from core.settings import Settings, VectorBackend  # noqa: E402
 from core.types import Chunk, content_id  # noqa: E402
+from retrieval.factory import build_index  # noqa: E402
 from retrieval.graph import ChunkGraph, Entity, Relation, SqliteGraphStore  # noqa: E402
-from retrieval.index import QdrantIndex  # noqa: E402
+from retrieval.index import VectorIndex  # noqa: E402
 from retrieval.registry import DocRecord, Registry  # noqa: E402
 from retrieval.rerank import OnnxCrossEncoder  # noqa: E402
 from retrieval.retriever import Retriever  # noqa: E402
@@ -57,9 +62,10 @@ def pct(xs: list[float], q: float) -> float:
     return round(s[min(len(s) - 1, int(q * len(s)))], 1)
 
 
-def build(n: int, home: Path, ws: str, rng: np.random.Generator) -> tuple[QdrantIndex, Registry, SqliteGraphStore]:
-    s = Settings(home=home)
-    index, registry, graph = QdrantIndex(s.index), Registry(s.index.db_path), SqliteGraphStore(home / "graph.db")
+def build(n: int, home: Path, ws: str, rng: np.random.Generator,
+          backend: VectorBackend = "qdrant") -> tuple[VectorIndex, Registry, SqliteGraphStore]:
+    s = Settings(home=home, vector_backend=backend)
+    index, registry, graph = build_index(s.index), Registry(s.index.db_path), SqliteGraphStore(home / "graph.db")
     ranks = np.minimum(rng.zipf(1.3, size=(n, 60)), len(VOCAB)) - 1
     ents = np.minimum(rng.zipf(1.5, size=(n, 8)), 50000) - 1
     batch = 512
@@ -138,55 +144,67 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="2000,10000")
     ap.add_argument("--queries", type=int, default=30)
-    ap.add_argument("--rerank-queries", type=int, default=10)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "retrieval_latency.json"))
+    ap.add_argument("--rerank-queries", type=int, default=10, help="0 skips the rerank timing")
+    ap.add_argument("--backend", choices=("qdrant", "edge"), default="qdrant",
+                    help="vector index the Retriever reads: qdrant (qdrant-client) or edge (Qdrant Edge in-process)")
+    ap.add_argument("--out", default=None, help="default bench/results/retrieval_latency[_edge].json")
     args = ap.parse_args()
+    out = Path(args.out or ROOT / "bench" / "results" /
+               ("retrieval_latency_edge.json" if args.backend == "edge" else "retrieval_latency.json"))
     rng = np.random.default_rng(7)
     rows = []
     for n in [int(x) for x in args.sizes.split(",") if x]:
         with tempfile.TemporaryDirectory(prefix="ragent-lat-") as tmp:
             t = time.perf_counter()
-            index, registry, graph = build(n, Path(tmp), "lat", rng)
+            index, registry, graph = build(n, Path(tmp), "lat", rng, args.backend)
             build_s = time.perf_counter() - t
             r = Retriever(index, HashEmbedder(), registry, graph=graph)
             qs = [" ".join(VOCAB[int(x)] for x in np.minimum(rng.zipf(1.3, 6), len(VOCAB)) - 1) + " e1 e17"
                   for _ in range(args.queries)]
             m = asyncio.run(measure(r, "lat", qs))
-            rows.append({"chunks": n, "build_s": round(build_s, 1),
+            rows.append({"backend": args.backend, "chunks": n, "build_s": round(build_s, 1),
                          **{f"{k}_p50_ms": pct(v, 0.5) for k, v in m.items()},
                          **{f"{k}_p95_ms": pct(v, 0.95) for k, v in m.items()}})
             index.close()
             registry.close()
             graph.close()
     edge = [measure_edge(n, args.queries, rng) for n in [int(x) for x in args.sizes.split(",") if x]]
-    corpus = json.loads((ROOT.parent / "shared/data/multihop/hotpotqa_corpus.json").read_text())
-    passages = [t + "\n" + "".join(s) for t, s in list(corpus.items())[:300]]
-    rr = OnnxCrossEncoder()
-    rr.score("warm up", passages[:2])
     times = []
-    for i in range(args.rerank_queries):
-        t = time.perf_counter()
-        rr.score("Which film director was born first?", passages[i * 30 : i * 30 + 30])
-        times.append((time.perf_counter() - t) * 1000)
+    if args.rerank_queries > 0:
+        corpus = json.loads((ROOT.parent / "shared/data/multihop/hotpotqa_corpus.json").read_text())
+        passages = [t + "\n" + "".join(s) for t, s in list(corpus.items())[:300]]
+        rr = OnnxCrossEncoder()
+        rr.score("warm up", passages[:2])
+        for i in range(args.rerank_queries):
+            t = time.perf_counter()
+            rr.score("Which film director was born first?", passages[i * 30 : i * 30 + 30])
+            times.append((time.perf_counter() - t) * 1000)
+    rerank: dict[str, object] = {"queries": 0, "note": "not measured (--rerank-queries 0)"}
+    if times:
+        rerank = {"p50_ms": pct(times, 0.5), "p95_ms": pct(times, 0.95), "queries": len(times),
+                  "model": "ms-marco-MiniLM-L-12-v2 int8 ONNX, max 256 tokens"}
     rep = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs: noisy)",
-        "backend": "Qdrant local mode" if not os.environ.get("RAGENT_QDRANT_URL") else "Qdrant server",
+        "backend": ("Qdrant Edge (qdrant-edge-py, in-process)" if args.backend == "edge"
+                    else "Qdrant server" if os.environ.get("RAGENT_QDRANT_URL") else "Qdrant local mode"),
+        "vector_backend": args.backend,
         "recall": rows,
-        "rerank_top30": {"p50_ms": pct(times, 0.5), "p95_ms": pct(times, 0.95), "queries": len(times),
-                         "model": "ms-marco-MiniLM-L-12-v2 int8 ONNX, max 256 tokens"},
+        "rerank_top30": rerank,
         "qdrant_edge": edge,
         "command": "python bench/retrieval_latency.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    print(f"backend: {rep['backend']}")
     print(f"{'chunks':>8} {'build s':>8} {'fused p50':>10} {'fused p95':>10} {'dense':>7} {'sparse':>7} {'graph':>7}")
     for row in rows:
         print(f"{row['chunks']:>8} {row['build_s']:>8} {row['fused_p50_ms']:>10} {row['fused_p95_ms']:>10} "
               f"{row['dense_p50_ms']:>7} {row['sparse_p50_ms']:>7} {row['graph_p50_ms']:>7}")
-    print(f"rerank top-30: p50 {rep['rerank_top30']['p50_ms']} ms, p95 {rep['rerank_top30']['p95_ms']} ms")
+    if times:
+        print(f"rerank top-30: p50 {rerank['p50_ms']} ms, p95 {rerank['p95_ms']} ms")
     for e in edge:
         print("qdrant-edge-py:", e)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rep, indent=1) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rep, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,11 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.errors import ConfigError
+
 SpecMethod = Literal["ngram", "draft_model", "eagle", "eagle3", "off"]
 DType = Literal["auto", "bfloat16", "float32", "float16"]
+VectorBackend = Literal["qdrant", "edge"]
 
 # Models this project can assemble offline from PyPI part wheels (see scripts/prepare_model.py).
 PACKAGED_LLMS = {
@@ -70,6 +73,15 @@ class IndexConfig:
     qdrant_api_key: str | None
     db_path: Path
     dense_dim: int
+    backend: VectorBackend
+    edge_path: Path
+
+    def __post_init__(self) -> None:
+        if self.backend == "edge" and self.qdrant_url:
+            raise ConfigError(
+                "RAGENT_VECTOR_BACKEND=edge runs Qdrant Edge inside this process and cannot use the Qdrant server "
+                "in RAGENT_QDRANT_URL: unset RAGENT_QDRANT_URL, or set RAGENT_VECTOR_BACKEND=qdrant to use the server."
+            )
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,10 @@ class Settings(BaseSettings):
     # Index
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded local mode.")
     qdrant_api_key: str | None = Field(None, description="Qdrant server API key.")
+    vector_backend: VectorBackend = Field(
+        "qdrant", description="Vector index: qdrant = qdrant-client (local mode under home, or RAGENT_QDRANT_URL); "
+        "edge = Qdrant Edge in-process engine under home/qdrant_edge (one process only, no server)."
+    )
 
     # Ingest
     chunk_chars: int = Field(1200, description="Target chunk size in characters.")
@@ -318,6 +334,8 @@ class Settings(BaseSettings):
             qdrant_api_key=self.qdrant_api_key,
             db_path=self.home / "ragent.db",
             dense_dim=384,
+            backend=self.vector_backend,
+            edge_path=self.home / "qdrant_edge",
         )
 
     @property

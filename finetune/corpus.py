@@ -40,7 +40,7 @@ def _sparse(rec: Any) -> SparseVec:
 
 
 def load_corpus(retriever: Retriever, workspace: str) -> Corpus:
-    """Every chunk of the workspace's done documents, read once with its vectors (``QdrantIndex.scroll``)."""
+    """Every chunk of the workspace's done documents, read once with its vectors (``VectorIndex.scroll``)."""
     done = retriever.registry.done_doc_ids(workspace)
     recs = [r for r in retriever.index.scroll(workspace, with_vectors=True)
             if r.payload and r.payload.get("doc_id") in done]

@@ -1,7 +1,7 @@
 """Filter synthetic pairs and mine hard negatives from ragent's own recall pool (dense + sparse paths).
 
 The pool for a question is the union of the dense path (the workspace's stored vectors, queried with the
-embedder the workspace uses now) and the sparse BM25 path (``QdrantIndex.query_sparse``). A pair survives
+embedder the workspace uses now) and the sparse BM25 path (``VectorIndex.query_sparse``). A pair survives
 only if its chunk ranks in the pool's top-k: a question its own chunk cannot be found for is usually a bad
 question. Negatives are the highest-ranked non-positives, minus likely false negatives, following the
 positive-aware rule of NV-Retriever (Moreira et al. 2024, "TopK-PercPos"): drop a candidate whose dense score
@@ -22,7 +22,7 @@ import numpy as np
 from core.embedder import Embedder
 from finetune.corpus import Corpus, top_k
 from finetune.types import Example, Pair
-from retrieval.index import QdrantIndex
+from retrieval.index import VectorIndex
 from retrieval.sparse import bm25_query
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def jaccard(a: str, b: str) -> float:
 
 
 def mine(
-    pairs: Sequence[Pair], corpus: Corpus, embedder: Embedder, index: QdrantIndex, workspace: str, *,
+    pairs: Sequence[Pair], corpus: Corpus, embedder: Embedder, index: VectorIndex, workspace: str, *,
     filter_k: int = 20, negatives: int = 1, pool_k: int = 30, perc_pos: float = 0.95, max_overlap: float = 0.5,
     scorer: Scorer | None = None, margin: float = 0.0, use_sparse: bool = True, progress: Progress | None = None,
 ) -> list[Example]:

@@ -19,7 +19,7 @@ import numpy as np
 from core.errors import ConfigError
 from finetune.corpus import Corpus
 from retrieval.active_model import ActiveModels, ModelVersion, drop_collection, next_collection
-from retrieval.index import QdrantIndex
+from retrieval.index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ Progress = Callable[[int, int], None]
 
 
 def swap_in(
-    index: QdrantIndex, active: ActiveModels, workspace: str, corpus: Corpus, dense: np.ndarray, *,
+    index: VectorIndex, active: ActiveModels, workspace: str, corpus: Corpus, dense: np.ndarray, *,
     version: int, model_dir: Path, metrics: dict[str, float], progress: Progress | None = None,
 ) -> ModelVersion:
     """Fill a new collection with ``dense`` (+ the stored sparse vectors and payloads); point the alias at it."""
@@ -54,7 +54,7 @@ def swap_in(
     return mv
 
 
-def rollback(index: QdrantIndex, active: ActiveModels, workspace: str) -> ModelVersion | None:
+def rollback(index: VectorIndex, active: ActiveModels, workspace: str) -> ModelVersion | None:
     """Point the alias back at the previous collection and model; drop the abandoned collection.
 
     Returns the version now active (None: the default model). Raises ConfigError when nothing was swapped.

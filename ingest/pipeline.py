@@ -26,7 +26,7 @@ from core.types import Chunk, content_id
 from ingest.enrich import Enricher
 from ingest.parse import SUPPORTED, ParsedDoc, parse_file
 from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
-from retrieval.index import QdrantIndex
+from retrieval.index import VectorIndex
 from retrieval.registry import DocRecord, Registry
 from retrieval.writer import IndexWriter
 
@@ -61,7 +61,7 @@ class Ingestor:
     """Ingests files into a workspace. ``embedder`` is an Embedder or a per-workspace ``embedder_for``
     (``Retriever.embedder_for``) so a fine-tuned workspace gets vectors from its own model."""
 
-    index: QdrantIndex
+    index: VectorIndex
     registry: Registry
     embedder: Embedder | Callable[[str], Embedder]
     home: Path | None = None  # RAGENT_HOME: images go to home/files/<doc_id>/, page images to home/pages/

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import IndexConfig
-from retrieval.index import QdrantIndex, check_workspace
+from retrieval.index import VectorIndex, check_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -111,17 +111,16 @@ class ActiveModels:
         self._cache.pop(workspace, None)
 
 
-# ---- collection helpers for the hot swap (candidates to move into QdrantIndex) ---------------------------
-def collections(index: QdrantIndex, workspace: str) -> list[str]:
+# ---- collection helpers for the hot swap ----------------------------------------------------------------
+def collections(index: VectorIndex, workspace: str) -> list[str]:
     """Physical collections of a workspace (``chunks_<ws>_v<N>``), oldest first."""
     prefix = f"{index.alias(workspace)}_v"
-    with index._lock:
-        names = [c.name for c in index.client.get_collections().collections]
+    names = index.collection_names()
     return sorted((n for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()),
                   key=lambda n: int(n[len(prefix):]))
 
 
-def next_collection(index: QdrantIndex, workspace: str) -> str:
+def next_collection(index: VectorIndex, workspace: str) -> str:
     """A fresh physical collection name: one past the highest ``v<N>`` that exists."""
     names = collections(index, workspace)
     prefix = f"{index.alias(workspace)}_v"
@@ -129,8 +128,6 @@ def next_collection(index: QdrantIndex, workspace: str) -> str:
     return f"{prefix}{top + 1}"
 
 
-def drop_collection(index: QdrantIndex, name: str) -> None:
+def drop_collection(index: VectorIndex, name: str) -> None:
     """Delete a physical collection (never the one an alias points at: callers re-point the alias first)."""
-    with index._lock:
-        if index.client.collection_exists(name):
-            index.client.delete_collection(name)
+    index.drop_collection(name)

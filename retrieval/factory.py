@@ -1,26 +1,32 @@
-"""Builds the hybrid Retriever (and the matching IndexWriter) from settings: the one place retrieval backends
-are chosen. Nothing is opened or loaded here; every backend loads lazily on first use."""
+"""Builds the vector index, the hybrid Retriever and the matching IndexWriter from settings: the one place
+retrieval backends are chosen. Nothing is opened or loaded here; every backend loads lazily on first use."""
 
 from __future__ import annotations
 
 from core.embedder import Embedder
 from core.llm import LLM
-from core.settings import RetrievalConfig
+from core.settings import IndexConfig, RetrievalConfig
 from retrieval.extract import Extractor, LLMExtractor, SpacyExtractor
 from retrieval.graph import GraphStore, graph_store_from_settings
-from retrieval.index import QdrantIndex
+from retrieval.index import QdrantIndex, VectorIndex
+from retrieval.index_edge import EdgeIndex
 from retrieval.registry import Registry
 from retrieval.rerank import reranker_from_settings
 from retrieval.retriever import Retriever
 from retrieval.writer import IndexWriter
 
 
-def graph_store(config: RetrievalConfig, index: QdrantIndex) -> GraphStore:
+def build_index(config: IndexConfig) -> VectorIndex:
+    """The vector index ``config.backend`` names: ``QdrantIndex`` (qdrant-client) or ``EdgeIndex`` (Qdrant Edge)."""
+    return EdgeIndex(config) if config.backend == "edge" else QdrantIndex(config)
+
+
+def graph_store(config: RetrievalConfig, index: VectorIndex) -> GraphStore:
     return graph_store_from_settings(index.config.db_path.parent, config.neo4j_url, config.neo4j_user,
                                      config.neo4j_password)
 
 
-def build_retriever(config: RetrievalConfig, index: QdrantIndex, embedder: Embedder, registry: Registry,
+def build_retriever(config: RetrievalConfig, index: VectorIndex, embedder: Embedder, registry: Registry,
                     llm: LLM | None, graph: GraphStore | None = None) -> Retriever:
     """``llm`` drives the decomposition path (None = path skipped)."""
     return Retriever(index, embedder, registry, graph=graph or graph_store(config, index),

@@ -37,7 +37,7 @@ from retrieval.decompose import decompose, looks_complex
 from retrieval.extract import SpacyExtractor, normalise
 from retrieval.fusion import rrf
 from retrieval.graph import GraphStore
-from retrieval.index import QdrantIndex
+from retrieval.index import VectorIndex
 from retrieval.link import EntityLinker
 from retrieval.ppr import PPRGraph
 from retrieval.registry import Registry
@@ -95,7 +95,7 @@ class Retriever:
     """Multi-path recall over a workspace, fused with RRF and reranked; documents must be ``done``."""
 
     def __init__(
-        self, index: QdrantIndex, embedder: Embedder, registry: Registry, active_models: ActiveModels | None = None,
+        self, index: VectorIndex, embedder: Embedder, registry: Registry, active_models: ActiveModels | None = None,
         *, graph: GraphStore | None = None, reranker: Reranker | None = None, llm: LLM | None = None,
         config: RetrievalConfig | None = None, extractor: SpacyExtractor | None = None,
     ) -> None:

@@ -19,7 +19,7 @@ from core.embedder import Embedder
 from core.types import Chunk
 from retrieval.extract import Extractor, SpacyExtractor
 from retrieval.graph import GraphStore, SqliteGraphStore
-from retrieval.index import QdrantIndex
+from retrieval.index import VectorIndex
 from retrieval.sparse import bm25_document
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 class IndexWriter:
     def __init__(
-        self, index: QdrantIndex, embedder_for: Callable[[str], Embedder], batch: int = 64, *,
+        self, index: VectorIndex, embedder_for: Callable[[str], Embedder], batch: int = 64, *,
         graph: GraphStore | Literal[False] | None = None, extractor: Extractor | None = None,
     ) -> None:
         self.index = index
