@@ -29,6 +29,7 @@ DENSE, SPARSE = "dense", "bm25"
 CHUNK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Scored = list[tuple[Chunk, float]]
+ALIAS_PREFIX = "chunks_"
 
 
 def check_workspace(ws: str) -> str:
@@ -69,7 +70,54 @@ class VectorIndex(Protocol):
     def count(self, workspace: str) -> int: ...
 
 
-class QdrantIndex:
+class AliasedIndex:
+    """What both backends share: workspace ``ws`` -> alias ``chunks_<ws>`` -> a physical ``chunks_<ws>_v<N>``.
+
+    Subclasses provide ``physical``, ``create_collection``, ``point_alias`` and ``_alias_names``.
+    """
+
+    config: IndexConfig
+    _lock: threading.RLock
+
+    @staticmethod
+    def alias(workspace: str) -> str:
+        return f"{ALIAS_PREFIX}{check_workspace(workspace)}"
+
+    def physical(self, workspace: str) -> str | None:
+        raise NotImplementedError
+
+    def create_collection(self, name: str, dim: int) -> None:
+        raise NotImplementedError
+
+    def point_alias(self, workspace: str, collection: str) -> None:
+        raise NotImplementedError
+
+    def _alias_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def ensure(self, workspace: str, dim: int | None = None) -> str:
+        """Create the workspace's first collection and alias if missing; return the alias name."""
+        with self._lock:
+            if self.physical(workspace) is None:
+                name = f"{self.alias(workspace)}_v1"
+                self.create_collection(name, dim or self.config.dense_dim)
+                self.point_alias(workspace, name)
+        return self.alias(workspace)
+
+    def exists(self, workspace: str) -> bool:
+        return self.physical(workspace) is not None
+
+    def workspaces(self) -> list[str]:
+        with self._lock:
+            return sorted(a[len(ALIAS_PREFIX):] for a in self._alias_names() if a.startswith(ALIAS_PREFIX))
+
+
+def check_batch(chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]) -> None:
+    if len(chunks) != len(dense) or len(chunks) != len(sparse):
+        raise RetrievalError("upsert: chunks, dense and sparse vectors differ in length")
+
+
+class QdrantIndex(AliasedIndex):
     """``VectorIndex`` on qdrant-client. Local mode locks its folder to one process (the API owns it)."""
 
     def __init__(self, config: IndexConfig) -> None:
@@ -100,10 +148,6 @@ class QdrantIndex:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    @staticmethod
-    def alias(workspace: str) -> str:
-        return f"chunks_{check_workspace(workspace)}"
 
     def physical(self, workspace: str) -> str | None:
         """The collection the workspace alias points at, or None when the workspace has no index yet."""
@@ -153,21 +197,9 @@ class QdrantIndex:
             if self.client.collection_exists(name):
                 self.client.delete_collection(name)
 
-    def ensure(self, workspace: str, dim: int | None = None) -> str:
-        """Create the workspace's first collection and alias if missing; return the alias name."""
-        if self.physical(workspace) is None:
-            name = f"{self.alias(workspace)}_v1"
-            self.create_collection(name, dim or self.config.dense_dim)
-            self.point_alias(workspace, name)
-        return self.alias(workspace)
-
-    def exists(self, workspace: str) -> bool:
-        return self.physical(workspace) is not None
-
-    def workspaces(self) -> list[str]:
+    def _alias_names(self) -> list[str]:
         with self._lock:
-            return sorted(a.alias_name[len("chunks_"):] for a in self.client.get_aliases().aliases
-                          if a.alias_name.startswith("chunks_"))
+            return [str(a.alias_name) for a in self.client.get_aliases().aliases]
 
     @staticmethod
     def _ws_filter(workspace: str, doc_id: str | None = None) -> Any:
@@ -187,8 +219,7 @@ class QdrantIndex:
 
         if not chunks:
             return
-        if len(chunks) != len(dense) or len(chunks) != len(sparse):
-            raise RetrievalError("upsert: chunks, dense and sparse vectors differ in length")
+        check_batch(chunks, dense, sparse)
         target = collection or self.ensure(workspace, dense.shape[1])
         points = [
             models.PointStruct(

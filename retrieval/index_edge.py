@@ -24,7 +24,7 @@ import numpy as np
 from core.errors import RetrievalError
 from core.settings import IndexConfig
 from core.types import Chunk
-from retrieval.index import CHUNK_ID_RE, DENSE, SPARSE, Scored, check_workspace, point_id
+from retrieval.index import CHUNK_ID_RE, DENSE, SPARSE, AliasedIndex, Scored, check_batch, point_id
 from retrieval.sparse import SparseVec
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 ALIASES = "aliases.json"
 
 
-class EdgeIndex:
+class EdgeIndex(AliasedIndex):
     """``VectorIndex`` on qdrant-edge-py. Like Qdrant local mode, one process owns the folder at a time."""
 
     def __init__(self, config: IndexConfig) -> None:
@@ -120,10 +120,6 @@ class EdgeIndex:
                 self._lock_file = None
             self._aliases = None
 
-    @staticmethod
-    def alias(workspace: str) -> str:
-        return f"chunks_{check_workspace(workspace)}"
-
     def physical(self, workspace: str) -> str | None:
         """The collection the workspace alias points at, or None when the workspace has no index yet."""
         name = self.alias(workspace)
@@ -187,21 +183,9 @@ class EdgeIndex:
                 self._write_aliases({a: c for a, c in aliases.items() if c != name})
             shutil.rmtree(path, ignore_errors=True)
 
-    def ensure(self, workspace: str, dim: int | None = None) -> str:
-        """Create the workspace's first collection and alias if missing; return the alias name."""
+    def _alias_names(self) -> list[str]:
         with self._lock:
-            if self.physical(workspace) is None:
-                name = f"{self.alias(workspace)}_v1"
-                self.create_collection(name, dim or self.config.dense_dim)
-                self.point_alias(workspace, name)
-        return self.alias(workspace)
-
-    def exists(self, workspace: str) -> bool:
-        return self.physical(workspace) is not None
-
-    def workspaces(self) -> list[str]:
-        with self._lock:
-            return sorted(a[len("chunks_"):] for a in self._open() if a.startswith("chunks_"))
+            return list(self._open())
 
     @staticmethod
     def _ws_filter(workspace: str, doc_id: str | None = None) -> Filter:
@@ -221,8 +205,7 @@ class EdgeIndex:
 
         if not chunks:
             return
-        if len(chunks) != len(dense) or len(chunks) != len(sparse):
-            raise RetrievalError("upsert: chunks, dense and sparse vectors differ in length")
+        check_batch(chunks, dense, sparse)
         points = [
             Point(point_id(c.id), {DENSE: d.tolist(), SPARSE: SparseVector(s[0], s[1])}, c.to_payload())
             for c, d, s in zip(chunks, dense, sparse, strict=True)
