@@ -84,6 +84,7 @@ def build(n: int, home: Path, ws: str, rng: np.random.Generator,
         graph.upsert(ws, graphs)
     for d in range((n + 99) // 100):
         registry.put(DocRecord(ws, f"doc{d}", f"doc{d}", "", f"h{d}", "done"))
+    index.optimize(ws)  # what ingest does after a batch (Qdrant Edge builds HNSW here)
     return index, registry, graph
 
 
@@ -121,6 +122,7 @@ def measure_edge(n: int, queries: int, rng: np.random.Generator) -> dict[str, ob
                 pts.append(qe.Point(j, {"dense": d.tolist(), "bm25": qe.SparseVector(si, sv)},
                                     {"doc_id": f"doc{j // 100}", "text": text}))
             shard.update(qe.UpdateOperation.upsert_points(pts))
+        shard.optimize()
         shard.flush()
         build_s = time.perf_counter() - t
         emb = HashEmbedder()

@@ -114,6 +114,7 @@ class RetrievalConfig:
     rerank_top_n: int = 30
     rerank_max_tokens: int = 256
     ppr_damping: float = 0.5
+    ppr_eps: float = 1e-6
     graph_passage_weight: float = 0.05
     link_threshold: float = 0.8
     graph_extractor: Literal["spacy", "llm"] = "spacy"
@@ -238,6 +239,8 @@ class Settings(BaseSettings):
     recall_candidates: int = Field(50, description="Candidates each recall path contributes to fusion.")
     rerank_max_tokens: int = Field(256, description="Query+passage tokens the cross-encoder reads per pair.")
     ppr_damping: float = Field(0.5, description="Personalised PageRank damping (probability of walking on).")
+    ppr_eps: float = Field(1e-6, ge=0.0, description="PPR push tolerance (score error <= eps x degree); 0 = exact "
+                           "power iteration over the whole graph (slower past ~10k chunks).")
     graph_passage_weight: float = Field(0.05, description="PPR seed mass on dense-hit chunks (HippoRAG 2); 0=off.")
     link_threshold: float = Field(0.8, description="Min cosine for linking a query mention to a graph entity.")
     graph_extractor: Literal["spacy", "llm"] = Field("spacy", description="Graph extraction at write time.")
@@ -346,7 +349,7 @@ class Settings(BaseSettings):
             paths=tuple(p.strip() for p in self.search_paths.split(",") if p.strip()),
             weights=tuple(weights.items()), rrf_k=self.rrf_k, candidates=self.recall_candidates,
             rerank_model=self.rerank_model, rerank_top_n=self.rerank_top_n, rerank_max_tokens=self.rerank_max_tokens,
-            ppr_damping=self.ppr_damping, graph_passage_weight=self.graph_passage_weight,
+            ppr_damping=self.ppr_damping, ppr_eps=self.ppr_eps, graph_passage_weight=self.graph_passage_weight,
             link_threshold=self.link_threshold, graph_extractor=self.graph_extractor, decompose=self.decompose,
             decompose_timeout_s=self.decompose_timeout_s, neo4j_url=self.neo4j_url, neo4j_user=self.neo4j_user,
             neo4j_password=self.neo4j_password,

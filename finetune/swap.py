@@ -43,6 +43,7 @@ def swap_in(
                          corpus.sparse[i : i + step], collection=name)
             if progress is not None:
                 progress(min(i + step, len(corpus.chunks)), len(corpus.chunks))
+        index.optimize(workspace, collection=name)  # build HNSW before searches move over
     except Exception:
         drop_collection(index, name)
         raise

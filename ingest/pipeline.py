@@ -123,6 +123,8 @@ class Ingestor:
                 r = FileResult(path=str(p), status="failed", error=str(e))
             results.append(replace(r, seconds=round(time.perf_counter() - t0, 3)))
             self._tick("file")
+        if any(r.status in ("ingested", "updated") for r in results):
+            self.index.optimize(workspace)  # Qdrant Edge: build HNSW for the new points; elsewhere a no-op
         return results
 
     def _mark_pending(self, paths: Sequence[Path], workspace: str) -> None:

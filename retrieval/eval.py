@@ -130,6 +130,8 @@ def index_corpus(ds: Dataset, workspace: str, writer: IndexWriter, registry: Reg
                                    content_hash=p.pid, status="done", chunk_ids=(c.id,)))
         if progress is not None:
             progress(len(part))
+    if todo:
+        writer.index.optimize(workspace)
     return len(todo)
 
 

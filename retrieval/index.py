@@ -68,6 +68,7 @@ class VectorIndex(Protocol):
     def get(self, workspace: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
     def scroll(self, workspace: str, doc_id: str | None = None, with_vectors: bool = False) -> list[Any]: ...
     def count(self, workspace: str) -> int: ...
+    def optimize(self, workspace: str, collection: str | None = None) -> None: ...
 
 
 class AliasedIndex:
@@ -110,6 +111,11 @@ class AliasedIndex:
     def workspaces(self) -> list[str]:
         with self._lock:
             return sorted(a[len(ALIAS_PREFIX):] for a in self._alias_names() if a.startswith(ALIAS_PREFIX))
+
+    def optimize(self, workspace: str, collection: str | None = None) -> None:
+        """Build search indexes after a bulk write into the workspace's collection (or ``collection``).
+
+        A no-op here: Qdrant server optimises in the background and local mode searches brute force."""
 
 
 def check_batch(chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]) -> None:

@@ -229,6 +229,14 @@ class EdgeIndex(AliasedIndex):
             if shard is not None:
                 shard.update(UpdateOperation.delete_points_by_filter(self._ws_filter(workspace, doc_id)))
 
+    def optimize(self, workspace: str, collection: str | None = None) -> None:
+        """Run the shard's optimizers now: Qdrant Edge has no background optimizer, so until this runs new
+        points are searched brute force (HNSW is built for segments over Qdrant's indexing threshold)."""
+        with self._lock:
+            shard = self._target(workspace) if collection is None else self._shard(collection)
+            if shard is not None:
+                shard.optimize()
+
     # ---- reads -----------------------------------------------------------------------------------
     def _query(self, workspace: str, query: Any, using: str, k: int) -> Scored:
         from qdrant_edge import Query, QueryRequest

@@ -118,7 +118,12 @@ class Registry:
         return self._select("workspace = ? AND status = ?", (workspace, status))
 
     def done_doc_ids(self, workspace: str) -> set[str]:
-        return {r.doc_id for r in self.list(workspace, "done")}
+        """Ids of the workspace's searchable documents: one narrow query, run on every search (decoding whole
+        records cost 18 ms a query at 500 documents)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT doc_id FROM documents WHERE workspace = ? AND status = 'done'", (workspace,)).fetchall()
+        return {str(r[0]) for r in rows}
 
     def put(self, rec: DocRecord) -> DocRecord:
         rec = DocRecord(**{**rec.__dict__, "updated": time.time()})

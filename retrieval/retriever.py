@@ -269,8 +269,9 @@ class Retriever:
                     seeds["c:" + h.chunk.id] = pw * ((h.score - lo) / (hi - lo) if hi > lo else 1.0)
         if not seeds:
             return [], "no query entity linked to the graph", {"linked": {}}
-        scores = await asyncio.to_thread(ppr.run, seeds, self.config.ppr_damping)
-        ids = sorted(scores, key=lambda c: -scores[c])[: q.k * 2 + 10]
+        scores = await asyncio.to_thread(ppr.run, seeds, self.config.ppr_damping, limit=q.k * 2 + 10,
+                                         eps=self.config.ppr_eps)
+        ids = list(scores)
         chunks = await asyncio.to_thread(self.index.get, q.workspace, ids)
         hits = self._keep([(c, scores[c.id]) for c in chunks], q.done, q.k)
         return hits, "", {"linked": linked}

@@ -32,6 +32,41 @@ def test_ppr_scores_connected_chunks_first() -> None:
     assert g.run({}) == {} and g.run({"e:unknown": 1.0}) == {}
 
 
+def test_ppr_limit_keeps_the_best_in_order() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    mentions = tuple((f"e{int(e)}", f"c{i}") for i in range(300) for e in rng.zipf(1.5, 4) % 60)
+    g = PPRGraph.build(GraphView(mentions=mentions, relations=(), names={}))
+    seeds = {"e:e3": 1.0, "c:c7": 0.05}
+    full = g.run(seeds)
+    top = g.run(seeds, limit=10)
+    # highest first, the same scores as a full sort (chunks with tied scores may swap)
+    assert list(top.values()) == sorted(full.values(), reverse=True)[:10]
+    assert all(full[c] == v for c, v in top.items())
+    assert list(full) == sorted(full, key=lambda c: -full[c])
+    assert g.run(seeds, limit=0) == {}
+
+
+def test_ppr_push_approximates_power_iteration() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    mentions = tuple((f"e{int(e)}", f"c{i}") for i in range(2000) for e in rng.zipf(1.5, 6) % 400)
+    relations = tuple((f"e{a}", "co_occurs", f"e{b}") for a, b in rng.integers(0, 400, (300, 2)))
+    g = PPRGraph.build(GraphView(mentions=mentions, relations=relations, names={}))
+    seeds = {"e:e5": 0.6, "e:e40": 0.3, "c:c11": 0.05, "c:c900": 0.05}
+    exact = g.run(seeds, tol=1e-12, iters=200)
+    approx = g.run(seeds, eps=1e-7)
+    assert max(abs(exact[c] - approx.get(c, 0.0)) for c in exact) < 1e-5
+    top = list(exact)[:20]
+    assert len(set(top) & set(list(approx)[:20])) >= 19  # near-ties at the cut may swap
+    assert list(g.run(seeds, eps=1e-7, limit=5)) == list(approx)[:5]
+    assert g.run({"e:nothing": 1.0}, eps=1e-7) == {}
+    default = g.run(seeds, eps=1e-6)  # the shipped RAGENT_PPR_EPS
+    assert len(set(top[:10]) & set(list(default)[:10])) >= 9
+
+
 def test_extract_and_link(tmp_path) -> None:  # type: ignore[no-untyped-def]
     ex = SpacyExtractor()
     chunks = [
@@ -59,3 +94,14 @@ def test_extract_and_link(tmp_path) -> None:  # type: ignore[no-untyped-def]
     seeds = {"e:" + k: w for k, w in linked.items()}
     scores = ppr.run(seeds)
     assert max(scores, key=lambda c: scores[c]) == "c1" and scores.get("c2", 0) > 0
+
+
+def test_done_doc_ids_lists_only_searchable_documents(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.registry import DocRecord, Registry
+
+    reg = Registry(tmp_path / "r.db")
+    for i, status in enumerate(["done", "failed", "done", "processing"]):
+        reg.put(DocRecord("w", f"d{i}", f"s{i}", "", f"h{i}", status, chunk_ids=("a" * 32,)))  # type: ignore[arg-type]
+    reg.put(DocRecord("other", "d9", "s9", "", "h9", "done"))
+    assert reg.done_doc_ids("w") == {"d0", "d2"} and reg.done_doc_ids("nobody") == set()
+    reg.close()

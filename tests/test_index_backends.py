@@ -100,6 +100,18 @@ def test_write_query_get_scroll_count_delete(index: VectorIndex) -> None:
     index.delete_doc("nothing-here", "doc0")  # no workspace: a no-op
 
 
+def test_optimize_keeps_results(index: VectorIndex) -> None:
+    index.optimize("nothing-here")  # no workspace: a no-op
+    index.ensure("w", DIM)
+    chunks, dense, sparse = corpus("w")
+    index.upsert("w", chunks, dense, sparse)
+    before = [(c.id, round(s, 5)) for c, s in index.query_dense("w", unit(1), 5)]
+    index.optimize("w")
+    index.optimize("w", collection=index.physical("w"))
+    assert [(c.id, round(s, 5)) for c, s in index.query_dense("w", unit(1), 5)] == before
+    assert index.count("w") == 5
+
+
 def test_workspaces_are_isolated(index: VectorIndex) -> None:
     for ws in ("a", "b"):
         chunks, dense, sparse = corpus(ws, 3 if ws == "a" else 5)
