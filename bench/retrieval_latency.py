@@ -57,6 +57,16 @@ class HashEmbedder:
         return out
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return round(s[min(len(s) - 1, int(q * len(s)))], 1)
@@ -186,7 +196,7 @@ def main() -> None:
         rerank = {"p50_ms": pct(times, 0.5), "p95_ms": pct(times, 0.95), "queries": len(times),
                   "model": "ms-marco-MiniLM-L-12-v2 int8 ONNX, max 256 tokens"}
     rep = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs: noisy)",
+        "machine": f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores",
         "backend": ("Qdrant Edge (qdrant-edge-py, in-process)" if args.backend == "edge"
                     else "Qdrant server" if os.environ.get("RAGENT_QDRANT_URL") else "Qdrant local mode"),
         "vector_backend": args.backend,
