@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -158,11 +159,13 @@ def main() -> None:
               f"{b['ndcg_at_10']:>14.3f} {a['ndcg_at_10']:>6.3f} | {vb['ndcg_at_10']:.3f}/{va['ndcg_at_10']:.3f} | "
               f"{r['promoted']}")
     meta = {"command": "python bench/finetune.py " + " ".join(sys.argv[1:]), "max_pairs": args.max_pairs,
-            "epochs": args.epochs, "cpu": "2 cores (shared)",
+            "epochs": args.epochs, "cpu": f"{os.cpu_count()} cores",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     old = json.loads(out.read_text()).get("sets", []) if out.exists() else []
+    for r in rows:  # each set keeps the command and date that produced it (sets may come from separate runs)
+        r.update({"command": meta["command"], "date": meta["date"]})
     merged = [r for r in old if r.get("set") not in args.sets] + rows  # one set per process is fine
     out.write_text(json.dumps({"meta": meta, "sets": merged}, indent=1))
     print(f"wrote {args.out}")
