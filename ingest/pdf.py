@@ -4,9 +4,9 @@
   document's body size (the most common size, weighted by characters), and bold short lines. Two-column
   pages are read column by column between full-width blocks.
 - Tables: ``page.find_tables()`` costs 0.2-0.7 s a page, so it runs only on candidate pages (enough ruled
-  line/rect drawings); each table becomes a Markdown block with its cell grid, and the text inside the
-  table area is dropped from the text blocks so it is not indexed twice. Tables without ruling lines are
-  read as plain text (the "text" strategy scored ~0.3 cell F1 on ICDAR 2013: worse than nothing).
+  line/rect drawings); tables without ruling lines (and ruled tables whose columns have no rules) are read
+  from word positions by ``ingest.text_tables``. Each table becomes a Markdown block with its cell grid,
+  and the text inside the table area is dropped from the text blocks so it is not indexed twice.
 - Images: unique image xrefs per page, minus tiny/decorative ones (< ``min_px`` pixels a side, < ``min_frac``
   of the page area, or repeated on many pages like logos); each is saved as PNG and described by its caption
   (the nearest "Figure/Fig./Table ..." block below or above) and nearby text.
@@ -25,6 +25,7 @@ from typing import Any
 from core.errors import IngestError
 from core.types import BBox
 from ingest.parse import Block, ParsedDoc, to_markdown
+from ingest.text_tables import Word, inside, page_words, regrid, text_tables
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +66,6 @@ def _open(path: Path) -> Any:
     return doc
 
 
-def _inside(inner: BBox, outer: BBox, pad: float = 2.0) -> bool:
-    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
-    return outer[0] - pad <= cx <= outer[2] + pad and outer[1] - pad <= cy <= outer[3] + pad
-
-
 def _join_lines(lines: list[str]) -> str:
     out = ""
     for ln in lines:
@@ -81,12 +77,13 @@ def _join_lines(lines: list[str]) -> str:
     return out
 
 
-def _text_blocks(page: Any, pno: int, exclude: list[BBox]) -> list[_Raw]:
-    import pymupdf
+def _horizontal(line: dict[str, Any]) -> bool:
+    return abs(line.get("dir", (1, 0))[1]) < 0.1
 
-    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+
+def _text_blocks(page_dict: dict[str, Any], pno: int, exclude: list[BBox]) -> list[_Raw]:
     out: list[_Raw] = []
-    for b in page.get_text("dict", flags=flags)["blocks"]:
+    for b in page_dict["blocks"]:
         if b.get("type", 0) != 0:
             continue
         lines: list[str] = []
@@ -97,13 +94,13 @@ def _text_blocks(page: Any, pno: int, exclude: list[BBox]) -> list[_Raw]:
         x0 = y0 = 1e9
         x1 = y1 = -1e9
         for ln in b["lines"]:
-            if exclude and any(_inside(tuple(ln["bbox"]), t) for t in exclude):
-                continue
+            if exclude and _horizontal(ln) and any(inside(ln["bbox"], t) for t in exclude):
+                continue  # read as a table (rotated lines are never in a table's cells: keep them)
             text = "".join(s["text"] for s in ln["spans"])
             if not text.strip():
                 continue
             lines.append(text)
-            horizontal += abs(ln.get("dir", (1, 0))[1]) < 0.1
+            horizontal += _horizontal(ln)
             lx0, ly0, lx1, ly1 = ln["bbox"]
             x0, y0, x1, y1 = min(x0, lx0), min(y0, ly0), max(x1, lx1), max(y1, ly1)
             for s in ln["spans"]:
@@ -167,28 +164,45 @@ def _heading_levels(raws: list[_Raw]) -> dict[int, int]:
     return levels
 
 
-def _rules(page: Any) -> list[BBox]:
-    """The long horizontal rules (lines, thin rects, rect edges >= 10% of the page width) a page draws:
-    on ICDAR 2013, >= 3 of them caught 124 of 128 table pages while skipping most text-only pages."""
+def _drawings(page: Any) -> tuple[list[BBox], list[BBox]]:
+    """(rules, strokes) of a page's vector drawings. Rules: long horizontal lines, thin rects and rect edges
+    (>= 10% of the page width); on ICDAR 2013, >= 3 of them caught 124 of 128 table pages while skipping
+    most text-only pages. Strokes: the bboxes of curves and diagonal lines, which charts are drawn with and
+    tables are not."""
     import pymupdf
 
     min_w = 0.1 * page.rect.width
-    out: list[BBox] = []
+    rules: list[BBox] = []
+    strokes: list[BBox] = []
     for d in page.get_cdrawings():
         for it in d.get("items", ()):
             if it[0] == "l":
                 (ax, ay), (bx, by) = it[1], it[2]
+                box = (min(ax, bx), min(ay, by), max(ax, bx), max(ay, by))
                 if abs(ay - by) < 1.5 and abs(ax - bx) >= min_w:
-                    out.append((min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))
+                    rules.append(box)
+                elif abs(ay - by) > 0.5 and abs(ax - bx) > 0.5:
+                    strokes.append(box)
             elif it[0] == "re":
                 r = pymupdf.Rect(it[1])
                 if r.width >= min_w:
-                    out += [(r.x0, r.y0, r.x1, r.y0)] * (1 if r.height < 2 else 2)
-    return out
+                    rules += [(r.x0, r.y0, r.x1, r.y0)] * (1 if r.height < 2 else 2)
+            elif it[0] == "c":
+                xs, ys = [p[0] for p in it[1:5]], [p[1] for p in it[1:5]]
+                strokes.append((min(xs), min(ys), max(xs), max(ys)))
+    return rules, strokes
 
 
-def _tables(page: Any, pno: int) -> list[Block]:
-    rules = _rules(page)
+def _tables(page: Any, pno: int, words: list[Word]) -> list[Block]:
+    """Ruled tables (``find_tables`` on candidate pages, columns re-read from word gaps where it merged
+    them), then borderless tables among the remaining words."""
+    rules, strokes = _drawings(page)
+    ruled = [regrid(t, words) for t in _ruled_tables(page, pno, rules)]
+    rest = [w for w in words if not any(inside(w, t.bbox) for t in ruled if t.bbox)]
+    return ruled + text_tables(rest, pno, page.rect.width, strokes=strokes)
+
+
+def _ruled_tables(page: Any, pno: int, rules: list[BBox]) -> list[Block]:
     if len(rules) < TABLE_MIN_RULES:
         return []
     import pymupdf
@@ -270,6 +284,8 @@ def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | 
 
 def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None, min_px: int = 64,
               min_frac: float = 0.01, tables: bool = True, images: bool = True) -> ParsedDoc:
+    import pymupdf
+
     doc = _open(path)
     with doc:
         if doc.page_count == 0:
@@ -285,10 +301,17 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
         raws: list[_Raw] = []
         extra: dict[int, list[Block]] = {}  # per page: tables and images, placed after the page's text
         images_seen = 0
+        flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
         for page in doc:
             pno = page.number + 1
-            tbls = _tables(page, pno) if tables else []
-            texts = _reading_order(_text_blocks(page, pno, [b.bbox for b in tbls if b.bbox]), page.rect.width)
+            textpage = page.get_textpage(flags=flags)  # one text extraction for the text blocks and the tables
+            page_dict = page.get_text("dict", textpage=textpage)
+            tbls: list[Block] = []
+            if tables:
+                rotated = [tuple(ln["bbox"]) for b in page_dict["blocks"] for ln in b.get("lines", ())
+                           if not _horizontal(ln)]
+                tbls = _tables(page, pno, page_words(page, textpage, rotated))
+            texts = _reading_order(_text_blocks(page_dict, pno, [b.bbox for b in tbls if b.bbox]), page.rect.width)
             imgs: list[Block] = []
             if images:
                 imgs, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac)

@@ -60,7 +60,7 @@ def test_render_page_cached(tmp_path: Path, example_pdf: Path) -> None:
 
 @pytest.mark.parametrize("name", ["eu-002", "eu-003", "eu-005", "eu-009a", "us-005", "us-006", "us-038"])
 def test_icdar_table_cell_f1(name: str) -> None:
-    """Ruled tables (borderless ones are read as text: see docs/INGEST.md)."""
+    """Ruled tables (borderless ones: tests/test_text_tables.py)."""
     xml = next(ICDAR.glob(f"*/{name}-str.xml"))
     doc = parse_pdf(xml.with_name(f"{name}.pdf"), images=False)
     pred = [c for b in doc.blocks if b.kind == "table" for row in b.cells for c in row]
