@@ -112,6 +112,7 @@ class RetrievalConfig:
     candidates: int = 50
     rerank_model: str = "ms-marco-minilm"
     rerank_top_n: int = 30
+    rerank_blend: float = 0.0
     rerank_max_tokens: int = 256
     ppr_damping: float = 0.5
     ppr_eps: float = 1e-6
@@ -179,6 +180,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, description="Embedding batch size.")
     rerank_model: str = Field("ms-marco-minilm", description="'ms-marco-minilm' (packaged ONNX) or a name.")
     rerank_top_n: int = Field(30, description="How many fused candidates the cross-encoder rescores.")
+    rerank_blend: float = Field(
+        0.0, description="Weight of the fused rank next to the cross-encoder's in the final order (RRF of the two "
+        "ranks); 0 = cross-encoder order only.")
 
     # Index
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded local mode.")
@@ -349,6 +353,7 @@ class Settings(BaseSettings):
             paths=tuple(p.strip() for p in self.search_paths.split(",") if p.strip()),
             weights=tuple(weights.items()), rrf_k=self.rrf_k, candidates=self.recall_candidates,
             rerank_model=self.rerank_model, rerank_top_n=self.rerank_top_n, rerank_max_tokens=self.rerank_max_tokens,
+            rerank_blend=self.rerank_blend,
             ppr_damping=self.ppr_damping, ppr_eps=self.ppr_eps, graph_passage_weight=self.graph_passage_weight,
             link_threshold=self.link_threshold, graph_extractor=self.graph_extractor, decompose=self.decompose,
             decompose_timeout_s=self.decompose_timeout_s, neo4j_url=self.neo4j_url, neo4j_user=self.neo4j_user,

@@ -21,7 +21,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.types import Chunk, Hit, content_id
-from retrieval.fusion import rrf
+from retrieval.fusion import blend, rrf
 from retrieval.registry import DocRecord, Registry
 from retrieval.retriever import ALL_PATHS, Retriever
 from retrieval.writer import IndexWriter
@@ -192,8 +192,9 @@ class ScoreCache:
 
 async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: int = 50, rerank_n: int = 30,
                    paths: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
-                   cache_file: Path | None = None) -> dict[str, Any]:
-    """Run every question; return the report (rows of metrics in %, per-path timings, settings)."""
+                   cache_file: Path | None = None, blends: Sequence[float] = (0.5, 1.0)) -> dict[str, Any]:
+    """Run every question; return the report (rows of metrics in %, per-path timings, settings). ``blends``:
+    rank-blend weights (``RAGENT_RERANK_BLEND``) to report "fused + rerank" rows for, from the same scores."""
     store = ScoreCache(cache_file)
     paths = [p for p in (paths or ALL_PATHS) if p in retriever.paths]
     cfg = retriever.config
@@ -217,7 +218,7 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
                 skipped[p][r.skipped] = skipped[p].get(r.skipped, 0) + 1
             if not r.skipped:  # rows for a path cover the questions where it ran
                 add(p, r.hits, q.gold)
-        async def reranked(fused: list[Hit], question: str = q.question) -> list[Hit]:
+        async def reranked(fused: list[Hit], question: str = q.question, blend_w: float = 0.0) -> list[Hit]:
             head = fused[:rerank_n]
             need = [h for h in head if store.key(question, h.chunk.id) not in store.data]
             if need and retriever.reranker is not None:
@@ -226,8 +227,11 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
                 if len(need) == len(head):  # a full top-N rescoring: the latency the row reports
                     timings["rerank"].append((time.perf_counter() - t) * 1000)
                 store.data.update({store.key(question, h.chunk.id): h.rerank_score or 0.0 for h in got})
-            ordered = sorted(head, key=lambda h: -store.data.get(store.key(question, h.chunk.id), -1e9))
-            return ordered + fused[rerank_n:]
+            scored = [Hit(h.chunk, h.score, h.paths, store.data.get(store.key(question, h.chunk.id), -1e9))
+                      for h in head]
+            if blend_w > 0:
+                return blend(scored, blend_w, k=cfg.rrf_k) + fused[rerank_n:]
+            return sorted(scored, key=lambda h: -(h.rerank_score or 0.0)) + fused[rerank_n:]
 
         fused = rrf(lists, k=cfg.rrf_k, weights=weights)
         add("fused (RRF, all paths)", fused, q.gold)
@@ -236,6 +240,8 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
         if retriever.reranker is not None:
             add(f"fused + rerank top-{rerank_n}", await reranked(fused), q.gold)
             add(f"dense + rerank top-{rerank_n}", await reranked(lists.get("dense", [])), q.gold)
+            for w in blends:
+                add(f"fused + rerank top-{rerank_n}, rank blend {w:g}", await reranked(fused, blend_w=w), q.gold)
         for drop in paths:
             rest = {p: h for p, h in lists.items() if p != drop}
             add(f"fused without {drop}", rrf(rest, k=cfg.rrf_k, weights=weights), q.gold)

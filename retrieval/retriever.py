@@ -35,7 +35,7 @@ from core.types import Chunk, Hit
 from retrieval.active_model import ActiveModels
 from retrieval.decompose import decompose, looks_complex
 from retrieval.extract import SpacyExtractor, normalise
-from retrieval.fusion import rrf
+from retrieval.fusion import blend, rrf
 from retrieval.graph import GraphStore
 from retrieval.index import VectorIndex
 from retrieval.link import EntityLinker
@@ -169,6 +169,8 @@ class Retriever:
         head, tail = list(hits[:top_n]), list(hits[top_n:])
         scores = await asyncio.to_thread(self.reranker.score, query, [self._passage(h.chunk) for h in head])
         scored = [Hit(h.chunk, h.score, h.paths, s) for h, s in zip(head, scores, strict=True)]
+        if self.config.rerank_blend > 0:
+            return blend(scored, self.config.rerank_blend, k=self.config.rrf_k) + tail
         scored.sort(key=lambda h: -(h.rerank_score or 0.0))
         return scored + tail
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from core.types import Chunk, Hit
-from retrieval.fusion import rrf
+from retrieval.fusion import blend, rrf
 
 
 def hit(cid: str, score: float = 0.0) -> Hit:
@@ -27,3 +29,33 @@ def test_weights_and_dedupe_and_limit() -> None:
     assert [h.chunk.id for h in fused] == ["b"]
     assert fused[0].paths == {"dense": 2, "graph": 1}  # the duplicate "a" did not take rank 2
     assert rrf({}) == []
+
+
+def test_rank_blend() -> None:
+    """Fused order a, b, c; the cross-encoder prefers c, then b, then a."""
+    hits = [Hit(h.chunk, 0.0, {}, s) for h, s in zip([hit("a"), hit("b"), hit("c")], [0.1, 0.5, 0.9], strict=True)]
+    assert [h.chunk.id for h in blend(hits, 0.0)] == ["c", "b", "a"]  # cross-encoder order only
+    # equal weights: a (ranks 3 and 1) and c (1 and 3) tie at the top, b (2 and 2) just below
+    assert [h.chunk.id for h in blend(hits, 1.0, k=1)][2] == "b"
+    assert [h.chunk.id for h in blend(hits, 5.0)] == ["a", "b", "c"]  # the fused rank dominates
+    assert blend(hits, 1.0)[0].rerank_score in (0.1, 0.9)  # scores are kept
+
+
+class ReverseReranker:
+    """Scores passages in reverse of the order it is given them."""
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        return [float(i) for i in range(len(passages))]
+
+
+def test_retriever_rerank_blend_setting() -> None:
+    from dataclasses import replace
+    from unittest.mock import MagicMock
+
+    from retrieval.retriever import Retriever
+
+    r = Retriever(MagicMock(), MagicMock(), MagicMock(), MagicMock(), reranker=ReverseReranker())
+    hits = [hit(c) for c in "abcd"]
+    assert [h.chunk.id for h in asyncio.run(r.rerank("q", hits, 3))] == ["c", "b", "a", "d"]
+    r.config = replace(r.config, rerank_blend=10.0)  # the fused rank dominates: the order stays
+    assert [h.chunk.id for h in asyncio.run(r.rerank("q", hits, 3))] == ["a", "b", "c", "d"]
