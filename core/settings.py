@@ -107,7 +107,7 @@ class RetrievalConfig:
     """Recall paths, fusion, rerank and the graph (retrieval/)."""
 
     paths: tuple[str, ...] = ("dense", "sparse", "graph", "decompose")
-    weights: tuple[tuple[str, float], ...] = (("dense", 1.0), ("sparse", 1.0), ("graph", 1.0), ("decompose", 1.0))
+    weights: tuple[tuple[str, float], ...] = (("dense", 1.0), ("sparse", 1.0), ("graph", 2.0), ("decompose", 1.0))
     rrf_k: int = 60
     candidates: int = 50
     rerank_model: str = "ms-marco-minilm"
@@ -237,7 +237,9 @@ class Settings(BaseSettings):
     search_paths: str = Field("dense,sparse,graph,decompose", description="Recall paths `search` runs by default.")
     weight_dense: float = Field(1.0, description="RRF weight of the dense path.")
     weight_sparse: float = Field(1.0, description="RRF weight of the BM25 path.")
-    weight_graph: float = Field(1.0, description="RRF weight of the graph (entity PPR) path.")
+    weight_graph: float = Field(
+        2.0, description="RRF weight of the graph (entity PPR) path (the best single path on both dev sets)."
+    )
     weight_decompose: float = Field(1.0, description="RRF weight of the sub-query (decomposition) path.")
     rrf_k: int = Field(60, description="RRF constant k (Cormack et al. 2009).")
     recall_candidates: int = Field(50, description="Candidates each recall path contributes to fusion.")
