@@ -50,6 +50,7 @@ def _open(path: Path) -> Any:
     import pymupdf
 
     pymupdf.TOOLS.mupdf_display_errors(False)
+    getattr(pymupdf, "no_recommend_layout", lambda: None)()  # else find_tables print()s a tip: breaks --json stdout
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as e:  # pymupdf raises FileDataError, RuntimeError, ValueError, ... on broken files

@@ -117,3 +117,12 @@ def test_no_tables_in_prose_papers() -> None:
     """Pages of plain two-column prose: no table may come out of them."""
     doc = parse_pdf(SHARED / "data" / "pdfs" / "layout" / "sources" / "multi_page.pdf", images=False)
     assert not [b for b in doc.blocks if b.kind == "table"]
+
+
+def test_table_detection_prints_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """PyMuPDF's find_tables print()s a package tip once a process; `ragent ingest --json` output must stay JSON."""
+    pymupdf._recommend_layout = True  # type: ignore[attr-defined]
+    xml = next(ICDAR.glob("*/eu-002-str.xml"))
+    doc = parse_pdf(xml.with_name("eu-002.pdf"), images=False)
+    assert any(b.kind == "table" for b in doc.blocks)
+    assert capsys.readouterr().out == ""
