@@ -88,7 +88,7 @@ def build(n: int, home: Path, ws: str, rng: np.random.Generator,
         index.upsert(ws, chunks, dense, [bm25_document(c.text) for c in chunks])
         graphs = []
         for j, c in zip(ids, chunks, strict=True):
-            keys = sorted({f"e{e}" for e in ents[j]})
+            keys = sorted({f"ent{e}" for e in ents[j]})
             graphs.append(ChunkGraph(c.id, c.doc_id, tuple(Entity(k, k, "X") for k in keys),
                                      tuple(Relation(a, "co_occurs", b) for a, b in itertools.pairwise(keys))))
         graph.upsert(ws, graphs)
@@ -171,7 +171,7 @@ def main() -> None:
             index, registry, graph = build(n, Path(tmp), "lat", rng, args.backend)
             build_s = time.perf_counter() - t
             r = Retriever(index, HashEmbedder(), registry, graph=graph)
-            qs = [" ".join(VOCAB[int(x)] for x in np.minimum(rng.zipf(1.3, 6), len(VOCAB)) - 1) + " e1 e17"
+            qs = [" ".join(VOCAB[int(x)] for x in np.minimum(rng.zipf(1.3, 6), len(VOCAB)) - 1) + " ent1 ent17"
                   for _ in range(args.queries)]
             m = asyncio.run(measure(r, "lat", qs))
             rows.append({"backend": args.backend, "chunks": n, "build_s": round(build_s, 1),
