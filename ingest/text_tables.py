@@ -14,8 +14,8 @@ This module reads the grid from where the words are, in four steps:
    column it overlaps most. A row that only continues cells above (every segment starts lower case, in a
    column already filled, tightly below) is merged into that row: wrapped cell text.
 4. Checks: >= ``min_rows`` tabular rows, >= 2 columns, short cells (median <= ``max_cell_chars``), a grid at
-   least ``min_fill`` full, few punctuation-only cells, not a bulleted/numbered list, and not a chart (few
-   curves or diagonal lines inside).
+   least ``min_fill`` full, few punctuation-only cells, not a bulleted/numbered list, not a code listing
+   with aligned comments, and not a chart (few curves or diagonal lines inside).
 
 Measured on ICDAR 2013 (67 PDFs, bench/ingest.py): mean table cell F1 0.558 with ``find_tables`` alone,
 0.899 with this module added (docs/INGEST.md).
@@ -34,6 +34,7 @@ from ingest.parse import Block, Cells, to_markdown
 
 Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text (the head of PyMuPDF's word tuples)
 
+COMMENT = ("//", "/*", "#", "--", "%", ";")
 BULLET_RE = re.compile(r"^([\u2022\u25cf\u25aa\u2013\-*·o]|\(?[0-9a-zA-Z]{1,3}[.)])$")
 
 
@@ -136,6 +137,16 @@ def _grid(rows: list[_Row], cols: list[tuple[float, float]]) -> Cells:
     return tuple(out)
 
 
+def _code(grid: Cells) -> bool:
+    """A code listing with aligned comments: a column of comments, or statements ending in ; { }."""
+    for j in range(len(grid[0])):
+        col = [r[j] for r in grid if r[j]]
+        if col and (sum(c.startswith(COMMENT) for c in col) * 2 >= len(col)
+                    or sum(c.endswith((";", "{", "}")) for c in col) * 2 >= len(col)):
+            return True
+    return False
+
+
 def _filled(grid: Cells) -> list[str]:
     return [c for row in grid for c in row if c]
 
@@ -176,6 +187,8 @@ def text_tables(words: Sequence[Word], pno: int, page_width: float, *, gap_em: f
         if len(cols) < 2:
             continue
         grid = _grid(run, cols)
+        if len(grid) < 2 or _code(grid):
+            continue
         filled = _filled(grid)
         if len(filled) < min_fill * len(grid) * len(cols):
             continue

@@ -126,3 +126,10 @@ def test_table_detection_prints_nothing_on_stdout(capsys: pytest.CaptureFixture[
     doc = parse_pdf(xml.with_name("eu-002.pdf"), images=False)
     assert any(b.kind == "table" for b in doc.blocks)
     assert capsys.readouterr().out == ""
+
+
+def test_code_with_aligned_comments_is_not_a_table() -> None:
+    code = [("write(c);", "// Outputs 2;"), ("p.f();", "// Outputs 0;"), ("c.f();", "// Outputs 1;"),
+            ("write(c.y);", "// Outputs 3;")]
+    words = [w for i, (a, b) in enumerate(code) for w in _line(100 + 14 * i, [(50, a), (250, b)])]
+    assert text_tables(words, 1, 600) == []
