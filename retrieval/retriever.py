@@ -287,8 +287,9 @@ class Retriever:
         try:
             subs = await asyncio.wait_for(decompose(self.llm, q.text), cfg.decompose_timeout_s)
         except (LLMError, TimeoutError) as e:
-            logger.warning("query decomposition skipped: %s", e or "timed out")
-            return [], f"LLM failed: {e or 'timed out'}", {}
+            why = str(e) or f"timed out after {cfg.decompose_timeout_s:g} s"  # TimeoutError has no message
+            logger.warning("query decomposition skipped: %s", why)
+            return [], f"LLM failed: {why}", {}
         if not subs:
             return [], "LLM returned no sub-queries", {}
         vecs = await asyncio.to_thread(q.embedder.embed_batch, subs)

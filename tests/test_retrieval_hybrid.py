@@ -109,6 +109,13 @@ def test_decomposition_falls_back_when_llm_fails(rt: Runtime) -> None:
     bad = setup(rt, FakeLLM(["not json at all"]), ws="h2")
     res = asyncio.run(bad.run("h2", MULTI_HOP, k=3, rerank=False))
     assert res.runs["decompose"].skipped.startswith("LLM failed") and res.hits
+
+    def slow(messages, schema):  # type: ignore[no-untyped-def]
+        raise TimeoutError  # what asyncio.wait_for raises: no message
+
+    late = setup(rt, FakeLLM([slow]), ws="h4")
+    res = asyncio.run(late.run("h4", MULTI_HOP, k=3, rerank=False))
+    assert res.runs["decompose"].skipped == "LLM failed: timed out after 30 s" and res.hits
     # simple questions never call the LLM
     llm = FakeLLM(['{"queries": ["x"]}'])
     r3 = setup(rt, llm, ws="h3")
