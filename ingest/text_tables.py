@@ -112,29 +112,20 @@ def _col(s: _Seg, cols: list[tuple[float, float]]) -> int:
                                                 -abs(s.x0 - cols[i][0])))
 
 
-def _continues(r: _Row, last: tuple[str, ...], cols: list[tuple[float, float]]) -> bool:
+def _continues(r: _Row, last: Sequence[str], cols: list[tuple[float, float]]) -> bool:
     """A wrapped line of the cells above: only in columns already filled, each starting lower case."""
     return all(last[_col(s, cols)] and (s.text[:1].islower() or s.text[:1] in "(&") for s in r.segs)
 
 
 def _grid(rows: list[_Row], cols: list[tuple[float, float]]) -> Cells:
-    out: list[tuple[str, ...]] = []
-    prev: _Row | None = None
-    for r in rows:
-        cells = list(out[-1]) if (prev is not None and r.y0 - prev.y1 < 0.4 * r.h
-                                  and _continues(r, out[-1], cols)) else None
-        merge = cells is not None
-        if cells is None:
-            cells = [""] * len(cols)
+    out: list[list[str]] = []
+    for i, r in enumerate(rows):
+        if not (i and r.y0 - rows[i - 1].y1 < 0.4 * r.h and _continues(r, out[-1], cols)):
+            out.append([""] * len(cols))  # a new row, unless r wraps the cells of the one above
         for s in r.segs:
-            i = _col(s, cols)
-            cells[i] = f"{cells[i]} {s.text}".strip()
-        if merge:
-            out[-1] = tuple(cells)
-        else:
-            out.append(tuple(cells))
-        prev = r
-    return tuple(out)
+            j = _col(s, cols)
+            out[-1][j] = f"{out[-1][j]} {s.text}".strip()
+    return tuple(tuple(row) for row in out)
 
 
 def _code(grid: Cells) -> bool:

@@ -229,9 +229,7 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
                 store.data.update({store.key(question, h.chunk.id): h.rerank_score or 0.0 for h in got})
             scored = [Hit(h.chunk, h.score, h.paths, store.data.get(store.key(question, h.chunk.id), -1e9))
                       for h in head]
-            if blend_w > 0:
-                return blend(scored, blend_w, k=cfg.rrf_k) + fused[rerank_n:]
-            return sorted(scored, key=lambda h: -(h.rerank_score or 0.0)) + fused[rerank_n:]
+            return blend(scored, blend_w, k=cfg.rrf_k) + fused[rerank_n:]
 
         fused = rrf(lists, k=cfg.rrf_k, weights=weights)
         add("fused (RRF, all paths)", fused, q.gold)

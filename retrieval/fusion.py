@@ -52,7 +52,8 @@ def rrf(
 def blend(hits: Sequence[Hit], weight: float, *, k: int = 60) -> list[Hit]:
     """Order reranked ``hits`` (given in their fused order, each with ``rerank_score``) by RRF of the
     cross-encoder's rank (weight 1) and the fused rank (``weight``): the recall paths' agreement keeps a say
-    where the cross-encoder, trained on single-passage relevance, misjudges a multi-hop bridge passage."""
+    where the cross-encoder, trained on single-passage relevance, misjudges a multi-hop bridge passage.
+    ``weight`` 0 is the cross-encoder's order (ties keep the fused order)."""
     ce = {h.chunk.id: r for r, h in enumerate(sorted(hits, key=lambda h: -(h.rerank_score or 0.0)), 1)}
     score = {h.chunk.id: 1 / (k + ce[h.chunk.id]) + weight / (k + r) for r, h in enumerate(hits, 1)}
     return sorted(hits, key=lambda h: -score[h.chunk.id])

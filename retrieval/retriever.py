@@ -163,16 +163,14 @@ class Retriever:
         return SearchResult(tuple(hits[:k]), runs, tuple(fused), ms)
 
     async def rerank(self, query: str, hits: Sequence[Hit], top_n: int) -> list[Hit]:
-        """Cross-encoder scores for the first ``top_n`` hits, which are reordered by them; the rest follow."""
+        """Cross-encoder scores for the first ``top_n`` hits, which are reordered by them (blended with their fused
+        rank when ``rerank_blend`` > 0); the rest follow."""
         if self.reranker is None or not hits:
             return list(hits)
         head, tail = list(hits[:top_n]), list(hits[top_n:])
         scores = await asyncio.to_thread(self.reranker.score, query, [self._passage(h.chunk) for h in head])
         scored = [Hit(h.chunk, h.score, h.paths, s) for h, s in zip(head, scores, strict=True)]
-        if self.config.rerank_blend > 0:
-            return blend(scored, self.config.rerank_blend, k=self.config.rrf_k) + tail
-        scored.sort(key=lambda h: -(h.rerank_score or 0.0))
-        return scored + tail
+        return blend(scored, self.config.rerank_blend, k=self.config.rrf_k) + tail
 
     async def neighbourhood(self, workspace: str, entities: Sequence[str], hops: int = 1) -> Neighbourhood:
         if self.graph is None or not entities:
