@@ -113,6 +113,7 @@ class RetrievalConfig:
     rerank_model: str = "ms-marco-minilm"
     rerank_top_n: int = 30
     rerank_blend: float = 0.0
+    rerank_bridge: int = 3
     rerank_max_tokens: int = 256
     ppr_damping: float = 0.5
     ppr_eps: float = 1e-6
@@ -183,6 +184,9 @@ class Settings(BaseSettings):
     rerank_blend: float = Field(
         0.0, description="Weight of the fused rank next to the cross-encoder's in the final order (RRF of the two "
         "ranks); 0 = cross-encoder order only.")
+    rerank_bridge: int = Field(
+        3, description="Bridge hop after the rerank: up to this many documents whose title the best passage names "
+        "move up behind it (multi-hop questions); 0 = off.")
 
     # Index
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded local mode.")
@@ -355,7 +359,7 @@ class Settings(BaseSettings):
             paths=tuple(p.strip() for p in self.search_paths.split(",") if p.strip()),
             weights=tuple(weights.items()), rrf_k=self.rrf_k, candidates=self.recall_candidates,
             rerank_model=self.rerank_model, rerank_top_n=self.rerank_top_n, rerank_max_tokens=self.rerank_max_tokens,
-            rerank_blend=self.rerank_blend,
+            rerank_blend=self.rerank_blend, rerank_bridge=self.rerank_bridge,
             ppr_damping=self.ppr_damping, ppr_eps=self.ppr_eps, graph_passage_weight=self.graph_passage_weight,
             link_threshold=self.link_threshold, graph_extractor=self.graph_extractor, decompose=self.decompose,
             decompose_timeout_s=self.decompose_timeout_s, neo4j_url=self.neo4j_url, neo4j_user=self.neo4j_user,

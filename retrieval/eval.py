@@ -21,6 +21,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.types import Chunk, Hit, content_id
+from retrieval.bridge import bridge_hop
 from retrieval.fusion import blend, rrf
 from retrieval.registry import DocRecord, Registry
 from retrieval.retriever import ALL_PATHS, Retriever
@@ -218,7 +219,8 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
                 skipped[p][r.skipped] = skipped[p].get(r.skipped, 0) + 1
             if not r.skipped:  # rows for a path cover the questions where it ran
                 add(p, r.hits, q.gold)
-        async def reranked(fused: list[Hit], question: str = q.question, blend_w: float = 0.0) -> list[Hit]:
+        async def reranked(fused: list[Hit], question: str = q.question, blend_w: float = 0.0,
+                           bridge: int = cfg.rerank_bridge) -> list[Hit]:
             head = fused[:rerank_n]
             need = [h for h in head if store.key(question, h.chunk.id) not in store.data]
             if need and retriever.reranker is not None:
@@ -229,7 +231,7 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
                 store.data.update({store.key(question, h.chunk.id): h.rerank_score or 0.0 for h in got})
             scored = [Hit(h.chunk, h.score, h.paths, store.data.get(store.key(question, h.chunk.id), -1e9))
                       for h in head]
-            return blend(scored, blend_w, k=cfg.rrf_k) + fused[rerank_n:]
+            return bridge_hop(blend(scored, blend_w, k=cfg.rrf_k), bridge) + fused[rerank_n:]
 
         fused = rrf(lists, k=cfg.rrf_k, weights=weights)
         add("fused (RRF, all paths)", fused, q.gold)
@@ -237,6 +239,8 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
                                              k=cfg.rrf_k, weights=weights), q.gold)
         if retriever.reranker is not None:
             add(f"fused + rerank top-{rerank_n}", await reranked(fused), q.gold)
+            if cfg.rerank_bridge:
+                add(f"fused + rerank top-{rerank_n}, no bridge hop", await reranked(fused, bridge=0), q.gold)
             add(f"dense + rerank top-{rerank_n}", await reranked(lists.get("dense", [])), q.gold)
             for w in blends:
                 add(f"fused + rerank top-{rerank_n}, rank blend {w:g}", await reranked(fused, blend_w=w), q.gold)

@@ -12,7 +12,8 @@ Recall paths run concurrently (``asyncio.gather``; blocking work in threads): ``
 ``sparse`` (Qdrant BM25 sparse vector, IDF), ``graph`` (entity linking -> personalised PageRank over the
 entity-chunk graph), ``decompose`` (LLM sub-queries, each through dense + sparse; skipped for simple
 questions, without an LLM, or when the LLM fails). Their lists are fused with RRF (``fusion.rrf``) and the
-top N rescored by the cross-encoder. Only chunks of documents the registry marks ``done`` are returned.
+top N rescored by the cross-encoder; documents the best passage names by title move up behind it (the bridge
+hop, ``bridge.bridge_hop``). Only chunks of documents the registry marks ``done`` are returned.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from core.llm import LLM
 from core.settings import RetrievalConfig
 from core.types import Chunk, Hit
 from retrieval.active_model import ActiveModels
+from retrieval.bridge import bridge_hop
 from retrieval.decompose import decompose, looks_complex
 from retrieval.extract import SpacyExtractor, normalise
 from retrieval.fusion import blend, rrf
@@ -164,13 +166,14 @@ class Retriever:
 
     async def rerank(self, query: str, hits: Sequence[Hit], top_n: int) -> list[Hit]:
         """Cross-encoder scores for the first ``top_n`` hits, which are reordered by them (blended with their fused
-        rank when ``rerank_blend`` > 0); the rest follow."""
+        rank when ``rerank_blend`` > 0), then the bridge hop (``bridge.bridge_hop``); the rest follow."""
         if self.reranker is None or not hits:
             return list(hits)
         head, tail = list(hits[:top_n]), list(hits[top_n:])
         scores = await asyncio.to_thread(self.reranker.score, query, [self._passage(h.chunk) for h in head])
         scored = [Hit(h.chunk, h.score, h.paths, s) for h, s in zip(head, scores, strict=True)]
-        return blend(scored, self.config.rerank_blend, k=self.config.rrf_k) + tail
+        ordered = blend(scored, self.config.rerank_blend, k=self.config.rrf_k)
+        return bridge_hop(ordered, self.config.rerank_bridge) + tail
 
     async def neighbourhood(self, workspace: str, entities: Sequence[str], hops: int = 1) -> Neighbourhood:
         if self.graph is None or not entities:
