@@ -119,6 +119,7 @@ class RetrievalConfig:
     ppr_eps: float = 1e-6
     graph_passage_weight: float = 0.05
     link_threshold: float = 0.8
+    link_mentions: Literal["fallback", "always"] = "fallback"
     graph_extractor: Literal["spacy", "llm"] = "spacy"
     decompose: Literal["auto", "on", "off"] = "auto"
     decompose_timeout_s: float = 30.0
@@ -253,6 +254,9 @@ class Settings(BaseSettings):
                            "power iteration over the whole graph (slower past ~10k chunks).")
     graph_passage_weight: float = Field(0.05, description="PPR seed mass on dense-hit chunks (HippoRAG 2); 0=off.")
     link_threshold: float = Field(0.8, description="Min cosine for linking a query mention to a graph entity.")
+    link_mentions: Literal["fallback", "always"] = Field(
+        "fallback", description="When spaCy parses the query for mentions to link by embedding: fallback = only when "
+        "no entity name occurs in it verbatim (saves ~6-12 ms a query on CPU); always = every query.")
     graph_extractor: Literal["spacy", "llm"] = Field("spacy", description="Graph extraction at write time.")
     decompose: Literal["auto", "on", "off"] = Field(
         "auto", description="Sub-query path: auto = with the configured LLM server (not an injected LLM)."
@@ -361,7 +365,8 @@ class Settings(BaseSettings):
             rerank_model=self.rerank_model, rerank_top_n=self.rerank_top_n, rerank_max_tokens=self.rerank_max_tokens,
             rerank_blend=self.rerank_blend, rerank_bridge=self.rerank_bridge,
             ppr_damping=self.ppr_damping, ppr_eps=self.ppr_eps, graph_passage_weight=self.graph_passage_weight,
-            link_threshold=self.link_threshold, graph_extractor=self.graph_extractor, decompose=self.decompose,
+            link_threshold=self.link_threshold, link_mentions=self.link_mentions,
+            graph_extractor=self.graph_extractor, decompose=self.decompose,
             decompose_timeout_s=self.decompose_timeout_s, neo4j_url=self.neo4j_url, neo4j_user=self.neo4j_user,
             neo4j_password=self.neo4j_password,
         )

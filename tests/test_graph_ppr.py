@@ -96,6 +96,35 @@ def test_extract_and_link(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert max(scores, key=lambda c: scores[c]) == "c1" and scores.get("c2", 0) > 0
 
 
+class CountingExtractor(SpacyExtractor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parsed: list[str] = []
+
+    def mentions(self, text: str):  # type: ignore[no-untyped-def]
+        self.parsed.append(text)
+        return super().mentions(text)
+
+
+def test_link_parses_the_query_only_when_no_name_matches_verbatim(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.graph import ChunkGraph, Entity
+
+    store = SqliteGraphStore(tmp_path / "g.db")
+    store.upsert("w", [ChunkGraph("c1", "d1", (Entity("marie curie", "Marie Curie", "PERSON"),), ())])
+    emb = HashEmbedder()
+    store.add_entity_vectors("w", ["marie curie"], emb.embed_batch(["Marie Curie"]))
+    df = PPRGraph.build(store.view("w")).entity_df
+    ex = CountingExtractor()
+    linker = EntityLinker(store, ex, threshold=0.5)
+    assert set(linker.link("w", "Where was Marie Curie born?", emb, df)) == {"marie curie"}
+    assert ex.parsed == []  # a name matched verbatim: no spaCy parse
+    linker.link("w", "Where was Curie born?", emb, df)
+    assert ex.parsed == ["Where was Curie born?"]  # nothing verbatim: spaCy mentions, linked by embedding
+    always = EntityLinker(store, ex, threshold=0.5, mentions="always")
+    always.link("w", "Where was Marie Curie born?", emb, df)
+    assert len(ex.parsed) == 2
+
+
 def test_done_doc_ids_lists_only_searchable_documents(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from retrieval.registry import DocRecord, Registry
 
