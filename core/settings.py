@@ -100,6 +100,7 @@ class FinetuneConfig:
     min_gain: float = 0.005
     seed: int = 13
     rerank_negatives: bool = False
+    bridge: bool = True
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,9 @@ class Settings(BaseSettings):
     finetune_rerank_negatives: bool = Field(
         False, description="Drop hard negatives the cross-encoder scores near the positive (slow: ~20 pairs/s)."
     )
+    finetune_bridge: bool = Field(
+        True, description="Add two-hop pairs (chunk A names document B by title: A's subject + B's content -> B); "
+        "at most half of the pairs.")
 
     # Retrieval (recall paths, fusion, rerank, graph)
     search_paths: str = Field("dense,sparse,graph,decompose", description="Recall paths `search` runs by default.")
@@ -340,7 +344,7 @@ class Settings(BaseSettings):
             epochs=self.finetune_epochs, batch_size=self.finetune_batch_size, lr=self.finetune_lr,
             negatives=self.finetune_negatives, filter_k=self.finetune_filter_k,
             val_fraction=self.finetune_val_fraction, min_gain=self.finetune_min_gain, seed=self.finetune_seed,
-            rerank_negatives=self.finetune_rerank_negatives,
+            rerank_negatives=self.finetune_rerank_negatives, bridge=self.finetune_bridge,
         )
 
     @property

@@ -26,7 +26,7 @@ from finetune.corpus import Corpus, load_corpus
 from finetune.evaluate import ir_metrics
 from finetune.mine import Scorer, fill_negatives, mine
 from finetune.swap import swap_in
-from finetune.synth import KeyphraseGenerator, LLMGenerator, dedupe, sample_chunks, split_by_doc
+from finetune.synth import BridgeGenerator, KeyphraseGenerator, LLMGenerator, dedupe, sample_chunks, split_by_doc
 from finetune.train import train_model
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
 from retrieval.index import check_workspace
@@ -86,7 +86,8 @@ def base_model_of(retriever: Retriever, workspace: str) -> str:
 async def synthesise(
     corpus: Corpus, cfg: FinetuneConfig, max_pairs: int, llm: LLM | None, progress: Progress | None,
 ) -> list[Pair]:
-    """Questions for a reproducible sample of chunks, from the configured generator(s), deduplicated."""
+    """Questions for a reproducible sample of chunks, from the configured generator(s), deduplicated; with
+    ``cfg.bridge``, two-hop pairs from the same chunks' title links (at most half of ``max_pairs``)."""
     chunks = sample_chunks(corpus.chunks, max(1, max_pairs // PER_CHUNK), cfg.seed)
     tick = (lambda d, t: progress("synthesise", d, t)) if progress else None
     pairs: list[Pair] = []
@@ -96,7 +97,11 @@ async def synthesise(
         pairs += await LLMGenerator(llm, per_chunk=PER_CHUNK).generate(chunks, tick)
     if cfg.generator in ("keyphrase", "both"):
         pairs += await asyncio.to_thread(KeyphraseGenerator(per_chunk=PER_CHUNK).generate, chunks, tick)
-    return dedupe(pairs)[:max_pairs]
+    bridge: list[Pair] = []
+    if cfg.bridge:
+        bridge = dedupe(await asyncio.to_thread(BridgeGenerator().generate, corpus.chunks, chunks, 1, tick))
+        bridge = bridge[: max_pairs // 2]
+    return dedupe(dedupe(pairs)[: max_pairs - len(bridge)] + bridge)
 
 
 def _metrics(embedder: Embedder, corpus_vecs: np.ndarray, corpus: Corpus, queries: Sequence[str],

@@ -3,7 +3,9 @@
 The pool for a question is the union of the dense path (the workspace's stored vectors, queried with the
 embedder the workspace uses now) and the sparse BM25 path (``VectorIndex.query_sparse``). A pair survives
 only if its chunk ranks in the pool's top-k: a question its own chunk cannot be found for is usually a bad
-question. Negatives are the highest-ranked non-positives, minus likely false negatives, following the
+question. Bridge pairs (``synth.BridgeGenerator``) are exempt: they name the chunk's document only through
+another one, so the current model is not expected to find it; that is what they teach.
+Negatives are the highest-ranked non-positives, minus likely false negatives, following the
 positive-aware rule of NV-Retriever (Moreira et al. 2024, "TopK-PercPos"): drop a candidate whose dense score
 is above 95% of the positive's, or whose words overlap the positive's by more than half; when a cross-encoder
 ``scorer`` is given, also drop candidates it scores within ``margin`` of the positive.
@@ -61,7 +63,7 @@ def mine(
             hits = index.query_sparse(workspace, bm25_query(p.query), pool_k)
             sparse_rank = [pos_of[c.id] for c, _ in hits if c.id in pos_of]
         pos = pos_of[p.chunk_id]
-        if pos not in dense_rank[:filter_k] and pos not in sparse_rank[:filter_k]:
+        if p.source != "bridge" and pos not in dense_rank[:filter_k] and pos not in sparse_rank[:filter_k]:
             continue
         pool: list[int] = []
         for a, b in zip(dense_rank, sparse_rank + [-1] * (len(dense_rank) - len(sparse_rank)), strict=False):

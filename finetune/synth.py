@@ -5,6 +5,12 @@ sentence with a named entity into a cloze question (the entity replaced by a wh-
 "Amelia Stroud designed the bridge in 1921." -> "who designed the bridge in 1921?") and joins the chunk's
 rarest noun phrases into a keyword query. The LLM generator asks for questions with a JSON schema
 (``core.llm.chat_json``) and skips chunks whose reply does not validate.
+
+``BridgeGenerator`` writes two-hop questions, which single-chunk questions never are: when chunk A names
+another document B by its title (the link the retriever's bridge hop follows), the query joins A's subject
+with B's content but not B's name ("Scott Howell (political consultant)" names "Rudy Giuliani": "Scott Howell
+107th Mayor New York City"), and its positive is B. The embedder learns to pull a document towards the
+things that name it, which is what a multi-hop question's second passage needs.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from core.llm import LLM, chat_json
 from core.types import Chunk
 from finetune import prompts
 from finetune.types import Pair
+from retrieval.bridge import MIN_TITLE_CHARS, title_key
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +137,53 @@ class KeyphraseGenerator:
         return pairs
 
 
+class BridgeGenerator:
+    """Two-hop (A's subject + B's content -> B) questions over title links between documents (no LLM)."""
+
+    def __init__(self, keyphrase: KeyphraseGenerator | None = None, max_title_words: int = 8) -> None:
+        self.kp = keyphrase or KeyphraseGenerator()
+        self.max_title_words = max_title_words
+
+    def links(self, corpus: Sequence[Chunk], sources: Sequence[Chunk]) -> list[tuple[Chunk, Chunk]]:
+        """(A, B) for each source chunk A and the first chunk B of every other document whose title A names."""
+        by_key: dict[str, Chunk] = {}
+        for c in corpus:
+            key = _norm(title_key(c.doc_title)) if c.doc_title else ""
+            if len(key) >= MIN_TITLE_CHARS and len(key.split()) <= self.max_title_words:
+                by_key.setdefault(key, c)
+        out: list[tuple[Chunk, Chunk]] = []
+        for a in sources:
+            words = _norm(a.text).split()
+            seen: set[str] = set()
+            for n in range(self.max_title_words, 0, -1):
+                for i in range(len(words) - n + 1):
+                    b = by_key.get(" ".join(words[i : i + n]))
+                    if b is not None and b.doc_id != a.doc_id and b.doc_id not in seen and _names(a.text, b.doc_title):
+                        seen.add(b.doc_id)
+                        out.append((a, b))
+        return out
+
+    def generate(self, corpus: Sequence[Chunk], sources: Sequence[Chunk], per_source: int = 1,
+                 progress: Progress | None = None) -> list[Pair]:
+        links: list[tuple[Chunk, Chunk]] = []
+        per: dict[str, int] = {}
+        for a, b in self.links(corpus, sources):
+            if a.doc_title and per.get(a.id, 0) < per_source:
+                per[a.id] = per.get(a.id, 0) + 1
+                links.append((a, b))
+        pairs: list[Pair] = []
+        docs = self.kp.nlp.pipe([b.text[:3000] for _, b in links], batch_size=32)
+        for i, ((a, b), doc) in enumerate(zip(links, docs, strict=True)):
+            content = self.kp.keyphrase(doc, "")
+            name = set(_norm(title_key(b.doc_title)).split())
+            words = [w for w in (content or "").split() if _norm(w) not in name]
+            if len(words) >= 2:  # A's subject (its title without the qualifier) + B's content without B's name
+                pairs.append(Pair(_clean(f"{title_key(a.doc_title)} {' '.join(words)}"), b.id, b.doc_id, "bridge"))
+            if progress is not None:
+                progress(i + 1, len(links))
+        return pairs
+
+
 class LLMGenerator:
     """Questions from the LLM with a JSON schema; a chunk whose reply does not validate is skipped."""
 
@@ -161,6 +215,13 @@ class LLMGenerator:
             if progress is not None:
                 progress(done, len(chunks))
         return pairs
+
+
+def _names(text: str, title: str) -> bool:
+    """``text`` names ``title`` as written (case-sensitive, qualifier dropped) and not as the start of a longer
+    name: "United" is not named by "the United States", "London" is by "moved to London in 1920"."""
+    name = re.sub(r"\s*\([^()]*\)\s*$", "", title).strip()
+    return re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)(?!\s+[A-Z])", text) is not None
 
 
 def _norm(q: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-PairSource = Literal["keyphrase", "llm"]
+PairSource = Literal["keyphrase", "llm", "bridge"]
 
 
 @dataclass(frozen=True)

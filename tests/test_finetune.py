@@ -101,6 +101,30 @@ def test_mine_keeps_findable_pairs_and_drops_false_negatives(hash_retriever: Ret
     assert ex2[0].negative_ids == ()
     filled = fill_negatives(ex2, corpus, 2, seed=3)
     assert len(filled[0].negative_ids) == 2 and c0.id not in filled[0].negative_ids
+    # a bridge pair is kept although its chunk is not findable from the query: that is what it teaches
+    bridge = Pair("zzqx unrelated gibberish words", chunks[1].id, chunks[1].doc_id, "bridge")
+    assert [e.positive_id for e in mine([bridge], corpus, hash_retriever.embedder, hash_retriever.index, "w",
+                                        filter_k=5)] == [chunks[1].id]
+
+
+def test_bridge_pairs_join_the_naming_chunk_and_the_named_document() -> None:
+    from core.types import Chunk
+    from finetune.synth import BridgeGenerator
+
+    def chunk(cid: str, title: str, text: str) -> Chunk:
+        return Chunk(id=cid, doc_id=cid, workspace="w", text=f"{title}\n{text}", doc_title=title)
+
+    howell = chunk("a", "Scott Howell (political consultant)",
+                   "Scott Howell is a consultant who worked for Rudy Giuliani and the United States Senate.")
+    giuliani = chunk("b", "Rudy Giuliani", "Rudy Giuliani served as the 107th Mayor of New York City from 1994.")
+    united = chunk("c", "United", "United is a single by a German singer.")  # named only inside "United States"
+    gen = BridgeGenerator()
+    corpus = [howell, giuliani, united]
+    assert [(a.id, b.id) for a, b in gen.links(corpus, corpus)] == [("a", "b")]
+    pairs = gen.generate(corpus, corpus)
+    assert [(p.chunk_id, p.source) for p in pairs] == [("b", "bridge")]
+    q = pairs[0].query
+    assert q.startswith("scott howell ") and "Mayor" in q and "Giuliani" not in q  # A's subject, B's content
 
 
 @pytest.mark.slow
