@@ -24,7 +24,7 @@ class Runtime:
     @cached_property
     def embedder(self) -> Embedder:
         return self.overrides.get("embedder") or embedder_from_settings(
-            self.settings.embed_model, self.settings.embed_batch_size
+            self.settings.embed_model, self.settings.embed_batch_size, self.settings.embed_backend
         )
 
     @cached_property

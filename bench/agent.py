@@ -65,7 +65,7 @@ def f1(pred: str, gold: str) -> float:
 def build_index(settings: Settings, questions: list[dict[str, Any]], corpus: dict[str, list[str]]) -> tuple[
         QdrantIndex, Registry, Any, int]:
     index, registry = QdrantIndex(settings.index), Registry(settings.index.db_path)
-    embedder = embedder_from_settings(settings.embed_model, settings.embed_batch_size)
+    embedder = embedder_from_settings(settings.embed_model, settings.embed_batch_size, settings.embed_backend)
     titles = list(dict.fromkeys(t for q in questions for t, _ in q["context"]))
     if registry.done_doc_ids(WS) and len(registry.done_doc_ids(WS)) >= len(titles):
         return index, registry, embedder, len(titles)

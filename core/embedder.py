@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from core.errors import ConfigError
+from core.onnx_encoder import OnnxEncoder, onnx_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -28,35 +30,71 @@ def packaged_minilm_path() -> Path:
     return Path(str(get_model_path()))
 
 
-class SentenceTransformerEmbedder:
-    """Any sentence-transformers model by folder or name; ``minilm`` is the packaged default (384-d)."""
+EmbedBackend = Literal["onnx", "torch"]
 
-    def __init__(self, model: str = "minilm", batch_size: int = 32, dim: int = 384) -> None:
+
+def default_onnx_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragent" / "onnx"
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by folder or name; ``minilm`` is the packaged default (384-d).
+
+    ``backend="onnx"`` (default) embeds with ONNX Runtime (the folder exported once into ``onnx_cache``; same
+    vectors, ~1.7x faster on CPU); models it cannot export, and hub names, use PyTorch. ``model`` is always the
+    PyTorch ``SentenceTransformer`` (fine-tuning trains it).
+    """
+
+    def __init__(
+        self, model: str = "minilm", batch_size: int = 32, dim: int = 384, *,
+        backend: EmbedBackend = "onnx", onnx_cache: Path | None = None,
+    ) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self.dim = dim
+        self.backend = backend
+        self.onnx_cache = onnx_cache
         self._model: Any = None
+        self._onnx: OnnxEncoder | Literal[False] | None = None  # False: tried, PyTorch it is
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        return str(packaged_minilm_path()) if self.model_name == "minilm" else self.model_name
 
     @property
     def model(self) -> Any:
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
 
-            path = str(packaged_minilm_path()) if self.model_name == "minilm" else self.model_name
-            try:
-                self._model = SentenceTransformer(path, device="cpu")
-            except OSError as e:
-                raise ConfigError(
-                    f"cannot load embedding model {self.model_name!r}: {e}. "
-                    "Set RAGENT_EMBED_MODEL to 'minilm' or a local sentence-transformers folder."
-                ) from e
-            self.dim = int(self._model.get_sentence_embedding_dimension() or self.dim)
+                try:
+                    self._model = SentenceTransformer(self.path, device="cpu")
+                except OSError as e:
+                    raise ConfigError(
+                        f"cannot load embedding model {self.model_name!r}: {e}. "
+                        "Set RAGENT_EMBED_MODEL to 'minilm' or a local sentence-transformers folder."
+                    ) from e
+                self.dim = int(self._model.get_sentence_embedding_dimension() or self.dim)
         return self._model
+
+    def _encoder(self) -> OnnxEncoder | None:
+        with self._lock:
+            if self._onnx is None:
+                folder = Path(self.path)
+                enc = onnx_encoder(folder, self.onnx_cache or default_onnx_cache()) if folder.is_dir() else None
+                self._onnx = enc if enc is not None else False
+            return self._onnx or None
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        enc = self._encoder() if self.backend == "onnx" else None
+        if enc is not None:
+            vecs = enc.encode(texts, self.batch_size)
+            self.dim = int(vecs.shape[1])
+            return vecs
         vecs = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False,
@@ -64,6 +102,15 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
-def embedder_from_settings(model: str, batch_size: int) -> Embedder:
+def tuned_embedder(model_dir: str, like: Embedder | None = None, batch_size: int = 32) -> SentenceTransformerEmbedder:
+    """The embedder of a fine-tuned model folder, on ``like``'s backend; its ONNX file goes next to the folder."""
+    backend: EmbedBackend = like.backend if isinstance(like, SentenceTransformerEmbedder) else "onnx"
+    return SentenceTransformerEmbedder(model_dir, batch_size=batch_size, backend=backend,
+                                       onnx_cache=Path(model_dir).parent / "onnx")
+
+
+def embedder_from_settings(
+    model: str, batch_size: int, backend: EmbedBackend = "onnx", onnx_cache: Path | None = None,
+) -> Embedder:
     """The one factory for embedders (sentence-transformers covers the packaged and HF models)."""
-    return SentenceTransformerEmbedder(model=model, batch_size=batch_size)
+    return SentenceTransformerEmbedder(model=model, batch_size=batch_size, backend=backend, onnx_cache=onnx_cache)

@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     # Embeddings, rerank
     embed_model: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or a model dir/name.")
     embed_batch_size: int = Field(32, description="Embedding batch size.")
+    embed_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx = ONNX Runtime (the model exported once into ~/.cache/ragent/onnx, or "
+        "$XDG_CACHE_HOME/ragent/onnx; same vectors as PyTorch, ~1.7x faster on CPU); torch = sentence-transformers "
+        "on PyTorch. Models that cannot be exported use PyTorch either way.")
     rerank_model: str = Field("ms-marco-minilm", description="'ms-marco-minilm' (packaged ONNX) or a name.")
     rerank_top_n: int = Field(30, description="How many fused candidates the cross-encoder rescores.")
     rerank_blend: float = Field(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.embedder import Embedder, SentenceTransformerEmbedder, packaged_minilm_path
+from core.embedder import Embedder, SentenceTransformerEmbedder, packaged_minilm_path, tuned_embedder
 from core.llm import LLM
 from core.settings import FinetuneConfig
 from finetune.corpus import Corpus, load_corpus
@@ -196,7 +196,7 @@ async def run_finetune(
     timings["train"] = train_s
 
     t = time.perf_counter()
-    tuned = SentenceTransformerEmbedder(str(model_dir), batch_size=64)
+    tuned = tuned_embedder(str(model_dir), current, batch_size=64)
     all_texts = corpus.texts()
 
     def embed_corpus() -> np.ndarray:

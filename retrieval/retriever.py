@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from core.embedder import Embedder, SentenceTransformerEmbedder
+from core.embedder import Embedder, tuned_embedder
 from core.errors import LLMError
 from core.llm import LLM
 from core.settings import RetrievalConfig
@@ -132,7 +132,7 @@ class Retriever:
             return self.embedder
         emb = self._tuned.get(active.model_dir)
         if emb is None:
-            emb = self._tuned.setdefault(active.model_dir, SentenceTransformerEmbedder(active.model_dir))
+            emb = self._tuned.setdefault(active.model_dir, tuned_embedder(active.model_dir, self.embedder))
         return emb
 
     # ---- public API ------------------------------------------------------------------------------
