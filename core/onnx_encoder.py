@@ -68,29 +68,33 @@ class OnnxEncoder:
         return out
 
 
+def _read(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
 def _layout(model_dir: Path) -> tuple[int, str] | None:
-    """(max_seq_length, pooling) for a plain Transformer + Pooling (+ Normalize) folder, else None."""
+    """(max_seq_length, pooling) for a plain Transformer + Pooling (+ Normalize) folder, else None.
+
+    Reads both folder formats: sentence-transformers < 6 (``max_seq_length`` in sentence_bert_config.json,
+    ``pooling_mode_*_tokens`` flags) and >= 6 (``pooling_mode: "mean"``, the length in tokenizer_config.json).
+    """
     try:
         modules = json.loads((model_dir / "modules.json").read_text())
         kinds = [str(m["type"]).rsplit(".", 1)[-1] for m in modules]
         if kinds[:2] != ["Transformer", "Pooling"] or any(k not in _SUPPORTED for k in kinds):
             return None
-        pool = json.loads((model_dir / str(modules[1]["path"]) / "config.json").read_text())
-        cfg_file = model_dir / "sentence_bert_config.json"
-        max_len = int(json.loads(cfg_file.read_text()).get("max_seq_length") or 512) if cfg_file.exists() else 512
-    except (OSError, ValueError, KeyError, IndexError):
+        pool = _read(model_dir / str(modules[1]["path"]) / "config.json")
+        max_len = (_read(model_dir / "sentence_bert_config.json").get("max_seq_length")
+                   or _read(model_dir / "tokenizer_config.json").get("model_max_length") or 512)
+        max_len = min(int(max_len), int(_read(model_dir / "config.json").get("max_position_embeddings") or 512))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
     if not (model_dir / "tokenizer.json").exists():
         return None
-    if pool.get("pooling_mode_mean_tokens"):
-        mode = "mean"
-    elif pool.get("pooling_mode_cls_token"):
-        mode = "cls"
-    else:
-        return None
-    others = [k for k, v in pool.items() if k.startswith("pooling_mode_") and v and k not in (
-        "pooling_mode_mean_tokens", "pooling_mode_cls_token")]
-    return None if others else (max_len, mode)
+    flags = {k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token")
+             for k, v in pool.items() if k.startswith("pooling_mode_") and v is True}
+    modes = flags | ({pool["pooling_mode"]} if isinstance(pool.get("pooling_mode"), str) else set())
+    return (max_len, modes.pop()) if modes in ({"mean"}, {"cls"}) else None
 
 
 def _weights_key(model_dir: Path) -> str:

@@ -64,3 +64,16 @@ def test_tuned_embedder_caches_next_to_the_model(tmp_path: Path) -> None:
     like = SentenceTransformerEmbedder(backend="torch")
     emb = tuned_embedder(str(tmp_path / "v1" / "model"), like)
     assert emb.backend == "torch" and emb.onnx_cache == tmp_path / "v1" / "onnx"
+
+
+def test_folder_saved_by_this_sentence_transformers_exports_too(tmp_path: Path) -> None:
+    """Fine-tuned models are saved by sentence-transformers >= 6 (pooling_mode "mean", no max_seq_length in
+    sentence_bert_config.json): they must run on ONNX Runtime with the same vectors as PyTorch."""
+    saved = tmp_path / "saved"
+    SentenceTransformerEmbedder(backend="torch").model.save(str(saved))
+    assert _layout(saved) == (256, "mean")
+    torch_vecs = SentenceTransformerEmbedder(str(saved), backend="torch").embed_batch(TEXTS)
+    emb = SentenceTransformerEmbedder(str(saved), onnx_cache=tmp_path / "onnx")
+    onnx_vecs = emb.embed_batch(TEXTS)
+    assert emb._onnx
+    assert float((onnx_vecs * torch_vecs).sum(1).min()) > 0.9999

@@ -60,6 +60,7 @@ def test_loop_synthesises_mines_trains_evaluates_and_swaps(settings: Settings) -
         assert r.embedder_for("w").model_name == res.model_dir  # type: ignore[attr-defined]
         hits = asyncio.run(r.search("w", "Veltrane Bridge", 3, paths=["dense"], rerank=False))
         assert hits and index.count("w") == 40
+        assert list((vdir / "onnx").glob("*.onnx")), "the tuned model re-embeds on ONNX Runtime, exported beside it"
         assert [v["version"] for v in list_versions(r, settings.finetune.root, "w") if v["active"]] == [1]
         assert rollback(index, r.active_models, "w") is None and index.physical("w") == original
     finally:
