@@ -76,7 +76,9 @@ class SentenceTransformerEmbedder:
                         f"cannot load embedding model {self.model_name!r}: {e}. "
                         "Set RAGENT_EMBED_MODEL to 'minilm' or a local sentence-transformers folder."
                     ) from e
-                self.dim = int(self._model.get_sentence_embedding_dimension() or self.dim)
+                get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+                    self._model.get_sentence_embedding_dimension  # the name before sentence-transformers 6
+                self.dim = int(get_dim() or self.dim)
         return self._model
 
     def _encoder(self) -> OnnxEncoder | None:

@@ -6,9 +6,9 @@ Public API:
     list_versions(retriever, settings.finetune.root, workspace) -> list[dict]
 """
 
-from finetune.loop import list_versions, run_finetune
+from finetune.loop import STAGES, list_versions, run_finetune
 from finetune.swap import rollback
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
 
-__all__ = ["EvalQuestion", "Example", "FinetuneResult", "Metrics", "Pair", "list_versions", "rollback",
+__all__ = ["STAGES", "EvalQuestion", "Example", "FinetuneResult", "Metrics", "Pair", "list_versions", "rollback",
            "run_finetune"]

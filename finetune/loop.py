@@ -35,6 +35,7 @@ from retrieval.retriever import Retriever
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+STAGES = ("synthesise", "mine", "train", "embed", "swap")  # the stages ``progress`` reports, in order
 PER_CHUNK = 2
 
 
@@ -150,9 +151,9 @@ async def run_finetune(
         scorer = reranker.score
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    corpus = await asyncio.to_thread(load_corpus, retriever, workspace)  # an empty workspace fails here, no folder
     version, vdir = _version_dir(cfg.root, workspace)
     vdir.mkdir(parents=True, exist_ok=True)
-    corpus = await asyncio.to_thread(load_corpus, retriever, workspace)
     texts = dict(zip(corpus.ids, corpus.texts(), strict=True))
     current = retriever.embedder_for(workspace)
     timings["load"] = time.perf_counter() - t

@@ -1,7 +1,8 @@
-"""Background ingest jobs: uploads are saved under RAGENT_HOME/uploads and ingested by one worker thread.
+"""Background jobs on one worker thread: ingest (uploads saved under RAGENT_HOME/uploads) and finetune.
 
-Jobs live in memory (lost on restart); the documents registry keeps each document's own status, so a
-restart never leaves a half-ingested document visible.
+One worker means a fine-tuning run never overlaps an ingest of the same process (a swap must not race new
+chunks). Jobs live in memory (lost on restart); the documents registry keeps each document's own status and
+each finetune version its own folder, so a restart never leaves a half-ingested document visible.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from core.errors import RagentError
 logger = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "failed"]
+JobKind = Literal["ingest", "finetune"]
 IngestFn = Callable[[list[Path], str, Callable[[str, int], None]], list[Any]]
+StageTick = Callable[[str, int, int], None]  # (stage, done, total)
+TaskFn = Callable[[StageTick], dict[str, Any]]  # a staged job: reports progress, returns its result
 
 
 @dataclass
@@ -37,21 +41,35 @@ class Job:
     errors: list[dict[str, str]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    kind: JobKind = "ingest"
+    stages: tuple[str, ...] = ()  # a staged job's stages, in order
+    stage: str = ""
+    stage_done: int = 0
+    stage_total: int = 0
+    result: dict[str, Any] | None = None
 
     @property
     def progress(self) -> float:
         if self.state == "done":
             return 1.0
+        if self.stages:
+            if self.stage not in self.stages:
+                return 0.0
+            part = self.stage_done / self.stage_total if self.stage_total else 0.0
+            return round((self.stages.index(self.stage) + min(part, 1.0)) / len(self.stages), 4)
         return self.files_done / len(self.files) if self.files else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "workspace": self.workspace, "state": self.state, "progress": self.progress,
-                "files": self.files, "files_done": self.files_done, "pages": self.pages, "chunks": self.chunks,
-                "results": self.results, "errors": self.errors, "created": self.created, "finished": self.finished}
+        return {"id": self.id, "kind": self.kind, "workspace": self.workspace, "state": self.state,
+                "progress": self.progress, "stage": self.stage, "stage_done": self.stage_done,
+                "stage_total": self.stage_total, "files": self.files, "files_done": self.files_done,
+                "pages": self.pages, "chunks": self.chunks, "results": self.results, "errors": self.errors,
+                "result": self.result, "created": self.created, "finished": self.finished}
 
 
 class JobManager:
-    """Runs ``ingest(paths, workspace, progress)`` jobs one at a time off the event loop."""
+    """Runs ``ingest(paths, workspace, progress)`` jobs and staged tasks (finetune) one at a time off the event
+    loop."""
 
     def __init__(self, ingest: IngestFn, workers: int = 1, keep: int = 500) -> None:
         self._ingest = ingest
@@ -61,13 +79,22 @@ class JobManager:
         self._keep = keep
 
     def submit(self, workspace: str, paths: list[Path]) -> Job:
-        job = Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths])
+        job = self._add(Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths]))
+        self._pool.submit(self._run, job, paths)
+        return job
+
+    def submit_task(self, workspace: str, kind: JobKind, stages: tuple[str, ...], task: TaskFn) -> Job:
+        """Queue a staged job; ``task(tick)`` reports ``tick(stage, done, total)`` and returns its result."""
+        job = self._add(Job(id=uuid.uuid4().hex, workspace=workspace, files=[], kind=kind, stages=stages))
+        self._pool.submit(self._run_task, job, task)
+        return job
+
+    def _add(self, job: Job) -> Job:
         with self._lock:
             self._jobs[job.id] = job
             if len(self._jobs) > self._keep:  # forget the oldest finished jobs
                 for old in [j.id for j in self._jobs.values() if j.finished][: len(self._jobs) - self._keep]:
                     del self._jobs[old]
-        self._pool.submit(self._run, job, paths)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -97,6 +124,24 @@ class JobManager:
             job.state = "failed"
         except Exception as e:  # a worker must never die silently
             logger.exception("ingest job %s crashed", job.id)
+            job.errors.append({"file": "", "error": f"internal error ({type(e).__name__}: {e})"})
+            job.state = "failed"
+        job.finished = time.time()
+
+    def _run_task(self, job: Job, task: TaskFn) -> None:
+        job.state = "running"
+
+        def tick(stage: str, done: int, total: int) -> None:
+            job.stage, job.stage_done, job.stage_total = stage, done, total
+
+        try:
+            job.result = task(tick)
+            job.state = "done"
+        except RagentError as e:
+            job.errors.append({"file": "", "error": str(e)})
+            job.state = "failed"
+        except Exception as e:  # a worker must never die silently
+            logger.exception("%s job %s crashed", job.kind, job.id)
             job.errors.append({"file": "", "error": f"internal error ({type(e).__name__}: {e})"})
             job.state = "failed"
         job.finished = time.time()

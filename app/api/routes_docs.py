@@ -63,7 +63,8 @@ async def upload(st: State, ws: Workspace, files: Annotated[list[UploadFile], Fi
     return JobOut(**job.to_json())
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="An ingest job's status and progress")
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+            summary="A job's status and progress (ingest or finetune)")
 def get_job(st: State, caller: Caller, job_id: Annotated[str, PathParam(max_length=64)]) -> JobOut:
     job = st.jobs.get(job_id)
     if job is None or not caller.can(job.workspace):

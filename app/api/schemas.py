@@ -11,15 +11,20 @@ MemoryKind = Literal["tips", "shortcuts"]
 
 class JobOut(BaseModel):
     id: str
+    kind: Literal["ingest", "finetune"] = "ingest"
     workspace: str
     state: Literal["queued", "running", "done", "failed"]
     progress: float
+    stage: str = Field("", description="A finetune job's current stage: synthesise, mine, train, embed, swap.")
+    stage_done: int = 0
+    stage_total: int = 0
     files: list[str]
     files_done: int
     pages: int
     chunks: int
     results: list[dict[str, Any]]
     errors: list[dict[str, str]]
+    result: dict[str, Any] | None = Field(None, description="A finished finetune job's result (metrics, promoted).")
     created: float
     finished: float | None
 
@@ -130,3 +135,18 @@ class OAIModel(BaseModel):
 class OAIModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[OAIModel]
+
+
+class FinetuneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_pairs: int | None = Field(None, ge=10, le=100_000, description="Most synthetic pairs (default: setting).")
+    epochs: int | None = Field(None, ge=1, le=20, description="Training epochs (default RAGENT_FINETUNE_EPOCHS).")
+    max_steps: int = Field(-1, ge=-1, le=1_000_000, description="Stop training after N steps; -1 = full epochs.")
+    generator: Literal["keyphrase", "llm", "both"] | None = Field(None, description="Question generator.")
+    force: bool = Field(False, description="Swap the new model in even if it is not better.")
+    dry_run: bool = Field(False, description="Train and evaluate, but do not swap.")
+
+
+class FinetuneVersions(BaseModel):
+    workspace: str
+    versions: list[dict[str, Any]]
