@@ -25,7 +25,7 @@ from typing import Any
 from core.errors import IngestError
 from core.types import BBox
 from ingest.parse import Block, ParsedDoc, to_markdown
-from ingest.text_tables import Word, inside, page_words, regrid, text_tables
+from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def _ruled_tables(page: Any, pno: int, rules: list[BBox]) -> list[Block]:
         logger.warning("page %d: table detection failed (%s); reading it as text", pno, e)
         return []
     for t in found:
-        rows = tuple(tuple(re.sub(r"\s+", " ", c or "").strip() for c in r) for r in t.extract())
+        rows = tuple(tuple(logical_rtl(re.sub(r"\s+", " ", c or "").strip()) for c in r) for r in t.extract())
         rows = tuple(r for r in rows if any(r))
         if len(rows) < 2 or max(len(r) for r in rows) < 2:
             continue

@@ -35,7 +35,24 @@ from ingest.parse import Block, Cells, to_markdown
 Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text (the head of PyMuPDF's word tuples)
 
 COMMENT = ("//", "/*", "#", "--", "%", ";")
+RTL_RE = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew, Arabic, Persian, ... letters
+LATIN_RE = re.compile(r"[A-Za-z]")
+LTR_RUN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.,:/%+\-]*[A-Za-z0-9])?")
 BULLET_RE = re.compile(r"^([\u2022\u25cf\u25aa\u2013\-*·o]|\(?[0-9a-zA-Z]{1,3}[.)])$")
+
+
+def right_to_left(text: str) -> bool:
+    """Mostly right-to-left script (more Hebrew/Arabic letters than Latin ones)."""
+    n = len(RTL_RE.findall(text))
+    return n > 0 and n > len(LATIN_RE.findall(text))
+
+
+def logical_rtl(cell: str) -> str:
+    """A cell read character by character from left to right (``find_tables``) holds right-to-left script
+    backwards: reverse it, then turn its left-to-right runs (numbers, Latin words) back around."""
+    if not right_to_left(cell):
+        return cell
+    return LTR_RUN_RE.sub(lambda m: m.group(0)[::-1], cell[::-1])
 
 
 @dataclass
@@ -46,7 +63,9 @@ class _Seg:
 
     @property
     def text(self) -> str:
-        return " ".join(self.words)
+        """The words left to right, or right to left for right-to-left script (each word is in logical order)."""
+        text = " ".join(self.words)
+        return " ".join(reversed(self.words)) if right_to_left(text) else text
 
 
 @dataclass
