@@ -39,7 +39,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, example_pdf: Path) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("api")
-    rt = Runtime(Settings(home=home, api_auth=True), overrides={"llm": FakeLLM([scripted])})  # real MiniLM
+    # no LLM server at this URL, whatever else runs on the machine (a `make run` server on the default port)
+    rt = Runtime(Settings(home=home, api_auth=True, llm_base_url="http://127.0.0.1:9/v1"),
+                 overrides={"llm": FakeLLM([scripted])})  # real MiniLM
     app = create_app(rt)
     keys = app.state.ragent.keys
     admin, demo, other = keys.create(["*"]), keys.create(["demo"]), keys.create(["other"])
