@@ -27,12 +27,12 @@ _SUPPORTED = ("Transformer", "Pooling", "Normalize")
 
 
 class OnnxEncoder:
-    def __init__(self, onnx_path: Path, model_dir: Path, max_seq_length: int, pooling: str, threads: int = 0) -> None:
+    def __init__(self, onnx_path: Path, model_dir: Path, max_seq_length: int, pooling: str) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = os.cpu_count() or 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}

@@ -104,8 +104,6 @@ class JobManager:
         return sum(j.state in ("queued", "running") for j in list(self._jobs.values()))
 
     def _run(self, job: Job, paths: list[Path]) -> None:
-        job.state = "running"
-
         def tick(event: str, n: int) -> None:
             if event == "file":
                 job.files_done += n
@@ -114,29 +112,30 @@ class JobManager:
             elif event == "chunks":
                 job.chunks += n
 
-        try:
+        def body() -> None:
             results = self._ingest(paths, job.workspace, tick)
             job.results = [r.to_json() for r in results]
             job.errors = [{"file": Path(r.path).name, "error": r.error} for r in results if r.status == "failed"]
             job.state = "failed" if job.errors and len(job.errors) == len(results) else "done"
-        except RagentError as e:
-            job.errors.append({"file": "", "error": str(e)})
-            job.state = "failed"
-        except Exception as e:  # a worker must never die silently
-            logger.exception("ingest job %s crashed", job.id)
-            job.errors.append({"file": "", "error": f"internal error ({type(e).__name__}: {e})"})
-            job.state = "failed"
-        job.finished = time.time()
+
+        self._execute(job, body)
 
     def _run_task(self, job: Job, task: TaskFn) -> None:
-        job.state = "running"
-
         def tick(stage: str, done: int, total: int) -> None:
             job.stage, job.stage_done, job.stage_total = stage, done, total
 
-        try:
+        def body() -> None:
             job.result = task(tick)
             job.state = "done"
+
+        self._execute(job, body)
+
+    @staticmethod
+    def _execute(job: Job, body: Callable[[], None]) -> None:
+        """Run a job's body on the worker: it sets the final state; an error fails the job with its message."""
+        job.state = "running"
+        try:
+            body()
         except RagentError as e:
             job.errors.append({"file": "", "error": str(e)})
             job.state = "failed"
