@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MemoryKind = Literal["tips", "shortcuts"]
 
@@ -95,9 +95,31 @@ class ThreadOut(BaseModel):
     messages: list[dict[str, Any]]
 
 
+INT64 = 2**63
+
+
+def _out_of_int64(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -INT64 <= value < INT64
+    if isinstance(value, dict):
+        return any(_out_of_int64(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_out_of_int64(v) for v in value)
+    return False
+
+
 class MemoryItemIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     text: str = Field(..., min_length=1, max_length=4000)
+
+    @model_validator(mode="after")
+    def _storable(self) -> MemoryItemIn:
+        """Extra fields are stored as JSON by the memory store, which holds integers in 64 bits."""
+        if _out_of_int64(self.model_extra or {}):
+            raise ValueError("integers must fit in 64 bits (-2**63 .. 2**63-1)")
+        return self
 
 
 class MemoryList(BaseModel):
