@@ -10,7 +10,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from core.errors import IngestError
-from ingest.parse import Block, ParsedDoc, to_markdown
+from ingest.blocks import Block, ParsedDoc, to_markdown
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"

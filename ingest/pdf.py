@@ -24,7 +24,7 @@ from typing import Any
 
 from core.errors import IngestError
 from core.types import BBox
-from ingest.parse import Block, ParsedDoc, to_markdown
+from ingest.blocks import Block, ParsedDoc, to_markdown
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,9 @@ from typing import Literal
 from core.embedder import Embedder
 from core.errors import IngestError
 from core.types import Chunk, content_id
+from ingest.blocks import ParsedDoc
 from ingest.enrich import Enricher
-from ingest.parse import SUPPORTED, ParsedDoc, parse_file
+from ingest.parse import SUPPORTED, parse_file
 from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
 from retrieval.index import VectorIndex
 from retrieval.registry import DocRecord, Registry

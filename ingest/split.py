@@ -17,7 +17,7 @@ import numpy as np
 
 from core.embedder import Embedder
 from core.types import BBox, ChunkKind
-from ingest.parse import Block
+from ingest.blocks import Block
 
 SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 

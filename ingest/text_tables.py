@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.types import BBox
-from ingest.parse import Block, Cells, to_markdown
+from ingest.blocks import Block, Cells, to_markdown
 
 Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text (the head of PyMuPDF's word tuples)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingest.parse import Block, parse_file
+from ingest.blocks import Block
+from ingest.parse import parse_file
 from ingest.pdf import parse_pdf, render_page
 from ingest.quality import cell_f1, icdar_cells, text_recall
 from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
@@ -165,7 +166,7 @@ def test_docx_headings_tables_and_bad_files(tmp_path: Path) -> None:
 
 def test_split_headings_pages_and_tables() -> None:
     rows = [("h1", "h2")] + [(f"row {i} " + "x" * 40, str(i)) for i in range(60)]
-    from ingest.parse import to_markdown
+    from ingest.blocks import to_markdown
 
     blocks = [
         Block("Manual", page=1, heading_level=1), Block("Intro", page=1, heading_level=2),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from ingest.parse import Block
+from ingest.blocks import Block
 from ingest.pdf import parse_pdf
 from ingest.quality import cell_f1, icdar_cells
 from ingest.text_tables import Word, regrid, text_tables
