@@ -69,13 +69,14 @@ def _hash(secret: str, salt: bytes) -> bytes:
 
 
 class KeyStore:
-    """SQLite table of hashed keys; safe to share between threads. Verified keys are cached in memory."""
+    """SQLite table of hashed keys; safe to share between threads. Verified keys skip scrypt via an in-memory
+    cache, but their row is re-read on every request, so revocation (from any process) is immediate."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
-        self._cache: dict[str, Principal] = {}
+        self._cache: dict[str, tuple[bytes, Principal]] = {}  # token -> (stored hash, principal)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -115,13 +116,15 @@ class KeyStore:
         with self._lock:
             cur = self.conn.execute("UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL",
                                     (time.time(), key_id))
-            self._cache = {t: p for t, p in self._cache.items() if p.key_id != key_id}
+            self._cache = {t: c for t, c in self._cache.items() if c[1].key_id != key_id}
         return cur.rowcount > 0
 
     def verify(self, token: str) -> Principal | None:
-        """The key's principal, or None when the token is malformed, unknown, wrong or revoked."""
-        if token in self._cache:
-            return self._cache[token]
+        """The key's principal, or None when the token is malformed, unknown, wrong or revoked.
+
+        The cache only saves the scrypt check: every call still reads the key's row (a primary-key lookup,
+        microseconds), so a revocation by another process (``ragent keys revoke``) holds from the next request.
+        """
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "rk":
             return None
@@ -129,9 +132,16 @@ class KeyStore:
         with self._lock:
             row = self.conn.execute("SELECT salt, hash, workspaces FROM api_keys WHERE key_id = ? AND revoked IS NULL",
                                     (key_id,)).fetchone()
-        if row is None or not hmac.compare_digest(_hash(secret, row[0]), row[1]):
+        if row is None:
+            with self._lock:
+                self._cache.pop(token, None)
+            return None
+        cached = self._cache.get(token)
+        if cached is not None and hmac.compare_digest(cached[0], row[1]):
+            return cached[1]
+        if not hmac.compare_digest(_hash(secret, row[0]), row[1]):
             return None
         p = Principal(key_id, tuple(json.loads(row[2])))
         with self._lock:
-            self._cache[token] = p
+            self._cache[token] = (bytes(row[1]), p)
         return p

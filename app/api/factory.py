@@ -61,6 +61,7 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
     from app.api.routes_chat import router as chat_router
     from app.api.routes_docs import router as docs_router
     from app.api.routes_finetune import router as finetune_router
+    from app.api.routes_keys import router as keys_router
     from app.api.routes_ops import router as ops_router
 
     engine = engine or engine_for(runtime)
@@ -88,4 +89,5 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
     app.include_router(docs_router)
     app.include_router(chat_router)
     app.include_router(finetune_router)
+    app.include_router(keys_router)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -128,9 +128,30 @@ class MemoryList(BaseModel):
     items: list[dict[str, Any]]
 
 
+KeyScope = Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$",
+                                description="A workspace, or '*' for an admin key (every workspace).")]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workspaces: list[KeyScope] = Field(..., min_length=1, max_length=100)
+    name: str = Field("", max_length=200, description="A label for the key.")
+
+
 class KeyInfoOut(BaseModel):
     key_id: str
     workspaces: list[str]
+    name: str = ""
+    created: float = 0.0
+    revoked: float | None = None
+
+
+class KeyCreated(KeyInfoOut):
+    key: str = Field(..., description="The key: shown once, only its salted hash is stored.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyInfoOut]
 
 
 # ---- OpenAI-compatible facade ----------------------------------------------------------------------------

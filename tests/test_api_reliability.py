@@ -1,0 +1,82 @@
+"""Regression tests for issue 19 (reliability and security of the API): key revocation, concurrent and failed
+uploads, bounded page renders, problem details, memory item validation. A light stack: HashEmbedder + FakeLLM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api import create_app
+from app.api.auth import KeyStore
+from app.api.factory import api_db
+from app.runtime import Runtime
+from core.settings import Settings
+from tests.api_live import auth
+from tests.fakes import FakeLLM, HashEmbedder
+
+
+@dataclass
+class Api:
+    client: TestClient
+    runtime: Runtime
+    admin: str
+    demo: str
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    rt = Runtime(Settings(home=tmp_path / "home", api_auth=True, llm_base_url="http://127.0.0.1:9/v1"),
+                 overrides={"llm": FakeLLM(["{}"]), "embedder": HashEmbedder()})
+    app = create_app(rt)
+    keys = app.state.ragent.keys
+    admin, demo = keys.create(["*"]), keys.create(["demo"])
+    with TestClient(app) as client:
+        yield Api(client, rt, admin, demo)
+    rt.close()
+
+
+# ---- 1. revocation takes effect on the next request; admin key routes ------------------------------------
+def test_a_key_revoked_by_another_process_is_rejected_on_the_next_request(api: Api) -> None:
+    c, h = api.client, auth(api.demo)
+    assert c.get("/v1/workspaces/demo/documents", headers=h).status_code == 200  # verified and cached
+    cli = KeyStore(api_db(api.runtime))  # what `ragent keys revoke` opens: the same DB, another connection
+    try:
+        assert cli.revoke(api.demo.split("_")[1])
+    finally:
+        cli.close()
+    r = c.get("/v1/workspaces/demo/documents", headers=h)
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_admin_routes_create_list_and_revoke_keys(api: Api) -> None:
+    c, h = api.client, auth(api.admin)
+    r = c.post("/v1/keys", headers=h, json={"workspaces": ["team"], "name": "ci"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["key"].startswith("rk_") and made["workspaces"] == ["team"] and made["name"] == "ci"
+    assert c.get("/v1/workspaces/team/documents", headers=auth(made["key"])).status_code == 200
+    listed = c.get("/v1/keys", headers=h).json()["keys"]
+    assert made["key_id"] in [k["key_id"] for k in listed]
+    assert all("key" not in k and "hash" not in k for k in listed)
+    assert c.delete(f"/v1/keys/{made['key_id']}", headers=h).status_code == 204
+    assert c.get("/v1/workspaces/team/documents", headers=auth(made["key"])).status_code == 401
+    assert c.delete(f"/v1/keys/{made['key_id']}", headers=h).status_code == 404
+    revoked = {k["key_id"]: k for k in c.get("/v1/keys", headers=h).json()["keys"]}[made["key_id"]]
+    assert revoked["revoked"] is not None
+    assert c.post("/v1/keys", headers=h, json={"workspaces": []}).status_code == 422
+    assert c.post("/v1/keys", headers=h, json={"workspaces": ["bad/ws"]}).status_code == 422
+
+
+def test_key_routes_need_an_admin_key(api: Api) -> None:
+    c, h = api.client, auth(api.demo)
+    for method, url, body in (("GET", "/v1/keys", None), ("POST", "/v1/keys", {"workspaces": ["demo"]}),
+                              ("DELETE", f"/v1/keys/{api.admin.split('_')[1]}", None)):
+        r = c.request(method, url, headers=h, json=body)
+        assert r.status_code == 403, (method, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    assert c.get("/v1/keys").status_code == 401
+    assert c.get("/v1/workspaces/demo/documents", headers=auth(api.admin)).status_code == 200  # not revoked
