@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from core.settings import Settings, VectorBackend  # noqa: E402
 from core.types import Chunk, content_id  # noqa: E402
 from retrieval.factory import build_index  # noqa: E402
-from retrieval.graph import ChunkGraph, Entity, Relation, SqliteGraphStore  # noqa: E402
+from retrieval.graph import ChunkGraph, Entity, Relation  # noqa: E402
+from retrieval.graph_sqlite import SqliteGraphStore  # noqa: E402
 from retrieval.index import VectorIndex  # noqa: E402
 from retrieval.registry import DocRecord, Registry  # noqa: E402
 from retrieval.rerank import OnnxCrossEncoder  # noqa: E402

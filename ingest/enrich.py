@@ -16,33 +16,19 @@ import asyncio
 import hashlib
 import logging
 import re
-import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from core.llm import LLM
-from core.sqlite import open_db
+from core.sqlite import SqliteStore
 from ingest.prompts import CONTEXT_CHUNK, CONTEXT_DOC, CONTEXT_SYSTEM
 
 logger = logging.getLogger(__name__)
 
 
-class ContextCache:
+class ContextCache(SqliteStore):
     """SQLite key -> context text; safe across threads of one process and across runs."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_db(
-                self.path, "CREATE TABLE IF NOT EXISTS contexts (key TEXT PRIMARY KEY, context TEXT NOT NULL)"
-            )
-        return self._conn
+    schema = "CREATE TABLE IF NOT EXISTS contexts (key TEXT PRIMARY KEY, context TEXT NOT NULL)"
 
     def get(self, key: str) -> str | None:
         with self._lock:
@@ -52,11 +38,6 @@ class ContextCache:
     def put(self, key: str, context: str) -> None:
         with self._lock:
             self.conn.execute("INSERT OR REPLACE INTO contexts VALUES (?, ?)", (key, context))
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def clean_context(text: str, max_chars: int = 400) -> str:

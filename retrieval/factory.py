@@ -1,13 +1,16 @@
-"""Builds the vector index, the hybrid Retriever and the matching IndexWriter from settings: the one place
-retrieval backends are chosen. Nothing is opened or loaded here; every backend loads lazily on first use."""
+"""Builds the vector index, the graph store, the hybrid Retriever and the matching IndexWriter from settings:
+the one place retrieval backends are chosen. Nothing is opened or loaded here; every backend loads lazily on
+first use."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from core.embedder import Embedder
 from core.llm import LLM
 from core.settings import IndexConfig, RetrievalConfig
 from retrieval.extract import Extractor, LLMExtractor, SpacyExtractor
-from retrieval.graph import GraphStore, graph_store_from_settings
+from retrieval.graph import GraphStore
 from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.index_edge import EdgeIndex
 from retrieval.registry import Registry
@@ -19,6 +22,18 @@ from retrieval.writer import IndexWriter
 def build_index(config: IndexConfig) -> VectorIndex:
     """The vector index ``config.backend`` names: ``QdrantIndex`` (qdrant-client) or ``EdgeIndex`` (Qdrant Edge)."""
     return EdgeIndex(config) if config.backend == "edge" else QdrantIndex(config)
+
+
+def graph_store_from_settings(db_dir: Path, neo4j_url: str | None = None, neo4j_user: str = "neo4j",
+                              neo4j_password: str = "") -> GraphStore:
+    """The graph store: Neo4j when a URL is set, else the embedded SQLite store next to the registry."""
+    if neo4j_url:
+        from retrieval.graph_neo4j import Neo4jGraphStore
+
+        return Neo4jGraphStore(neo4j_url, neo4j_user, neo4j_password)
+    from retrieval.graph_sqlite import SqliteGraphStore
+
+    return SqliteGraphStore(db_dir / "graph.db")
 
 
 def graph_store(config: RetrievalConfig, index: VectorIndex) -> GraphStore:

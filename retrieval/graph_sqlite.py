@@ -1,75 +1,14 @@
-"""The GraphStore seam and its embedded default (SQLite tables, NetworkX views).
-
-The graph has two kinds of node: entities (keyed by their normalised name) and chunks. Edges:
-- mentions: entity -> chunk (provenance: which chunk, of which document, names the entity);
-- relations: entity -rel-> entity, each with the chunk it came from (co-occurrence by default, LLM triples
-  when the LLM extractor is on).
-Deleting a document removes its mentions and relations, then the entities nothing mentions any more.
-``version(ws)`` changes on every write so readers can cache derived structures (the PPR matrix, the entity
-embedding matrix) safely.
-"""
+"""The embedded ``GraphStore``: SQLite tables (WAL) under RAGENT_HOME, NetworkX for the neighbourhood."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from core.sqlite import open_db
-
-
-@dataclass(frozen=True)
-class Entity:
-    key: str  # normalised name: the node id
-    name: str  # surface form first seen
-    label: str = ""  # spaCy NER label, NOUN for noun chunks, TITLE for a document title
-
-
-@dataclass(frozen=True)
-class Relation:
-    src: str  # entity key
-    rel: str
-    dst: str  # entity key
-
-
-@dataclass(frozen=True)
-class ChunkGraph:
-    """What extraction found in one chunk."""
-
-    chunk_id: str
-    doc_id: str
-    entities: tuple[Entity, ...] = ()
-    relations: tuple[Relation, ...] = ()
-
-
-@dataclass(frozen=True)
-class GraphView:
-    """A whole workspace graph, as edge lists (what PPR and the neighbourhood need)."""
-
-    mentions: tuple[tuple[str, str], ...]  # (entity key, chunk id)
-    relations: tuple[tuple[str, str, str], ...]  # (src key, rel, dst key)
-    names: dict[str, str]  # entity key -> display name
-
-
-class GraphStore(Protocol):
-    """Upsert chunk graphs, read a workspace's graph, delete by document or chunks."""
-
-    def upsert(self, workspace: str, graphs: Sequence[ChunkGraph]) -> None: ...
-    def view(self, workspace: str) -> GraphView: ...
-    def neighbourhood(self, workspace: str, seeds: Sequence[str], hops: int = 1) -> GraphView: ...
-    def delete_doc(self, workspace: str, doc_id: str) -> None: ...
-    def delete_chunks(self, workspace: str, chunk_ids: Sequence[str]) -> None: ...
-    def version(self, workspace: str) -> int: ...
-    def entity_vectors(self, workspace: str) -> tuple[list[str], np.ndarray]: ...
-    def add_entity_vectors(self, workspace: str, keys: Sequence[str], vectors: np.ndarray) -> None: ...
-    def missing_vectors(self, workspace: str, keys: Iterable[str]) -> list[str]: ...
-
+from core.sqlite import SqliteStore
+from retrieval.graph import ChunkGraph, GraphView
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (ws TEXT, key TEXT, name TEXT, label TEXT, PRIMARY KEY (ws, key));
@@ -86,24 +25,10 @@ CREATE TABLE IF NOT EXISTS versions (ws TEXT PRIMARY KEY, v INTEGER);
 """
 
 
-class SqliteGraphStore:
+class SqliteGraphStore(SqliteStore):
     """Embedded ``GraphStore``: SQLite file (WAL) under RAGENT_HOME; safe across threads of one process."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_db(self.path, SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    schema = SCHEMA
 
     def _bump(self, ws: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO versions VALUES (?, ?)", (ws, time.time_ns()))
@@ -211,13 +136,3 @@ class SqliteGraphStore:
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-
-
-def graph_store_from_settings(db_dir: Path, neo4j_url: str | None = None, neo4j_user: str = "neo4j",
-                              neo4j_password: str = "") -> GraphStore:
-    """The one factory: Neo4j when a URL is set, else the embedded SQLite store next to the registry."""
-    if neo4j_url:
-        from retrieval.graph_neo4j import Neo4jGraphStore
-
-        return Neo4jGraphStore(neo4j_url, neo4j_user, neo4j_password)
-    return SqliteGraphStore(db_dir / "graph.db")

@@ -8,14 +8,11 @@ next run redoes the document from scratch (chunk ids are content hashes: no dupl
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from core.sqlite import open_db
+from core.sqlite import SqliteStore
 
 Status = Literal["pending", "processing", "done", "failed"]
 
@@ -64,24 +61,10 @@ class DocRecord:
         }
 
 
-class Registry:
+class Registry(SqliteStore):
     """SQLite-backed registry; safe to share between threads of one process."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_db(self.path, SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    schema = SCHEMA
 
     @staticmethod
     def _row(r: tuple[object, ...]) -> DocRecord:

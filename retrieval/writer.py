@@ -19,7 +19,8 @@ from typing import Literal
 from core.embedder import Embedder
 from core.types import Chunk
 from retrieval.extract import Extractor, SpacyExtractor
-from retrieval.graph import ChunkGraph, GraphStore, SqliteGraphStore
+from retrieval.graph import ChunkGraph, GraphStore
+from retrieval.graph_sqlite import SqliteGraphStore
 from retrieval.index import VectorIndex
 from retrieval.sparse import bm25_document
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core.types import Chunk
 from retrieval.extract import SpacyExtractor, normalise
-from retrieval.graph import GraphView, SqliteGraphStore
+from retrieval.graph import GraphView
+from retrieval.graph_sqlite import SqliteGraphStore
 from retrieval.link import EntityLinker, ngrams
 from retrieval.ppr import PPRGraph
 from tests.fakes import HashEmbedder

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.graph import ChunkGraph, Entity, GraphStore, Relation, SqliteGraphStore
+from retrieval.graph import ChunkGraph, Entity, GraphStore, Relation
+from retrieval.graph_sqlite import SqliteGraphStore
 
 NEO4J_URL = os.environ.get("RAGENT_TEST_NEO4J_URL") or os.environ.get("RAGENT_NEO4J_URL")
 
@@ -29,7 +30,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
         s = Neo4jGraphStore(NEO4J_URL, os.environ.get("RAGENT_NEO4J_USER", "neo4j"),
                             os.environ.get("RAGENT_NEO4J_PASSWORD", ""))
     yield s
-    s.close()  # type: ignore[attr-defined]
+    s.close()
 
 
 def E(key: str) -> Entity:
