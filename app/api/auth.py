@@ -10,14 +10,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.sqlite import open_db
+from core.sqlite import SqliteStore
 
 ADMIN = "*"
 SCHEMA = """
@@ -68,26 +66,15 @@ def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
 
-class KeyStore:
+class KeyStore(SqliteStore):
     """SQLite table of hashed keys; safe to share between threads. Verified keys skip scrypt via an in-memory
     cache, but their row is re-read on every request, so revocation (from any process) is immediate."""
 
+    schema = SCHEMA
+
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
+        super().__init__(path)
         self._cache: dict[str, tuple[bytes, Principal]] = {}  # token -> (stored hash, principal)
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_db(self.path, SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def create(self, workspaces: list[str], name: str = "") -> str:
         """Make a key for ``workspaces`` (``["*"]`` = admin). Returns the token; only its hash is kept."""

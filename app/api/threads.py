@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from core.sqlite import open_db
+from core.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS thread_messages (
@@ -24,22 +21,8 @@ CREATE INDEX IF NOT EXISTS thread_messages_id ON thread_messages (thread_id, cre
 """
 
 
-class ThreadStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_db(self.path, SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+class ThreadStore(SqliteStore):
+    schema = SCHEMA
 
     def workspace_of(self, thread_id: str) -> str | None:
         with self._lock:
