@@ -80,3 +80,32 @@ def test_key_routes_need_an_admin_key(api: Api) -> None:
         assert r.headers["content-type"] == "application/problem+json"
     assert c.get("/v1/keys").status_code == 401
     assert c.get("/v1/workspaces/demo/documents", headers=auth(api.admin)).status_code == 200  # not revoked
+
+
+# ---- 2. concurrent uploads of one filename: each staged apart, content-addressed, never mixed ---------------
+def test_concurrent_uploads_of_the_same_filename_neither_fail_nor_mix(api: Api) -> None:
+    import asyncio
+    import hashlib
+
+    import httpx
+
+    app = api.client.app
+    app.state.ragent.jobs._ingest = lambda paths, ws, progress: []  # the files on disk are what is tested here
+    bodies = [bytes([65 + i]) * (3 << 20) + b"\n" for i in range(4)]  # over the 1 MB spool: reads yield
+
+    async def upload_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as c:
+            return await asyncio.gather(*[
+                c.post("/v1/workspaces/demo/documents", headers=auth(api.demo),
+                       files=[("files", ("same.txt", body, "text/plain"))]) for body in bodies])
+
+    responses = asyncio.run(upload_all())
+    assert [r.status_code for r in responses] == [202] * len(bodies), [r.text[:200] for r in responses]
+    folder = api.runtime.settings.home / "uploads" / "demo"
+    assert (folder / "same.txt").read_bytes() in bodies  # one whole upload, not a mix of several
+    assert not list(folder.glob(".*.part"))
+    for body in bodies:  # every upload kept whole under its content hash
+        obj = folder / ".objects" / f"{hashlib.sha256(body).hexdigest()}.txt"
+        assert obj.read_bytes() == body
+

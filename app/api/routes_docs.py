@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi import Path as PathParam
 
+from app.api import uploads
 from app.api.deps import Caller, State, Workspace
 from app.api.problems import Problem
 from app.api.schemas import DocumentList, DocumentOut, JobOut, SearchRequest, SearchResponse
@@ -33,31 +34,13 @@ async def upload(st: State, ws: Workspace, files: Annotated[list[UploadFile], Fi
 
     if not files:
         raise Problem(400, "no files in the upload: send one or more multipart fields named 'files'")
-    limit = int(st.settings.api_max_upload_mb * 1024 * 1024)
     folder = st.settings.home / "uploads" / ws
-    folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     for f in files:
         name = safe_name(f.filename or "upload")
         if Path(name).suffix.lower() not in SUPPORTED:
             raise Problem(415, f"{name}: unsupported file type; supported: {', '.join(sorted(SUPPORTED))}")
-        dest = folder / name
-        tmp = dest.with_name(f".{name}.part")
-        size = 0
-        with tmp.open("wb") as out:
-            while chunk := await f.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    out.close()
-                    tmp.unlink(missing_ok=True)
-                    raise Problem(413, f"{name} is over the upload limit of {st.settings.api_max_upload_mb:g} MB; "
-                                  "raise RAGENT_API_MAX_UPLOAD_MB or ingest it with `ragent ingest`")
-                out.write(chunk)
-        if size == 0:
-            tmp.unlink(missing_ok=True)
-            raise Problem(422, f"{name}: the file is empty")
-        tmp.replace(dest)
-        saved.append(dest)
+        saved.append(await uploads.save(f, folder, name, st.settings.api_max_upload_mb))
     job = st.jobs.submit(ws, saved)
     st.telemetry.jobs.inc()
     return JobOut(**job.to_json())
