@@ -22,6 +22,7 @@ import numpy as np
 from core.embedder import Embedder, SentenceTransformerEmbedder, packaged_minilm_path, tuned_embedder
 from core.llm import LLM
 from core.settings import FinetuneConfig
+from core.workspace import check_workspace
 from finetune.corpus import Corpus, load_corpus
 from finetune.evaluate import ir_metrics
 from finetune.mine import Scorer, fill_negatives, mine
@@ -29,7 +30,6 @@ from finetune.swap import swap_in
 from finetune.synth import BridgeGenerator, KeyphraseGenerator, LLMGenerator, dedupe, sample_chunks, split_by_doc
 from finetune.train import train_model
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
-from retrieval.index import check_workspace
 from retrieval.retriever import Retriever
 
 logger = logging.getLogger(__name__)

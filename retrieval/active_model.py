@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import IndexConfig
-from retrieval.index import VectorIndex, check_workspace
+from core.workspace import check_workspace
+from retrieval.index import VectorIndex
 
 logger = logging.getLogger(__name__)
 

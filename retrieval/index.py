@@ -18,24 +18,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.errors import ConfigError, RetrievalError
+from core.errors import RetrievalError
 from core.settings import IndexConfig
 from core.types import Chunk
+from core.workspace import check_workspace
 from retrieval.sparse import SparseVec
 
 logger = logging.getLogger(__name__)
 
 DENSE, SPARSE = "dense", "bm25"
 CHUNK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Scored = list[tuple[Chunk, float]]
 ALIAS_PREFIX = "chunks_"
-
-
-def check_workspace(ws: str) -> str:
-    if not WORKSPACE_RE.match(ws):
-        raise ConfigError(f"invalid workspace name {ws!r}: use 1-64 letters, digits, '-' or '_'")
-    return ws
 
 
 def point_id(chunk_id: str) -> str:

@@ -78,7 +78,7 @@ class KeyStore(SqliteStore):
 
     def create(self, workspaces: list[str], name: str = "") -> str:
         """Make a key for ``workspaces`` (``["*"]`` = admin). Returns the token; only its hash is kept."""
-        from retrieval.index import check_workspace
+        from core.workspace import check_workspace
 
         if not workspaces:
             raise ConfigError("a key needs at least one workspace: --workspace WS (or --workspace '*' for admin)")

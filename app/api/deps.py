@@ -18,8 +18,8 @@ from app.api.telemetry import Telemetry
 from app.api.threads import ThreadStore
 from app.runtime import Runtime
 from core.settings import Settings
+from core.workspace import WORKSPACE_PATTERN
 
-WS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 KEY_HINT = "create one with `ragent keys create --workspace WS` and send it as 'Authorization: Bearer <key>'"
 
 
@@ -85,7 +85,7 @@ Caller = Annotated[Principal, Depends(principal)]
 
 def workspace(
     caller: Caller,
-    ws: Annotated[str, Path(pattern=WS_PATTERN, description="Workspace: 1-64 letters, digits, '-' or '_'.")],
+    ws: Annotated[str, Path(pattern=WORKSPACE_PATTERN, description="Workspace: 1-64 letters, digits, '-' or '_'.")],
 ) -> str:
     if not caller.can(ws):
         raise Problem(403, f"this API key may not use workspace {ws!r}; it is scoped to "

@@ -16,7 +16,7 @@ from app.api.deps import ApiState, Caller, State, Workspace
 from app.api.engine import Event, guarded, token_text
 from app.api.problems import Problem
 from app.api.schemas import ChatRequest, ChatResponse, OAIChatRequest, OAIModel, OAIModelList, ThreadOut
-from retrieval.index import WORKSPACE_RE
+from core.workspace import WORKSPACE_RE
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
