@@ -8,8 +8,9 @@ import re
 from core.errors import ConfigError
 
 WORKSPACE_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
-WORKSPACE_RE = re.compile(rf"^{WORKSPACE_NAME}$")
-# For pydantic / FastAPI ``pattern=`` (Rust regex there).
+# ``\Z``, not ``$``: in Python's re ``$`` also matches before a final newline, so "docs\n" would pass.
+WORKSPACE_RE = re.compile(rf"^{WORKSPACE_NAME}\Z")
+# For pydantic / FastAPI ``pattern=``: pydantic-core's Rust regex reads ``$`` as the very end (and has no ``\Z``).
 WORKSPACE_PATTERN = rf"^{WORKSPACE_NAME}$"
 
 
