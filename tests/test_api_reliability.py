@@ -109,3 +109,36 @@ def test_concurrent_uploads_of_the_same_filename_neither_fail_nor_mix(api: Api) 
         obj = folder / ".objects" / f"{hashlib.sha256(body).hexdigest()}.txt"
         assert obj.read_bytes() == body
 
+
+
+# ---- 3. a failed re-upload keeps the good version's source (its pages still render) ------------------------
+def _upload(api: Api, name: str, data: bytes, key: str | None = None) -> dict[str, object]:
+    from tests.api_live import wait_job
+
+    r = api.client.post("/v1/workspaces/demo/documents", headers=auth(key or api.demo),
+                        files=[("files", (name, data, "application/octet-stream"))])
+    assert r.status_code == 202, r.text
+    return wait_job(api.client, r.json()["id"], auth(key or api.demo), timeout=120)
+
+
+def test_a_failed_reupload_keeps_the_good_versions_pages(api: Api, example_pdf: Path) -> None:
+    c, h = api.client, auth(api.demo)
+    job = _upload(api, "manual.pdf", example_pdf.read_bytes())
+    assert job["state"] == "done", job
+    doc_id = job["results"][0]["doc_id"]  # type: ignore[index]
+    bad = _upload(api, "manual.pdf", b"%PDF-1.7\n" + b"\x00 not really a pdf " * 500)
+    assert bad["state"] == "failed" and "previous version stays searchable" in str(bad["errors"]), bad
+    doc = c.get(f"/v1/workspaces/demo/documents/{doc_id}", headers=h).json()
+    assert doc["status"] == "done" and doc["version"] == 1
+    for dpi in (72, 110):
+        png = c.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/1.png?dpi={dpi}", headers=h)
+        assert png.status_code == 200 and png.content[:4] == b"\x89PNG", (dpi, png.text[:300])
+    # a good new version replaces it; the old version's source is dropped once the new one is done
+    objects = api.runtime.settings.home / "uploads" / "demo" / ".objects"
+    assert _upload(api, "manual.pdf", example_pdf.read_bytes() + b"\n% v2\n")["state"] == "done"
+    doc = c.get(f"/v1/workspaces/demo/documents/{doc_id}", headers=h).json()
+    assert doc["version"] == 2 and (objects / f"{doc['content_hash']}.pdf").is_file()
+    assert sorted(p.name for p in objects.iterdir()) == [f"{doc['content_hash']}.pdf"]
+    assert c.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/2.png?dpi=72", headers=h).status_code == 200
+    assert c.delete(f"/v1/workspaces/demo/documents/{doc_id}", headers=h).status_code == 204
+    assert not list(objects.iterdir())

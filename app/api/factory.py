@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import problems
+from app.api import problems, uploads
 from app.api.auth import KeyStore
 from app.api.deps import ApiState
 from app.api.engine import ChatEngine, StraightEngine, engine_for
@@ -51,7 +51,10 @@ def make_ingest(runtime: Runtime) -> Any:
         from app.cli_docs import build_ingestor  # the same wiring as `ragent ingest`
 
         ing = build_ingestor(runtime, enrich=runtime.settings.enrich, progress=progress)
-        return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
+        try:
+            return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
+        finally:  # a version's uploaded source is kept until a newer version is done, then dropped
+            uploads.prune(runtime.settings.home, workspace, runtime.registry)
     return ingest
 
 

@@ -80,9 +80,10 @@ def delete_document(st: State, ws: Workspace, doc_id: DocId) -> Response:
     rec = _doc(st, ws, doc_id)
     build_ingestor(st.runtime, enrich=False).delete(ws, doc_id)
     src = Path(rec.source)
-    uploads = (st.settings.home / "uploads").resolve()
-    if src.is_file() and uploads in src.resolve().parents:
+    home = (st.settings.home / "uploads").resolve()
+    if src.is_file() and home in src.resolve().parents:
         src.unlink(missing_ok=True)
+    uploads.prune(st.settings.home, ws, st.runtime.registry)
     return Response(status_code=204)
 
 
@@ -106,11 +107,11 @@ def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> by
 async def page_image(st: State, ws: Workspace, doc_id: DocId, page: Annotated[int, PathParam(ge=1, le=100000)],
                      dpi: Annotated[int, Query(ge=36, le=300)] = PAGE_DPI) -> Response:
     rec = _doc(st, ws, doc_id)
-    src = Path(rec.source)
+    src = uploads.source_of(st.settings.home, rec)  # this version's bytes, whatever a later upload did to the name
     if src.suffix.lower() != ".pdf":
         raise Problem(404, f"{rec.title or rec.source} is not a PDF: it has no page images")
     if not src.is_file():
-        raise Problem(404, f"the source file {src} is gone; re-upload the document to see its pages")
+        raise Problem(404, f"the source file {src.name} is gone; re-upload the document to see its pages")
     data = await asyncio.to_thread(render_png, st.settings.home, doc_id, src, page, dpi)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600",
                                                           "X-Page-Scale": f"{dpi / 72:.6f}"})

@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from app.api.problems import Problem
+from retrieval.registry import DocRecord, Registry
 
 OBJECTS = ".objects"
 
@@ -61,3 +62,30 @@ def _publish(tmp: Path, dest: Path, obj: Path) -> None:
         os.replace(link, dest)
     finally:
         link.unlink(missing_ok=True)
+
+
+def source_of(home: Path, rec: DocRecord) -> Path:
+    """The bytes a registry record was ingested from: its version's stored object when there is one (the name
+    may already hold a newer upload, still queued or one that failed), else its ``source``."""
+    src = Path(rec.source)
+    obj = objects_dir(home, rec.workspace) / f"{rec.content_hash}{src.suffix.lower()}"
+    return obj if obj.is_file() else src
+
+
+def prune(home: Path, workspace: str, registry: Registry) -> int:
+    """Drop stored objects no document version references and no upload name holds (a queued upload keeps its
+    object through the name's hard link). Call after an ingest job and after a delete. Returns how many."""
+    objects = objects_dir(home, workspace)
+    if not objects.is_dir():
+        return 0
+    keep = {r.content_hash for r in registry.list(workspace)}
+    dropped = 0
+    for p in objects.iterdir():
+        try:
+            if p.name.split(".", 1)[0] in keep or p.stat().st_nlink > 1:
+                continue
+            p.unlink()
+            dropped += 1
+        except OSError:
+            continue
+    return dropped
