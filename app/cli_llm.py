@@ -61,7 +61,7 @@ def serve(
     ),
 ) -> None:
     """Start the local vLLM server (detached) and wait until it is healthy."""
-    from core import vllm_server
+    from app.serving import vllm_server
 
     s = _with_model(_settings(), model)
     cfg = s.serve
@@ -82,7 +82,7 @@ def serve(
 @llm_app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
     """Is the LLM server reachable, what it serves, speculative-decoding acceptance and token totals."""
-    from core import vllm_server
+    from app.serving import vllm_server
 
     s = _settings()
     st = vllm_server.status(s.llm.base_url, s.llm_api_key)
@@ -113,7 +113,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print machine-rea
 @llm_app.command()
 def stop() -> None:
     """Stop the local vLLM server started by `ragent llm serve`."""
-    from core import vllm_server
+    from app.serving import vllm_server
 
     s = _settings()
     if s.llm_base_url:

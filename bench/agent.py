@@ -6,7 +6,7 @@ steps and latency, with the experience memory off and then on (after a warm-up p
 Indexes the passages of the evaluated + warm-up questions (each HotpotQA question's 10 context passages:
 2 gold + 8 distractors) into a fresh workspace (dense MiniLM + BM25; no graph extraction, to keep set-up short),
 retrieves with dense+sparse RRF and the cross-encoder reranker, and runs the real agent against an
-OpenAI-compatible server (start one with `ragent llm serve` or core/vllm_server.py). Writes
+OpenAI-compatible server (start one with `ragent llm serve` or app/serving/vllm_server.py). Writes
 bench/results/agent.json and prints a table.
 """
 

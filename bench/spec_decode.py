@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from core import vllm_server as vs
+from app.serving import vllm_server as vs
 from core.settings import PACKAGED_LLMS, ServeConfig, Settings
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from app.cli_llm import llm_app
-from core import vllm_server as vs
+from app.serving import vllm_server as vs
 from core.errors import ConfigError, LLMError, LLMUnavailableError
 from core.llm import OpenAILLM, chat_json, stream_chat
 from core.settings import LLMConfig, ServeConfig, Settings

@@ -46,7 +46,7 @@ def _client_config(base_url: str, served_name: str) -> LLMConfig:
 
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMConfig]:
-    from core import vllm_server
+    from app.serving import vllm_server
 
     base_url = os.environ.get("RAGENT_TEST_LLM_BASE_URL")
     if base_url:

@@ -27,7 +27,7 @@ def healthz() -> dict[str, str]:
 
 
 async def llm_status(st: ApiState, timeout: float = 2.0) -> dict[str, Any]:
-    from core import vllm_server
+    from app.serving import vllm_server
 
     cfg = st.settings.llm
     s: dict[str, Any] = dict(await asyncio.to_thread(vllm_server.status, cfg.base_url, cfg.api_key, timeout))
