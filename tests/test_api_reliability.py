@@ -142,3 +142,48 @@ def test_a_failed_reupload_keeps_the_good_versions_pages(api: Api, example_pdf: 
     assert c.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/2.png?dpi=72", headers=h).status_code == 200
     assert c.delete(f"/v1/workspaces/demo/documents/{doc_id}", headers=h).status_code == 204
     assert not list(objects.iterdir())
+
+
+# ---- 4. page images: the pixel count is capped, not only the dpi -------------------------------------------
+def _pdf(width: float, height: float) -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=width, height=height)
+    page.insert_text((72, 72), "The NW-900 poster page lists the rated output of 9 kW.", fontsize=24)
+    data: bytes = doc.tobytes()
+    doc.close()
+    return data
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_page_images_are_capped_in_pixels(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.api import routes_docs
+
+    monkeypatch.setattr(routes_docs, "MAX_PAGE_PIXELS", 1_000_000, raising=False)
+    job = _upload(api, "poster.pdf", _pdf(600, 600))  # 2500 x 2500 px at 300 dpi: 6.25 MP
+    assert job["state"] == "done", job
+    doc_id = job["results"][0]["doc_id"]  # type: ignore[index]
+    for dpi in ("?dpi=300", "?dpi=200", ""):
+        r = api.client.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/1.png{dpi}", headers=auth(api.demo))
+        assert r.status_code == 200, r.text
+        w, h = _png_size(r.content)
+        assert w * h <= 1_000_000, (dpi, w, h)
+        assert abs(float(r.headers["x-page-scale"]) * 600 - w) <= 1  # bbox * scale still lands on the pixels
+    r = api.client.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/1.png?dpi=72", headers=auth(api.demo))
+    assert _png_size(r.content) == (600, 600) and float(r.headers["x-page-scale"]) == 1.0  # under the cap
+
+
+def test_the_largest_pdf_page_renders_within_the_default_cap(api: Api) -> None:
+    from app.api.routes_docs import MAX_PAGE_PIXELS
+
+    job = _upload(api, "huge.pdf", _pdf(14400, 14400))  # PDF's largest page: 200 x 200 inches
+    assert job["state"] == "done", job
+    doc_id = job["results"][0]["doc_id"]  # type: ignore[index]
+    r = api.client.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/1.png?dpi=300", headers=auth(api.demo))
+    w, h = _png_size(r.content)
+    assert r.status_code == 200 and w * h <= MAX_PAGE_PIXELS <= 25_000_000 and w >= 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{8,64}$", description="Document id (hex).")]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 PAGE_DPI = 110  # ingest.pdf.render_page's default: those renders are cached under RAGENT_HOME/pages
+MAX_PAGE_PIXELS = 25_000_000  # a page image never has more pixels (25 MP ~ 75 MB RGB): the dpi is lowered
 
 
 def safe_name(name: str) -> str:
@@ -87,8 +89,22 @@ def delete_document(st: State, ws: Workspace, doc_id: DocId) -> Response:
     return Response(status_code=204)
 
 
-def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> bytes:
-    """The page as PNG: ingest's cached render at its default dpi, a fresh render at any other."""
+def page_zoom(width_pt: float, height_pt: float, dpi: int, max_pixels: int) -> float:
+    """Pixels per PDF point: ``dpi / 72``, lowered so the image stays within ``max_pixels``.
+
+    Example: a 14,400 pt square page at 300 dpi would be 60,000 x 60,000 px (3.6 GP, ~10 GB); with a 25 MP cap
+    the zoom is sqrt(25e6 / 14400**2) = 0.347 (25 dpi), a 5,000 x 5,000 px image.
+    """
+    zoom = dpi / 72
+    area = max(width_pt, 1.0) * max(height_pt, 1.0)
+    if area * zoom * zoom > max_pixels:
+        zoom = math.sqrt(max_pixels / area) * 0.999  # under the cap after rounding to whole pixels
+    return zoom
+
+
+def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> tuple[bytes, float]:
+    """The page as PNG and its pixels per PDF point: ingest's cached render at its default dpi, a fresh render
+    at any other dpi or when the pixel cap lowers the zoom."""
     import pymupdf
 
     from ingest.pdf import render_page
@@ -96,14 +112,17 @@ def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> by
     with pymupdf.open(source) as pdf:
         if not 1 <= page <= pdf.page_count:
             raise Problem(404, f"page {page} is out of range: the document has {pdf.page_count} pages")
-        if dpi != PAGE_DPI:
-            return bytes(pdf[page - 1].get_pixmap(dpi=dpi).tobytes("png"))
-    return render_page(home, doc_id, source, page, dpi).read_bytes()
+        p = pdf[page - 1]
+        zoom = page_zoom(p.rect.width, p.rect.height, dpi, MAX_PAGE_PIXELS)
+        if dpi != PAGE_DPI or zoom != dpi / 72:
+            return bytes(p.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom)).tobytes("png")), zoom
+    return render_page(home, doc_id, source, page, dpi).read_bytes(), zoom
 
 
 @router.get("/workspaces/{ws}/documents/{doc_id}/pages/{page}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}},
-            summary="A PDF page as PNG (bbox coordinates are PDF points: multiply by dpi/72 for pixels)")
+            summary="A PDF page as PNG (bbox coordinates are PDF points: multiply by X-Page-Scale for pixels; "
+                    "dpi/72 unless the 25 MP pixel cap lowered it)")
 async def page_image(st: State, ws: Workspace, doc_id: DocId, page: Annotated[int, PathParam(ge=1, le=100000)],
                      dpi: Annotated[int, Query(ge=36, le=300)] = PAGE_DPI) -> Response:
     rec = _doc(st, ws, doc_id)
@@ -112,9 +131,9 @@ async def page_image(st: State, ws: Workspace, doc_id: DocId, page: Annotated[in
         raise Problem(404, f"{rec.title or rec.source} is not a PDF: it has no page images")
     if not src.is_file():
         raise Problem(404, f"the source file {src.name} is gone; re-upload the document to see its pages")
-    data = await asyncio.to_thread(render_png, st.settings.home, doc_id, src, page, dpi)
+    data, scale = await asyncio.to_thread(render_png, st.settings.home, doc_id, src, page, dpi)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600",
-                                                          "X-Page-Scale": f"{dpi / 72:.6f}"})
+                                                          "X-Page-Scale": f"{scale:.6f}"})
 
 
 @router.post("/workspaces/{ws}/search", response_model=SearchResponse, tags=["retrieval"])
