@@ -187,3 +187,61 @@ def test_the_largest_pdf_page_renders_within_the_default_cap(api: Api) -> None:
     r = api.client.get(f"/v1/workspaces/demo/documents/{doc_id}/pages/1.png?dpi=300", headers=auth(api.demo))
     w, h = _png_size(r.content)
     assert r.status_code == 200 and w * h <= MAX_PAGE_PIXELS <= 25_000_000 and w >= 1000
+
+
+# ---- 5. smaller ones: no thread oracle, filenames keep their extension, problem details everywhere, no paths --
+def test_another_workspaces_thread_id_is_404_like_an_unknown_thread(api: Api) -> None:
+    c = api.client
+    r = c.post("/v1/workspaces/team/chat", headers=auth(api.admin),
+               json={"question": "hello?", "thread_id": "t-team", "stream": False})
+    assert r.status_code == 200, r.text
+    r = c.post("/v1/workspaces/demo/chat", headers=auth(api.demo),
+               json={"question": "hello?", "thread_id": "t-team", "stream": False})
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", r.text
+    assert "another workspace" not in r.json()["detail"] and "'team'" not in r.json()["detail"]
+    unknown = c.get("/v1/workspaces/demo/threads/t-nobody", headers=auth(api.demo)).json()["detail"]
+    assert r.json()["detail"] == unknown.replace("t-nobody", "t-team")
+
+
+def test_a_long_filename_keeps_its_extension(api: Api) -> None:
+    name = "a" * 300 + ".md"
+    r = api.client.post("/v1/workspaces/demo/documents", headers=auth(api.demo),
+                        files=[("files", (name, b"# Title\n\nSome text.\n", "text/markdown"))])
+    assert r.status_code == 202, r.text
+    saved = r.json()["files"][0]
+    assert saved.endswith(".md") and len(saved) <= 150
+
+
+@pytest.mark.parametrize(("method", "url", "body", "status"), [
+    ("POST", "/v1/workspaces/demo/search", '{"query": ' + "[" * 50000 + "]" * 50000 + "}", 400),
+    ("GET", "/v1/workspaces/de%2Fmo/documents", None, 404),
+    ("GET", "/v1/workspaces/demo/documents/ab%2F..%2Fcd", None, 404),
+    ("GET", "/v1/no-such-route", None, 404),
+    ("DELETE", "/healthz", None, 405),
+])
+def test_framework_errors_are_problem_details(api: Api, method: str, url: str, body: str | None,
+                                              status: int) -> None:
+    r = api.client.request(method, url, content=body, headers={**auth(api.demo), "content-type": "application/json"})
+    assert r.status_code == status and r.headers["content-type"] == "application/problem+json", r.text[:300]
+    data = r.json()
+    assert data["status"] == status and data["title"] and data["detail"] and data["type"] == "about:blank"
+
+
+def test_bench_shows_no_server_paths(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from app.api import routes_ops
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "ingest.json").write_text(json.dumps({
+        "source": "/srv/data/multihop/musique_100.json", "model": "/home/me/models/qwen",
+        "note": "read /srv/data/x.pdf in 3 s", "url": "http://127.0.0.1:8000/v1/chat", "rows": [{"p50": 1.5}]}))
+    monkeypatch.setattr(routes_ops, "BENCH_DIR", results)
+    r = api.client.get("/v1/bench", headers=auth(api.demo))
+    assert r.status_code == 200
+    text = r.text
+    assert str(tmp_path) not in text and "/srv/" not in text and "/home/me" not in text, text
+    data = r.json()["results"][0]["data"]
+    assert data["source"] == "musique_100.json" and data["rows"] == [{"p50": 1.5}]
+    assert data["url"] == "http://127.0.0.1:8000/v1/chat" and data["note"] == "read x.pdf in 3 s"

@@ -8,13 +8,15 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ConfigError, IngestError, LLMError, LLMUnavailableError, RagentError, RetrievalError
 
 logger = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+          405: "Method Not Allowed", 409: "Conflict",
           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -51,14 +53,26 @@ def status_for(e: RagentError) -> int:
     return 500
 
 
+def _framework_detail(request: Request, status: int, detail: str) -> str:
+    """An actionable detail for the framework's terse ones (unmatched route, wrong method, unparsable body)."""
+    if status == 404 and detail == "Not Found":
+        return (f"no route {request.method} {request.url.path}: GET /docs lists the routes (a path parameter "
+                "cannot hold '/', even encoded as %2F)")
+    if status == 405 and detail == "Method Not Allowed":
+        return f"{request.method} is not allowed on {request.url.path}: GET /docs lists the methods of each route"
+    if status == 400 and detail == "There was an error parsing the body":
+        return "the request body is not valid JSON (malformed, or nested too deeply)"
+    return detail
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, e: Problem) -> JSONResponse:
         return problem(e.status_code, str(e.detail), request, **e.extra)
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, e: HTTPException) -> JSONResponse:
-        return problem(e.status_code, str(e.detail), request)
+    @app.exception_handler(StarletteHTTPException)  # also the router's own 404/405 and the body parser's 400
+    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        return problem(e.status_code, _framework_detail(request, e.status_code, str(e.detail)), request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:

@@ -51,8 +51,8 @@ def _thread(st: ApiState, ws: str, thread_id: str | None) -> str:
     if thread_id is None:
         return uuid.uuid4().hex
     owner = st.threads.workspace_of(thread_id)
-    if owner is not None and owner != ws:
-        raise Problem(409, f"thread {thread_id!r} belongs to another workspace; start a new thread")
+    if owner is not None and owner != ws:  # the same answer as GET of an unknown thread: no oracle
+        raise Problem(404, f"no thread {thread_id!r} in workspace {ws!r}")
     return thread_id
 
 

@@ -23,9 +23,17 @@ PAGE_DPI = 110  # ingest.pdf.render_page's default: those renders are cached und
 MAX_PAGE_PIXELS = 25_000_000  # a page image never has more pixels (25 MP ~ 75 MB RGB): the dpi is lowered
 
 
+MAX_NAME = 150
+
+
 def safe_name(name: str) -> str:
+    """A file name safe to store: one path component of letters, digits, ``._ -``, at most 150 characters; a
+    long name is shortened before its extension, which decides the parser."""
     base = _UNSAFE.sub("_", Path(name.replace("\\", "/")).name).strip(" .")
-    return base[:150] or "upload"
+    if len(base) > MAX_NAME:
+        suffix = Path(base).suffix if len(Path(base).suffix) <= 16 else ""
+        base = base[: MAX_NAME - len(suffix)].rstrip(" .") + suffix
+    return base or "upload"
 
 
 @router.post("/workspaces/{ws}/documents", status_code=202, response_model=JobOut,
