@@ -52,6 +52,7 @@ ALL_PATHS = ("dense", "sparse", "graph", "decompose")
 # candidates a path fetches beyond k, for chunks of documents not yet ``done`` (dropped); every fetched candidate
 # costs a payload decode, so this stays small (k * 2 + 10 cost ~5 ms a query at 50k chunks)
 FETCH_SLACK = 10
+MAX_HOPS = 3  # graph neighbourhood depth cap: hops come from a model or a user, and each one widens the walk
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,10 @@ class Retriever:
         return bridge_hop(ordered, self.config.rerank_bridge) + tail
 
     async def neighbourhood(self, workspace: str, entities: Sequence[str], hops: int = 1) -> Neighbourhood:
+        """Entities within ``hops`` relation steps of the linked seeds (``hops`` clamped to 0..MAX_HOPS)."""
         if self.graph is None or not entities:
             return Neighbourhood()
+        hops = max(0, min(int(hops), MAX_HOPS))
         ppr = await asyncio.to_thread(self._ppr_graph, workspace)
         seeds = {normalise(e) for e in entities} & set(ppr.entity_df)
         if self.linker is not None:

@@ -245,3 +245,24 @@ def test_bench_shows_no_server_paths(api: Api, tmp_path: Path, monkeypatch: pyte
     data = r.json()["results"][0]["data"]
     assert data["source"] == "musique_100.json" and data["rows"] == [{"p50": 1.5}]
     assert data["url"] == "http://127.0.0.1:8000/v1/chat" and data["note"] == "read x.pdf in 3 s"
+
+
+# ---- 6. bounded memory items, validated by kind; bounded graph hops ---------------------------------------
+def test_neighbourhood_hops_are_bounded(fake_runtime: Runtime) -> None:
+    import asyncio
+
+    from retrieval.retriever import MAX_HOPS
+
+    retriever, seen = fake_runtime.retriever, []
+    graph = retriever.graph
+    assert graph is not None
+    real = graph.neighbourhood
+
+    def spy(workspace: str, seeds: list[str], hops: int = 1):  # type: ignore[no-untyped-def]
+        seen.append(hops)
+        return real(workspace, seeds, hops)
+
+    graph.neighbourhood = spy  # type: ignore[method-assign]
+    asyncio.run(retriever.neighbourhood("w", ["Northwind"], hops=10**9))
+    asyncio.run(retriever.neighbourhood("w", ["Northwind"], hops=-5))
+    assert seen == [MAX_HOPS, 0] and 1 <= MAX_HOPS <= 3
