@@ -248,6 +248,51 @@ def test_bench_shows_no_server_paths(api: Api, tmp_path: Path, monkeypatch: pyte
 
 
 # ---- 6. bounded memory items, validated by kind; bounded graph hops ---------------------------------------
+SHORTCUT = {"name": "spec_lookup", "description": "Find a spec value in the tables.", "params": ["topic"],
+            "steps": [{"id": "s1", "tool": "search", "input": {"query": "{topic} specifications"}}]}
+
+
+@pytest.mark.parametrize("body", [
+    {"text": "A tip.", "notes": "x" * (5 << 20)},  # a 5 MB extra field
+    {"text": "A tip.", "weight": 1e308},
+    {"text": "A tip.", "weight": -1},
+    {"text": "A tip.", "uses": 10**15},
+    {"text": "A tip.", "meta": {"deep": [[[[[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]]]]}},
+    {"text": "A tip.", "provenance": ["run"] * 1000},
+])
+def test_memory_items_are_bounded(api: Api, body: dict[str, object]) -> None:
+    r = api.client.post("/v1/workspaces/demo/memory/tips", headers=auth(api.demo), json=body)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text[:300]
+
+
+def test_memory_rejects_non_finite_numbers(api: Api) -> None:
+    r = api.client.post("/v1/workspaces/demo/memory/tips", headers={**auth(api.demo), "content-type":
+                        "application/json"}, content='{"text": "A tip.", "score": NaN}')
+    assert r.status_code == 422, r.text
+
+
+def test_memory_items_are_validated_by_kind(api: Api) -> None:
+    c, h = api.client, auth(api.demo)
+    base = "/v1/workspaces/demo/memory"
+    r = c.post(f"{base}/shortcuts", headers=h, json={"text": "Look in the spec table."})  # what the UI posts
+    assert r.status_code == 422 and "name" in r.json()["detail"] + str(r.json()["errors"]), r.text
+    assert "steps" in str(r.json()["errors"])
+    assert c.post(f"{base}/tips", headers=h, json={"name": "x", "steps": SHORTCUT["steps"]}).status_code == 422
+    assert c.post(f"{base}/shortcuts", headers=h, json={**SHORTCUT, "steps": []}).status_code == 422
+    assert c.post(f"{base}/shortcuts", headers=h,
+                  json={**SHORTCUT, "steps": [{"id": "s1", "input": {}}]}).status_code == 422  # no tool
+    r = c.post(f"{base}/shortcuts", headers=h, json=SHORTCUT)
+    assert r.status_code == 201, r.text
+    sc = r.json()
+    assert sc["name"] == "spec_lookup" and sc["steps"][0]["tool"] == "search" and sc["text"]
+    r = c.put(f"{base}/shortcuts/{sc['id']}", headers=h, json={"text": "Spec values: the tables."})
+    assert r.status_code == 200 and r.json()["steps"] == sc["steps"] and r.json()["text"] == "Spec values: the tables."
+    assert c.put(f"{base}/shortcuts/{sc['id']}", headers=h, json={"steps": []}).status_code == 422
+    assert c.put(f"{base}/shortcuts/{sc['id']}", headers=h, json={"weight": 1e308}).status_code == 422
+    r = c.post(f"{base}/tips", headers=h, json={"text": "Specs are in the table on page 2.", "weight": 0.5})
+    assert r.status_code == 201 and r.json()["weight"] == 0.5
+
+
 def test_neighbourhood_hops_are_bounded(fake_runtime: Runtime) -> None:
     import asyncio
 

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ApiState, Caller, State, Workspace
 from app.api.problems import Problem
 from app.api.routes_chat import workspaces_visible
-from app.api.schemas import MemoryItemIn, MemoryKind, MemoryList
+from app.api.schemas import MemoryItemIn, MemoryKind, MemoryList, check_kind
 
 router = APIRouter(tags=["ops"])
 ItemId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -81,6 +82,13 @@ def _memory(st: ApiState) -> Any:
     return mem
 
 
+def _checked(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` when it is a valid ``kind`` (a shortcut has name and steps, a tip text), else a 422."""
+    if errors := check_kind(kind, item):
+        raise RequestValidationError(errors)
+    return item
+
+
 @router.get("/v1/workspaces/{ws}/memory/{kind}", response_model=MemoryList, tags=["memory"])
 async def list_memory(st: State, ws: Workspace, kind: MemoryKind) -> MemoryList:
     items = await asyncio.to_thread(_memory(st).list, kind, ws)
@@ -99,7 +107,7 @@ async def get_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: ItemId
              summary="Add a tip or shortcut (a duplicate merges into the existing item)")
 async def add_memory(st: State, ws: Workspace, kind: MemoryKind, item: MemoryItemIn) -> dict[str, Any]:
     mem = _memory(st)
-    value = {k: v for k, v in item.model_dump().items() if k != "id"}
+    value = _checked(kind, item.fields())
     item_id = await asyncio.to_thread(mem.put, kind, ws, value)
     return await asyncio.to_thread(mem.get, kind, ws, item_id)  # type: ignore[no-any-return]
 
@@ -111,7 +119,7 @@ async def edit_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: ItemI
     old = await asyncio.to_thread(mem.get, kind, ws, item_id)
     if old is None:
         raise Problem(404, f"no {kind} item {item_id!r} in workspace {ws!r}")
-    await asyncio.to_thread(mem.put, kind, ws, {**old, **item.model_dump(), "id": item_id})
+    await asyncio.to_thread(mem.put, kind, ws, _checked(kind, {**old, **item.fields(), "id": item_id}))
     return await asyncio.to_thread(mem.get, kind, ws, item_id)  # type: ignore[no-any-return]
 
 

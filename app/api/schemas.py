@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -96,30 +98,81 @@ class ThreadOut(BaseModel):
 
 
 INT64 = 2**63
+MAX_MEMORY_ITEM_BYTES = 16_000  # a whole item as JSON: the planner puts items into every prompt
+MAX_MEMORY_DEPTH = 8
+IDENT = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 
 
-def _out_of_int64(value: Any) -> bool:
+def _unstorable(value: Any, depth: int = 0) -> str:
+    """Why the memory store cannot keep an extra field's value ('' when it can): it holds integers in 64 bits and
+    finite floats, and items stay small and shallow."""
+    if depth > MAX_MEMORY_DEPTH:
+        return f"values may nest at most {MAX_MEMORY_DEPTH} levels deep"
     if isinstance(value, bool):
-        return False
+        return ""
     if isinstance(value, int):
-        return not -INT64 <= value < INT64
+        return "" if -INT64 <= value < INT64 else "integers must fit in 64 bits (-2**63 .. 2**63-1)"
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
     if isinstance(value, dict):
-        return any(_out_of_int64(v) for v in value.values())
+        return next((w for v in value.values() if (w := _unstorable(v, depth + 1))), "")
     if isinstance(value, list):
-        return any(_out_of_int64(v) for v in value)
-    return False
+        return next((w for v in value if (w := _unstorable(v, depth + 1))), "")
+    return ""
+
+
+class ShortcutStep(BaseModel):
+    """One tool call of a shortcut; ``{param}`` and ``{step_id}`` placeholders in ``input`` are filled at run."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    tool: str = Field(..., pattern=IDENT, description="A tool name (search, neighbourhood, answer, ...).")
+    input: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    depends_on: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]] = Field(
+        default_factory=list, max_length=20)
 
 
 class MemoryItemIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    text: str = Field(..., min_length=1, max_length=4000)
+    """A tip (``text`` required) or a shortcut (``name`` and ``steps`` required): see ``check_kind``. Known fields
+    are bounded here; extra fields are kept if the whole item stays under 16 KB of JSON."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    text: str | None = Field(None, min_length=1, max_length=4000)
+    name: str | None = Field(None, pattern=IDENT, description="A shortcut's name (the planner calls it by name).")
+    description: str | None = Field(None, max_length=1000)
+    params: list[Annotated[str, Field(pattern=IDENT)]] | None = Field(None, max_length=10)
+    steps: list[ShortcutStep] | None = Field(None, min_length=1, max_length=20)
+    weight: float | None = Field(None, ge=0.0, le=1.0)
+    uses: int | None = Field(None, ge=0, le=10**9)
+    successes: int | None = Field(None, ge=0, le=10**9)
+    failures: int | None = Field(None, ge=0, le=10**9)
+    provenance: list[Annotated[str, Field(max_length=128)]] | None = Field(None, max_length=100)
 
     @model_validator(mode="after")
     def _storable(self) -> MemoryItemIn:
-        """Extra fields are stored as JSON by the memory store, which holds integers in 64 bits."""
-        if _out_of_int64(self.model_extra or {}):
-            raise ValueError("integers must fit in 64 bits (-2**63 .. 2**63-1)")
+        if why := _unstorable(self.model_extra or {}):
+            raise ValueError(why)
+        if len(json.dumps(self.model_dump(mode="json", exclude_none=True))) > MAX_MEMORY_ITEM_BYTES:
+            raise ValueError(f"a memory item is at most {MAX_MEMORY_ITEM_BYTES:,} bytes of JSON")
         return self
+
+    def fields(self) -> dict[str, Any]:
+        """The fields sent (unset and null ones left out), ``id`` excepted."""
+        return {k: v for k, v in self.model_dump(exclude_unset=True, exclude_none=True).items() if k != "id"}
+
+
+REQUIRED: dict[str, tuple[str, ...]] = {"tips": ("text",), "shortcuts": ("name", "steps")}
+FORBIDDEN: dict[str, tuple[str, ...]] = {"tips": ("steps",), "shortcuts": ()}
+
+
+def check_kind(kind: str, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a stored item of ``kind`` lacks (a tip needs ``text``; a shortcut ``name`` and ``steps``, else the
+    planner cannot use it), as validation errors; [] when it is fine."""
+    errors = [{"loc": ["body", k], "msg": f"a {kind[:-1]} needs '{k}'", "type": "missing"}
+              for k in REQUIRED.get(kind, ()) if not item.get(k)]
+    errors += [{"loc": ["body", k], "msg": f"a {kind[:-1]} has no '{k}' (shortcuts do)", "type": "extra_forbidden"}
+               for k in FORBIDDEN.get(kind, ()) if k in item]
+    return errors
 
 
 class MemoryList(BaseModel):
@@ -163,7 +216,7 @@ class OAIMessage(BaseModel):
 class OAIChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # temperature, top_p ... are accepted and ignored
     model: str = Field(..., min_length=1, max_length=200, description='"ragent:WORKSPACE" (or just the workspace).')
-    messages: list[OAIMessage] = Field(..., min_length=1)
+    messages: list[OAIMessage] = Field(..., min_length=1, max_length=200)
     stream: bool = False
     user: str | None = None
 

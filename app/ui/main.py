@@ -217,8 +217,12 @@ def memory_page() -> None:
     with st.form("add-memory", clear_on_submit=True):
         text = st.text_area(f"New {kind[:-1]}")
         if st.form_submit_button("Add") and text.strip():
-            api().add_memory(ws, kind, text.strip())
-            st.rerun()
+            try:  # a shortcut needs a name and steps: the API answers 422 for text alone
+                api().add_memory(ws, kind, text.strip())
+            except ApiError as e:
+                st.error(str(e))
+            else:
+                st.rerun()
     if not items:
         st.info(f"No {kind} in '{ws}' yet: the agent learns them as it answers.")
     for it in items:
