@@ -1,15 +1,45 @@
-"""Retrieve-then-answer with numbered, verified citations (the straight path under the agent)."""
+"""The answer contract: one answer call over numbered sources gives a short answer and an explanation whose
+sentences cite their sources; the claim check (``agents.cite``) keeps, re-cites or drops each sentence.
+
+``rag_answer`` is the one-search + one-call path (the ``rag`` system of ``ragent eval answers`` and the single-
+fact route of the agent); the agent's answerer uses ``answer_messages`` + ``finalize`` the same way.
+"""
 
 from __future__ import annotations
 
-from agents.cite import best_quote, citations_for, verify
-from agents.prompts import ANSWER_SYSTEM, ANSWER_USER
-from core.llm import LLM
-from core.types import Answer, Citation, Hit
+import re
+from collections.abc import Sequence
+
+from agents.cite import (
+    MARK_RE,
+    WORD_RE,
+    citations_for,
+    content_words,
+    faithfulness,
+    sentences,
+    verify_answer,
+    with_mark,
+)
+from agents.prompts import (
+    ANSWER_EXAMPLE_REPLY,
+    ANSWER_EXAMPLE_USER,
+    ANSWER_FACTS,
+    ANSWER_HISTORY,
+    ANSWER_SYSTEM,
+    ANSWER_USER,
+)
+from core.llm import LLM, Message
+from core.types import Answer, Hit
 from retrieval.retriever import Retriever
 
+NOT_FOUND = "not found"
+REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not contain", "no information", "unknown",
+            "not mentioned", "does not say", "do not say", "not specified", "not provided", "not stated", "n/a")
+YES_NO = ("yes", "no")
+MAX_SHORT_WORDS = 12
 
-def format_sources(hits: list[Hit], max_chars: int = 900) -> str:
+
+def format_sources(hits: Sequence[Hit], max_chars: int = 600) -> str:
     parts = []
     for i, h in enumerate(hits, start=1):
         c = h.chunk
@@ -18,19 +48,105 @@ def format_sources(hits: list[Hit], max_chars: int = 900) -> str:
     return "\n\n".join(parts)
 
 
-async def answer_question(retriever: Retriever, llm: LLM, workspace: str, question: str, k: int = 4) -> Answer:
+def answer_messages(question: str, hits: Sequence[Hit], *, max_chars: int = 600,
+                    facts: Sequence[tuple[str, str]] = (), history: Sequence[tuple[str, str]] = ()) -> list[Message]:
+    """System prompt + worked example (a stable prefix), then the sources, known facts, earlier turns and the
+    question."""
+    context = ""
+    if history:
+        context += ANSWER_HISTORY.format(turns="\n".join(f"Q: {q}\nA: {a}" for q, a in history[-3:]))
+    if facts:
+        context += ANSWER_FACTS.format(facts="\n".join(f"- {q} {a}" for q, a in facts))
+    return [{"role": "system", "content": ANSWER_SYSTEM},
+            {"role": "user", "content": ANSWER_EXAMPLE_USER},
+            {"role": "assistant", "content": ANSWER_EXAMPLE_REPLY},
+            {"role": "user", "content": ANSWER_USER.format(sources=format_sources(hits, max_chars), context=context,
+                                                           question=question)}]
+
+
+_ANSWER_LINE = re.compile(r"(?im)^[\s*#>_-]*(?:short\s+|final\s+)?answer[\s*_]*:[\s*_]*(.*)$")
+_EXPLAIN = re.compile(r"(?is)^[\s*#>_-]*explanation[\s*_]*:[\s*_]*(.*)$", re.M)
+
+
+def clean_short(text: str) -> str:
+    """The short answer as a user reads it: no markers, quotes, lead-ins or trailing full stop; a few words."""
+    s = MARK_RE.sub("", text).strip().strip("\"'\u201c\u201d*_ ")
+    s = re.sub(r"(?i)^(the answer is|answer is|it is|it was)\s+", "", s).strip()
+    s = re.sub(r"\s+", " ", s).rstrip(" .;,")
+    if any(r in s.lower() for r in REFUSALS) and len(s.split()) <= 8:
+        return NOT_FOUND
+    if s.lower().rstrip("!.") in YES_NO:
+        return s.lower().rstrip("!.")
+    words = s.split()
+    return " ".join(words[:MAX_SHORT_WORDS]) if words else NOT_FOUND
+
+
+def parse_reply(raw: str) -> tuple[str, str]:
+    """``Answer: X`` / ``Explanation: ...`` -> (short answer, explanation). A reply without the format gives
+    its first sentence as the short answer and the whole reply as the explanation."""
+    text = raw.strip()
+    m = _ANSWER_LINE.search(text)
+    e = _EXPLAIN.search(text)
+    if m:
+        short = clean_short(m.group(1))
+        expl = e.group(1).strip() if e else (text[:m.start()] + text[m.end():]).strip()
+        return short, expl
+    first = (sentences(text) or [text])[0]
+    return clean_short(first), text
+
+
+def short_supported(short: str, hits: Sequence[Hit]) -> bool:
+    """Whether the short answer's words occur in the evidence (yes/no and "not found" need no support)."""
+    if short.lower() in (*YES_NO, NOT_FOUND):
+        return True
+    words = {w for w in WORD_RE.findall(short.lower())} - {"the", "a", "an", "of", "and", "in"}
+    if not words:
+        return False
+    have = set(WORD_RE.findall(" ".join(f"{h.chunk.doc_title} {h.chunk.text}" for h in hits).lower()))
+    return len(words & have) / len(words) >= 0.5 and all(w in have for w in words if w.isdigit())
+
+
+def evidence_sentence(short: str, question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
+    """The source sentence that holds the short answer and shares most words with the question."""
+    sw = {w for w in WORD_RE.findall(short.lower())}
+    qw = content_words(question)
+    best: tuple[float, int, str] | None = None
+    for n, h in enumerate(hits, start=1):
+        for s in sentences(h.chunk.text) or [h.chunk.text]:
+            words = set(WORD_RE.findall(s.lower()))
+            if sw and not sw <= words:
+                continue
+            score = len(qw & content_words(s)) + 0.01 / n
+            if best is None or score > best[0]:
+                best = (score, n, s[:400])
+    return (best[1], best[2]) if best else None
+
+
+def finalize(question: str, raw: str, hits: Sequence[Hit]) -> Answer:
+    """Parse the reply and check its claims: the explanation keeps only sentences its citations support (re-
+    cited where another source supports them); a supported short answer whose explanation was all dropped is
+    explained by the source sentence that holds it."""
+    hits = list(hits)
+    short, expl = parse_reply(raw)
+    v = verify_answer(expl, hits)
+    text, cites = v.text, v.citations
+    if short not in (*YES_NO, NOT_FOUND) and not cites and short_supported(short, hits):
+        found = evidence_sentence(short, question, hits)
+        if found is not None:
+            text = with_mark(found[1], found[0])
+            cites = citations_for(text, hits)
+    if short == NOT_FOUND and not text:
+        text = "The retrieved passages do not contain the answer."
+    return Answer(question, text, tuple(cites), short_answer=short, dropped=tuple(v.dropped),
+                  faithfulness=faithfulness(text, cites, hits))
+
+
+async def rag_answer(retriever: Retriever, llm: LLM, workspace: str, question: str, *, k: int = 5,
+                     max_chars: int = 600, max_tokens: int = 160) -> tuple[Answer, list[Hit]]:
+    """One hybrid search + one answer call, checked: the baseline the agent must beat."""
     hits = await retriever.search(workspace, question, k=k)
     if not hits:
-        return Answer(question, "No documents in this workspace match the question; ingest some first.")
-    msgs = [
-        {"role": "system", "content": ANSWER_SYSTEM},
-        {"role": "user", "content": ANSWER_USER.format(sources=format_sources(hits), question=question)},
-    ]
-    text = (await llm.chat(msgs)).strip()
-    cites = citations_for(text, hits)
-    if not cites:  # the model forgot its markers: cite the best-matching top source
-        c = hits[0].chunk
-        quote = best_quote(text or question, c.text)
-        cites = [Citation(1, c.id, c.doc_title or c.source, c.page, quote, verify(quote, c.text), c.doc_id, c.bbox)]
-        text = f"{text} [1]"
-    return Answer(question, text, tuple(cites))
+        return Answer(question, "No documents in this workspace match the question; ingest some first.",
+                      short_answer=NOT_FOUND), hits
+    raw = await llm.chat(answer_messages(question, hits, max_chars=max_chars), max_tokens=max_tokens)
+    return finalize(question, raw, hits), hits

@@ -1,56 +1,64 @@
-"""Answerer node: a streamed answer with numbered citations, verified; an extractive answer when it fails."""
+"""Answerer node: the streamed answer call over the evidence (plus the facts the hops found and the thread's
+earlier turns), then the claim check of ``agents.answer.finalize``."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from agents.answer import format_sources
-from agents.cite import extractive_answer, verify_answer
+from agents.answer import NOT_FOUND, answer_messages, finalize, short_supported
 from agents.deps import Deps
 from agents.events import emit, ranked_hits
-from agents.prompts import ANSWER_SYSTEM, ANSWER_USER
 from agents.state import AgentState
-from core.errors import RagentError
+from core.errors import LLMUnavailableError, RagentError
 from core.llm import stream_chat
 from core.types import Answer
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND = ("could not find", "cannot find", "can't find", "not contain", "no information", "unknown",
-             "not mentioned", "does not say", "do not say")
+
+def facts_of(state: AgentState) -> list[tuple[str, str]]:
+    """(sub-question, short answer) of every hop that found one, in plan order."""
+    out = []
+    for r in (state.get("results") or {}).values():
+        fact = r.get("fact")
+        if fact and fact[1] != NOT_FOUND:
+            out.append((str(fact[0]), str(fact[1])))
+    return out
 
 
 async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
     cfg = deps.config
-    q = state["question"]
+    q = state.get("search_query") or state["question"]
     hits = ranked_hits(state.get("evidence", []), cfg.answer_k)
     trace: list[dict[str, Any]] = []
+    rnd = state.get("round")
+    budget = state.get("budget_exhausted", "")
     if not hits:
-        ans = Answer(q, "I could not find anything in this workspace that answers the question; "
-                        "ingest the relevant documents first.")
-        return {"answer": ans.to_json(), "answer_source": "none", "trace": trace}
-    msgs = [{"role": "system", "content": ANSWER_SYSTEM},
-            {"role": "user", "content": ANSWER_USER.format(sources=format_sources(hits, cfg.source_chars),
-                                                           question=q)}]
+        text = (f"The {budget} before any evidence was found; raise RAGENT_AGENT_TIME_BUDGET_S or ask again."
+                if budget else "I could not find anything in this workspace that answers the question; "
+                               "ingest the relevant documents first.")
+        ans = Answer(q, text, short_answer=NOT_FOUND)
+        return {"answer": ans.to_json(), "answer_source": "none", "answer_supported": False, "answered_round": rnd,
+                "trace": trace}
+    history = [(str(t["question"]), str(t["answer"])) for t in (state.get("history") or [])][-cfg.history_turns:]
+    msgs = answer_messages(q, hits, max_chars=cfg.source_chars, facts=facts_of(state), history=history)
     raw = ""
     try:
         async for piece in stream_chat(deps.llm, msgs, max_tokens=cfg.answer_tokens):
             raw += piece
-            emit({"type": "token", "text": piece})
+            emit({"type": "token", "text": piece, "round": rnd})
+    except LLMUnavailableError:
+        raise
     except RagentError as e:
-        logger.warning("answer generation failed (%s); using the extractive answer", e)
+        logger.warning("answer generation failed (%s)", e)
         trace.append(emit({"type": "error", "message": f"answer generation failed: {e}"}))
-    text, cites, dropped = verify_answer(raw.strip(), hits)
-    refused = any(p in raw.lower() for p in NOT_FOUND)
-    source = "llm"
-    if not cites or refused or not all(c.verified for c in cites):
-        text, cites = extractive_answer(q, hits)
-        source = "extractive"
-    elif dropped:
-        text += " (Removed as unsupported by the sources: " + " / ".join(d[:80] for d in dropped) + ")"
-    citations = [c.to_json() for c in cites]
+    ans = finalize(q, raw, hits)
+    supported = short_supported(ans.short_answer, hits)
+    citations = [c.to_json() for c in ans.citations]
     trace.append(emit({"type": "citations", "citations": citations}))
-    ans = Answer(q, text, tuple(cites))
-    return {"answer": ans.to_json() | {"raw": raw.strip(), "source": source, "dropped": dropped},
-            "answer_source": source, "trace": trace}
+    out = ans.to_json() | {"raw": raw.strip(), "question": state["question"]}
+    if budget:
+        out["budget_exhausted"] = budget
+    return {"answer": out, "answer_source": "llm" if raw else "none", "answer_supported": supported,
+            "answered_round": rnd, "trace": trace}

@@ -4,6 +4,7 @@ and verify the quote occurs in the chunk (normalised whitespace and case)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from core.types import Citation, Hit
 
@@ -95,48 +96,129 @@ def attach_trailing_marks(text: str) -> str:
     return TRAILING_MARKS_RE.sub(move, text).strip()
 
 
-def missing_source(sent: str, cited: list[int], hits: list[Hit], min_words: int = 2) -> int | None:
-    """The uncited source that supports the claim words the cited sources lack (a sentence joining two facts
-    from two pages cites both), or None."""
-    have: set[str] = set()
-    for n in cited:
-        have |= content_words(hits[n - 1].chunk.text)
-    missing = content_words(sent) - have
-    if len(missing) < min_words:
-        return None
-    best, best_cover = None, 0
-    for n in range(1, len(hits) + 1):
-        if n not in cited:
-            cover = len(missing & content_words(hits[n - 1].chunk.text))
-            if cover > best_cover:
-                best, best_cover = n, cover
-    return best if best_cover >= max(min_words, (len(missing) + 1) // 2) else None
+NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+NAME_RE = re.compile(r"\b[A-Z][\w'’-]*")
 
 
-def verify_answer(text: str, hits: list[Hit], min_support: float = 0.5) -> tuple[str, list[Citation], list[str]]:
-    """Keep the sentences the cited sources support; returns (clean text, citations, dropped sentences).
+def stem(word: str) -> str:
+    """A crude stem for overlap counting ("directed", "director" -> "direc"): paraphrase keeps its root."""
+    return word[:5] if len(word) > 5 else word
 
-    A sentence with ``[n]`` markers needs ``min_support`` word overlap with its cited chunks together; one
-    without markers is kept (and cited) when some source supports it. A kept sentence whose remaining words
-    come from another source gets that source's marker too. Quotes are verified by ``verify``.
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in NUMBER_RE.findall(text)}
+
+
+def claim_terms(sentence: str) -> tuple[set[str], set[str], set[str]]:
+    """The checkable parts of a claim: numbers, names (capitalised words after the first) and key terms
+    (stemmed content words)."""
+    body = MARK_RE.sub(" ", sentence).strip()
+    numbers = _numbers(body)
+    caps = [m for m in NAME_RE.finditer(body) if m.start() > 0]  # the first word is capitalised anyway
+    names = {w for m in caps for w in WORD_RE.findall(m.group(0).lower()) if not w.isdigit() and w not in STOP}
+    terms = {stem(w) for w in content_words(body) if not w.isdigit()}
+    return numbers, names, terms
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """Whether a sentence's numbers, names and key terms occur in the text it cites."""
+
+    ok: bool
+    support: float  # share of key terms found (0..1)
+    missing: tuple[str, ...] = ()  # numbers and names not found, then missing key terms
+
+
+def check_claim(sentence: str, source_text: str, min_support: float = 0.5) -> ClaimCheck:
+    """The claim-level check: every number and name of ``sentence`` must occur in ``source_text`` and at
+    least ``min_support`` of its key terms (stemmed content words).
+
+    Example: "The NW-200 delivers 5 kW [1]." against "NW-200 rated output: 5 kW" passes; against
+    "NW-200 rated output: 3 kW" it fails with missing ("5",).
     """
+    numbers, names, terms = claim_terms(sentence)
+    if not (numbers or names or terms):
+        return ClaimCheck(False, 0.0, ())
+    src_numbers = _numbers(source_text)
+    src_words = set(WORD_RE.findall(source_text.lower()))
+    src_terms = {stem(w) for w in src_words}
+    missing = sorted(numbers - src_numbers) + sorted(names - src_words)
+    found = len(terms & src_terms)
+    sup = found / len(terms) if terms else 1.0
+    missing += sorted(terms - src_terms)[: 6]
+    ok = not (numbers - src_numbers) and not (names - src_words) and sup >= min_support
+    return ClaimCheck(ok, round(sup, 3), tuple(missing))
+
+
+def _source(hits: list[Hit], cited: list[int]) -> str:
+    return "\n".join(hits[n - 1].chunk.doc_title + "\n" + hits[n - 1].chunk.text for n in cited)
+
+
+def recite(sent: str, cited: list[int], hits: list[Hit]) -> list[int] | None:
+    """Sources that support ``sent``: its own markers when they pass, else the single source that does, else
+    its markers plus the one source that fills the gap, else two sources together; None when nothing does."""
+    if cited and check_claim(sent, _source(hits, cited)).ok:
+        return cited
+    ranked = sorted(range(1, len(hits) + 1), key=lambda n: -support(sent, hits[n - 1].chunk.text))
+    for n in ranked:
+        if check_claim(sent, _source(hits, [n])).ok:
+            return [n]
+    for n in (n for n in ranked if n not in cited):
+        if cited and check_claim(sent, _source(hits, [*cited, n])).ok:
+            return [*cited, n]
+    for i, a in enumerate(ranked[:3]):  # a sentence joining two facts from two sources
+        for b in ranked[i + 1: 4]:
+            if check_claim(sent, _source(hits, sorted([a, b]))).ok:
+                return sorted([a, b])
+    return None
+
+
+@dataclass(frozen=True)
+class Verified:
+    """An explanation after the claim check: kept sentences (re-cited where needed), their citations, the
+    dropped sentences, and the share of the draft's cited sentences that passed as written."""
+
+    text: str
+    citations: list[Citation]
+    dropped: list[str]
+    draft_faithfulness: float | None
+
+
+def verify_answer(text: str, hits: list[Hit]) -> Verified:
+    """Check each sentence's claim against the chunk(s) it cites (``check_claim``); a sentence that fails is
+    re-cited to the source(s) that support it or dropped. Citation quotes are then chosen from the cited
+    chunks and verified verbatim."""
     kept: list[str] = []
     dropped: list[str] = []
-    text = attach_trailing_marks(text)
-    for sent in sentences(text) or ([text] if text.strip() else []):
+    passed = judged = 0
+    for sent in sentences(attach_trailing_marks(text)) or ([text] if text.strip() else []):
         marks = list(dict.fromkeys(int(m) for m in MARK_RE.findall(sent) if 1 <= int(m) <= len(hits)))
-        if not marks and hits:
-            marks = [max(range(1, len(hits) + 1), key=lambda n: support(sent, hits[n - 1].chunk.text))]
-            sent = with_mark(MARK_RE.sub("", sent).rstrip(), marks[0])
-        extra = missing_source(sent, marks, hits) if marks else None
-        cited = marks + ([extra] if extra is not None else [])
-        if not cited or support(sent, " ".join(hits[n - 1].chunk.text for n in cited)) < min_support:
-            dropped.append(sent)
+        if marks:
+            judged += 1
+            passed += check_claim(sent, _source(hits, marks)).ok
+        cited = recite(sent, marks, hits) if hits else None
+        body = re.sub(r"\s+([.!?,;:])", r"\1", MARK_RE.sub("", sent)).strip()
+        if cited is None:
+            dropped.append(body)
             continue
-        kept.append(sent if extra is None else with_mark(sent, extra))
+        for n in cited:
+            body = with_mark(body, n)
+        kept.append(body)
     clean = " ".join(kept)
-    cites = [c for c in citations_for(clean, hits)]
-    return clean, cites, dropped
+    return Verified(clean, citations_for(clean, hits), dropped, passed / judged if judged else None)
+
+
+def faithfulness(text: str, citations: list[Citation], hits: list[Hit]) -> float | None:
+    """Share of the answer's cited sentences whose claim passes ``check_claim`` against what they cite."""
+    by_n = {n: h for n, h in enumerate(hits, start=1)}
+    judged = ok = 0
+    for sent in sentences(text):
+        marks = [int(m) for m in MARK_RE.findall(sent) if int(m) in by_n]
+        if not marks:
+            continue
+        judged += 1
+        ok += check_claim(sent, _source(hits, marks)).ok
+    return ok / judged if judged else None
 
 
 def extractive_answer(question: str, hits: list[Hit], max_sentences: int = 2) -> tuple[str, list[Citation]]:

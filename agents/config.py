@@ -10,21 +10,20 @@ class AgentConfig:
     """Budgets and sizes of one agent run. Defaults suit a small CPU model: short prompts, few tokens."""
 
     max_steps: int = 8  # tool calls per run, retries and replans included
-    max_replans: int = 1
+    max_replans: int = 1  # times the reflector may ask for more evidence (e.g. single route -> multi-hop chain)
     max_retries: int = 1  # per failed step
-    time_budget_s: float = 240.0  # wall clock per run; past it the reflector finishes with what it has
+    time_budget_s: float = 240.0  # wall clock per run; past it the reflector answers with what it has
     search_k: int = 5  # hits per search step
-    answer_k: int = 4  # evidence chunks shown to the answerer
+    answer_k: int = 5  # evidence chunks shown to the answerer
     source_chars: int = 600  # characters of each chunk shown to the LLM
-    plan_tokens: int = 256
-    answer_tokens: int = 160
-    judge_tokens: int = 64
-    finish_coverage: float = 0.75  # question-term coverage at which the reflector finishes without the LLM
-    replan_coverage: float = 0.35  # below it (or with no evidence) the reflector replans without the LLM
-    llm_judge: bool = True  # ask the LLM when coverage lies between the two thresholds
-    llm_experience: bool = True  # let the LLM propose tips after a run (a deterministic reflector always runs)
+    plan_tokens: int = 96  # the decomposition's JSON
+    answer_tokens: int = 120  # short answer + one or two cited sentences
+    hop_tokens: int = 48  # a hop's short answer
+    history_turns: int = 3  # earlier turns of a thread shown to the rewriter and the answerer
+    llm_experience: bool = True  # let the LLM propose tips after a run (after the answer is returned)
     memory_k: int = 3  # tips / shortcuts retrieved for the planner
-    shortcut_min_score: float = 0.35  # similarity at which the fallback plan applies a learned shortcut
+    shortcut_min_score: float = 0.35  # similarity at which the planner applies a learned shortcut
     shortcut_min_runs: int = 2  # successful runs of the same tool sequence before it becomes a shortcut
     decay: float = 0.9  # per run, for memory items that were not used
     min_weight: float = 0.2  # items below this weight with a poor success rate are dropped
+    replan_coverage: float = 0.35  # question-term coverage a run needs to count as a success for the memory

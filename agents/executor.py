@@ -59,8 +59,10 @@ async def executor(state: AgentState, deps: Deps) -> dict[str, Any]:
         wave = wave[: max(0, cfg.max_steps - steps_run)]
         values = {sid: str(r.get("value", "")) for sid, r in results.items()}
         all_chunks = tuple(c for cs in step_hits.values() for c in cs)
-        ctx = ToolContext(deps.retriever, deps.llm, state["workspace"], state["question"], all_chunks,
-                          {k: tuple(v) for k, v in step_hits.items()}, cfg.source_chars, cfg.judge_tokens)
+        ctx = ToolContext(retriever=deps.retriever, llm=deps.llm, workspace=state["workspace"],
+                          question=state["question"], evidence=all_chunks,
+                          step_hits={k: tuple(v) for k, v in step_hits.items()}, source_chars=cfg.source_chars,
+                          answer_tokens=cfg.hop_tokens)
         filled = [{**s, "input": fill(s["input"], state["question"], values)} for s in wave]
         for s in filled:
             trace.append(emit({"type": "step_start", "step": _public(s)}))
@@ -77,7 +79,7 @@ async def executor(state: AgentState, deps: Deps) -> dict[str, Any]:
                     p["status"] = "done" if ok else "error"
                     p["filled"] = s["input"]  # the template stays in "input" (shortcuts reuse it)
             results[s["id"]] = {"ok": ok, "summary": summary, "error": error, "value": res.value if res else "",
-                                "n": n_hits}
+                                "n": n_hits, **({"fact": res.extra["fact"]} if res and "fact" in res.extra else {})}
             if res:
                 step_hits[s["id"]] = [h.chunk for h in res.hits]
                 evidence.extend({"chunk": h.chunk.to_payload(), "score": h.score, "step": s["id"]}

@@ -33,7 +33,8 @@ def succeeded(state: AgentState, min_cov: float) -> bool:
     ans = state.get("answer") or {}
     cites = ans.get("citations") or []
     cov, _ = coverage(state["question"], state.get("evidence", []))
-    return bool(cites) and all(c.get("verified") for c in cites) and cov >= min_cov
+    return (bool(cites) and all(c.get("verified") for c in cites) and cov >= min_cov
+            and ans.get("short_answer") != "not found" and bool(state.get("answer_supported", True)))
 
 
 def error_tips(ops: list[dict[str, Any]]) -> list[str]:
@@ -73,6 +74,16 @@ def sequence(state: AgentState) -> list[dict[str, Any]]:
     return out
 
 
+def generic(seq: list[dict[str, Any]]) -> bool:
+    """Whether a sequence can serve other questions: its text inputs are the question or earlier results
+    (a decomposition's sub-questions name this question's entities, so they cannot)."""
+    for s in seq:
+        for v in s["input"].values():
+            if isinstance(v, str) and v.strip() and "{" not in v:
+                return False
+    return True
+
+
 async def learn(state: AgentState, deps: Deps) -> dict[str, Any]:
     mem, cfg = deps.memory, deps.config
     if mem is None or not state.get("use_memory", True):
@@ -108,7 +119,7 @@ async def learn(state: AgentState, deps: Deps) -> dict[str, Any]:
         used.add(tid)
     seq = sequence(state)
     promoted = ""
-    if ok and len(seq) >= 2:
+    if ok and len(seq) >= 2 and generic(seq):
         sig = "|".join(f"{s['tool']}:{sorted(s['input'])}" for s in seq)
         name = "seq_" + hashlib.sha1(sig.encode()).hexdigest()[:6]
         sid = mem.put("sequences", ws, {"text": q[:200], "steps": seq, "successes": 1, "provenance": [run_id]})

@@ -92,9 +92,9 @@ def fill(value: Any, question: str, values: dict[str, str]) -> Any:
             key = m.group(1)
             if key == "question":
                 return question
-            return values.get(key, m.group(0))
+            return values.get(key, "")  # an unfilled reference (a failed step) drops out of the text
 
-        return _REF.sub(sub, value)
+        return " ".join(_REF.sub(sub, value).split())
     if isinstance(value, list):
         return [fill(v, question, values) for v in value]
     if isinstance(value, dict):

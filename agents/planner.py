@@ -7,20 +7,21 @@ from typing import Any
 
 from agents.deps import Deps
 from agents.events import coverage, emit, ranked_hits
-from agents.plan import SHORTCUT_PREFIX, Plan, PlanStep, default_plan, expand_shortcut, problems, to_steps
-from agents.prompts import PLAN_FEEDBACK, PLAN_SHORTCUTS, PLAN_SYSTEM, PLAN_TIPS, PLAN_USER
+from agents.plan import SHORTCUT_PREFIX, Plan, default_plan, expand_shortcut, to_steps
+from agents.prompts import (
+    DECOMPOSE_EXAMPLE_REPLY,
+    DECOMPOSE_EXAMPLE_USER,
+    DECOMPOSE_SYSTEM,
+    DECOMPOSE_USER,
+    PLAN_SHORTCUTS,
+    PLAN_TIPS,
+)
+from agents.route import Decomposition, chain_plan, route
 from agents.state import AgentState, Step
-from agents.tools import TOOL_DOCS, TOOLS
 from core.errors import LLMError, LLMUnavailableError
 from core.llm import chat_json
 
 logger = logging.getLogger(__name__)
-
-
-def _tool_lines(deps: Deps) -> str:
-    paths = ", ".join(deps.retriever.paths)
-    lines = [f"- {name}: {doc}" for name, doc in TOOL_DOCS.items()]
-    return "\n".join(lines).replace("one recall path alone.", f"one recall path alone ({paths}).")
 
 
 def _memory_text(tips: list[dict[str, Any]], shortcuts: list[dict[str, Any]]) -> str:
@@ -51,55 +52,75 @@ def expand(steps: list[Step], shortcuts: dict[str, dict[str, Any]]) -> list[Step
     return out
 
 
-async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
-    cfg = deps.config
-    q, ws = state["question"], state["workspace"]
-    round_no = int(state.get("round", 0)) + 1
-    tips, shortcuts = list(state.get("tips") or []), list(state.get("shortcuts") or [])
-    if round_no == 1 and state.get("use_memory", True) and deps.memory is not None:
-        tips = deps.memory.search("tips", ws, q, cfg.memory_k)
-        shortcuts = deps.memory.search("shortcuts", ws, q, cfg.memory_k)
-    by_name = {s["name"]: s for s in shortcuts}
-    feedback = state.get("feedback", "") if round_no > 1 else ""
-    msgs = [
-        {"role": "system", "content": PLAN_SYSTEM.format(tools=_tool_lines(deps))},
-        {"role": "user", "content": PLAN_USER.format(
-            memory=_memory_text(tips, shortcuts), question=q,
-            feedback=PLAN_FEEDBACK.format(feedback=feedback) if feedback else "")},
-    ]
-    plan: Plan | None = None
-    why = ""
+async def _decompose(deps: Deps, question: str, tips: list[dict[str, Any]]) -> list[str]:
+    """Sub-questions from the LLM (JSON schema), or [] when it fails or returns a single question."""
+    msgs = [{"role": "system", "content": DECOMPOSE_SYSTEM + ("\n" + _memory_text(tips, []) if tips else "")},
+            {"role": "user", "content": DECOMPOSE_EXAMPLE_USER},
+            {"role": "assistant", "content": DECOMPOSE_EXAMPLE_REPLY},
+            {"role": "user", "content": DECOMPOSE_USER.format(question=question)}]
     try:
-        plan = await chat_json(deps.llm, msgs, Plan, max_tokens=cfg.plan_tokens, retries=1)
-        bad = problems(plan, set(TOOLS), set(by_name))
-        if bad:
-            why, plan = "; ".join(bad), None
+        out = await chat_json(deps.llm, msgs, Decomposition, max_tokens=deps.config.plan_tokens, retries=0)
     except LLMUnavailableError:
         raise  # no server: say so (the CLI prints how to start one) instead of planning blind
     except LLMError as e:
-        why = str(e)[:200]
-    source = "llm"
-    if plan is not None and not any(st.tool in ("search", "recall", "read_chunk", "read_page")
-                                    or st.tool.startswith(SHORTCUT_PREFIX)
-                                    for st in plan.steps):
-        # a plan with no text retrieval (e.g. graph lookups only) can come back empty: always search too
-        plan = Plan(steps=[PlanStep(id="s0", tool="search", input={"query": q, "k": cfg.search_k}), *plan.steps])
+        logger.info("decomposition failed: %s", e)
+        return []
+    return out.questions if len(out.questions) > 1 else []
+
+
+async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
+    """Round 1: a learned shortcut that matches, else the route's plan (one search for a single-fact question;
+    a self-ask chain for a multi-hop one, one LLM call). Later rounds (the reflector asked for more): the
+    multi-hop chain when it was not tried yet, else a follow-up search on the titles found and the missing
+    terms."""
+    cfg = deps.config
+    q, ws = state["question"], state["workspace"]
+    search_q = state.get("search_query") or q
+    round_no = int(state.get("round", 0)) + 1
+    tips, shortcuts = list(state.get("tips") or []), list(state.get("shortcuts") or [])
+    if round_no == 1 and state.get("use_memory", True) and deps.memory is not None:
+        tips = [t for t in deps.memory.search("tips", ws, q, cfg.memory_k) if _valid(t, "text")]
+        shortcuts = [s for s in deps.memory.search("shortcuts", ws, q, cfg.memory_k) if _valid(s, "name", "steps")]
+    by_name = {s["name"]: s for s in shortcuts}
+    want = state.get("route") or route(search_q)
+    tried = set(state.get("routes_tried") or [])
+    plan: Plan | None = None
+    source, why = "route", ""
+    best = next((s for s in shortcuts if s.get("score", 0) >= cfg.shortcut_min_score), None)
+    if round_no == 1 and best is not None:
+        plan, source = default_plan(search_q, best, k=cfg.search_k), "shortcut"
+    elif want == "multi" and "multi" not in tried:
+        subs = await _decompose(deps, search_q, tips)
+        tried.add("multi")
+        if subs:
+            plan, source = chain_plan(search_q, subs, cfg.search_k), "llm"
+        else:
+            why = "the question did not split into sub-questions"
     if plan is None:
-        source = "fallback"
-        logger.info("plan fallback (round %d): %s", round_no, why)
-        best = next((s for s in shortcuts if s.get("score", 0) >= cfg.shortcut_min_score), None)
-        followup = ""
-        if round_no > 1:
+        if round_no == 1:
+            plan = default_plan(search_q, k=cfg.search_k)
+            tried.add("single")
+        else:
+            source = "fallback"
             _, missing = coverage(q, state.get("evidence", []))
             titles = [h.chunk.doc_title for h in ranked_hits(state.get("evidence", []), 2) if h.chunk.doc_title]
-            followup = " ".join([*titles, *missing]) or q
-        plan = default_plan(q, best if round_no == 1 else None, followup=followup, k=cfg.search_k)
+            plan = default_plan(search_q, followup=" ".join([*titles, *missing]) or search_q, k=cfg.search_k)
+            plan = Plan(steps=plan.steps[1:])  # the question's own search already ran
     steps = expand(to_steps(plan, round_no), by_name)
-    event = emit({"type": "plan", "plan": steps, "round": round_no, "source": source,
+    event = emit({"type": "plan", "plan": steps, "round": round_no, "source": source, "route": want,
                   **({"fallback_reason": why} if why else {})})
     return {
         "plan": steps, "plans": [steps], "round": round_no, "tips": tips, "shortcuts": shortcuts, "trace": [event],
+        "route": want, "routes_tried": sorted(tried),
         "plans_total": int(state.get("plans_total", 0)) + 1,
         "plans_llm_valid": int(state.get("plans_llm_valid", 0)) + (source == "llm"),
         "plan_fallbacks": int(state.get("plan_fallbacks", 0)) + (source == "fallback"),
     }
+
+
+def _valid(item: dict[str, Any], *keys: str) -> bool:
+    """A memory item the planner can use; a malformed one (e.g. a shortcut without steps) is skipped."""
+    ok = all(item.get(k) for k in keys)
+    if not ok:
+        logger.warning("skipping malformed memory item %s (needs %s)", item.get("id", "?"), ", ".join(keys))
+    return ok

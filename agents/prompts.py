@@ -1,12 +1,34 @@
-"""Prompt templates of the agents package."""
+"""Prompt templates of the agents package.
+
+Layouts put what is shared by the calls of one question first (the system prompt and its worked example never
+change), so vLLM's prefix cache reuses them across calls and questions.
+"""
 
 ANSWER_SYSTEM = (
-    "You answer questions using ONLY the numbered sources. Be brief (1-3 sentences). "
-    "After each claim put the number of its source in square brackets, like [1]. "
-    "If the sources do not contain the answer, say you could not find it."
+    "You answer a question using only the numbered sources. Reply in exactly two lines:\n"
+    "Answer: <only the answer: a name, a number, a date, yes or no, or a short phrase; not a sentence>\n"
+    "Explanation: <one or two short sentences from the sources, each ending with its source number, like [2]>\n"
+    "If the sources do not contain the answer, reply \"Answer: not found\" and say what is missing."
 )
+# a worked example (two hops, two sources), sent as a user/assistant pair after the system prompt
+ANSWER_EXAMPLE_USER = (
+    "Sources:\n[1] (Harbor Pumps, p. 3) The HP-7 pump moves 40 litres per minute. It was designed by Lena Ortiz "
+    "in 2011.\n\n[2] (Lena Ortiz) Lena Ortiz is a Chilean engineer born in Valparaiso.\n\n"
+    "Question: Where was the designer of the HP-7 pump born?"
+)
+ANSWER_EXAMPLE_REPLY = (
+    "Answer: Valparaiso\nExplanation: The HP-7 pump was designed by Lena Ortiz [1]. Lena Ortiz was born in "
+    "Valparaiso [2]."
+)
+ANSWER_USER = "Sources:\n{sources}\n\n{context}Question: {question}"
+ANSWER_FACTS = "Found so far:\n{facts}\n\n"
+ANSWER_HISTORY = "Earlier in this conversation:\n{turns}\n\n"
 
-ANSWER_USER = "Sources:\n{sources}\n\nQuestion: {question}\nAnswer with citations:"
+NO_CONTEXT_SYSTEM = (
+    "Answer the question from your own knowledge. Reply in exactly two lines:\n"
+    "Answer: <only the answer: a name, a number, a date, yes or no, or a short phrase>\n"
+    "Explanation: <one short sentence>"
+)
 
 # ---- the agent (planner / executor / reflector / answerer / experience reflectors) ------------------------
 
@@ -36,3 +58,18 @@ TIPS_SYSTEM = (
     'answer similar questions next time. Reply JSON: {"tips": ["..."]}'
 )
 TIPS_USER = "Question: {question}\nRun log:\n{log}\nOutcome: {outcome}\nJSON:"
+
+DECOMPOSE_SYSTEM = (
+    "Split a complex question into 2 or 3 simple questions that are answered one after the other. A later "
+    "question refers to the answer of an earlier one as #1, #2. Reply with JSON only: "
+    '{"questions": ["...", "..."]}'
+)
+DECOMPOSE_EXAMPLE_USER = "Question: Where was the designer of the HP-7 pump born?"
+DECOMPOSE_EXAMPLE_REPLY = '{"questions": ["Who designed the HP-7 pump?", "Where was #1 born?"]}'
+DECOMPOSE_USER = "Question: {question}"
+
+REWRITE_SYSTEM = (
+    "Rewrite the user's last question so it can be understood without the conversation: replace pronouns "
+    "and references with what they refer to. Reply with the rewritten question only."
+)
+REWRITE_USER = "Conversation:\n{turns}\n\nLast question: {question}\nRewritten question:"

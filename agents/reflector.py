@@ -1,7 +1,10 @@
-"""Reflector node and the router after it: finish, retry failed steps, or replan; bounded by the budget.
+"""Reflector node and the router after it. It runs twice a round, without an LLM call:
 
-Cheap first: question-term coverage of the evidence decides clear cases; the LLM is asked (JSON schema) only
-in the grey zone between ``replan_coverage`` and ``finish_coverage``.
+- after the executor: retry failed steps, ask for a new plan when nothing was found, else let the answerer
+  answer (or answer with what there is when the step or time budget ran out);
+- after the answerer: check the answer. A short answer that is "not found" or whose words do not occur in the
+  evidence sends a single-route question down the multi-hop chain (once, within ``max_replans``); a supported
+  answer, or one with no replans left, ends the run.
 """
 
 from __future__ import annotations
@@ -9,22 +12,12 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from agents.answer import format_sources
+from agents.answer import NOT_FOUND
 from agents.deps import Deps
-from agents.events import coverage, emit, ranked_hits
-from agents.prompts import JUDGE_SYSTEM, JUDGE_USER
+from agents.events import coverage, emit
 from agents.state import AgentState
-from core.errors import LLMError
-from core.llm import chat_json
 
-Decision = Literal["finish", "retry", "replan"]
-
-
-class Judgement(BaseModel):
-    answerable: bool
-    missing: str = ""
+Decision = Literal["answer", "retry", "replan", "done"]
 
 
 def budget_left(state: AgentState, deps: Deps) -> tuple[bool, str]:
@@ -32,26 +25,60 @@ def budget_left(state: AgentState, deps: Deps) -> tuple[bool, str]:
     steps = int(state.get("steps_run", 0))
     elapsed = time.time() - float(state.get("started", time.time()))
     if steps >= cfg.max_steps:
-        return False, f"budget exhausted: {steps}/{cfg.max_steps} steps"
+        return False, f"step budget exhausted: {steps}/{cfg.max_steps} tool calls"
     if elapsed > cfg.time_budget_s:
-        return False, f"budget exhausted: {elapsed:.0f}s > {cfg.time_budget_s:.0f}s"
+        return False, f"time budget exhausted: {elapsed:.0f} s > {cfg.time_budget_s:.0f} s"
     return True, ""
+
+
+def _after_answer(state: AgentState, deps: Deps) -> tuple[Decision, str, dict[str, Any]]:
+    ans = state.get("answer") or {}
+    short = str(ans.get("short_answer", ""))
+    supported = bool(state.get("answer_supported"))
+    replans = int(state.get("replans", 0))
+    ok, why = budget_left(state, deps)
+    if short != NOT_FOUND and supported:
+        return "done", f"short answer {short[:60]!r} is supported by the evidence", {}
+    problem = "the sources did not give the answer" if short == NOT_FOUND else \
+        f"the short answer {short[:60]!r} does not occur in the evidence"
+    if not ok:
+        return "done", f"{problem}; {why}", {}
+    if replans >= deps.config.max_replans:
+        return "done", f"{problem}; no replans left", {}
+    update: dict[str, Any] = {"replans": replans + 1, "feedback": problem,
+                              "best_answer": _better(state.get("best_answer") or {}, ans, supported)}
+    if "multi" not in (state.get("routes_tried") or []):
+        update["route"] = "multi"
+        return "replan", f"{problem}; trying the multi-hop chain", update
+    return "replan", f"{problem}; searching for what is missing", update
+
+
+def _better(old: dict[str, Any], new: dict[str, Any], new_supported: bool) -> dict[str, Any]:
+    """Keep the earlier answer unless the new one says more (a later hop may come back empty)."""
+    if not old:
+        return {**new, "_supported": new_supported}
+    if old.get("short_answer") == NOT_FOUND and new.get("short_answer") != NOT_FOUND:
+        return {**new, "_supported": new_supported}
+    return old
 
 
 async def reflector(state: AgentState, deps: Deps) -> dict[str, Any]:
     cfg = deps.config
-    q = state["question"]
-    plan = [dict(s) for s in state["plan"]]
-    evidence = state.get("evidence", [])
-    cov, missing = coverage(q, evidence)
-    errors = [s for s in plan if s["status"] == "error"]
-    retryable = [s for s in errors if int(s.get("attempts", 0)) < cfg.max_retries]
-    replans = int(state.get("replans", 0))
-    ok, why = budget_left(state, deps)
     update: dict[str, Any] = {}
     decision: Decision
+    if state.get("answered_round") == state.get("round"):
+        decision, reason, update = _after_answer(state, deps)
+        event = emit({"type": "reflection", "decision": decision, "reason": reason})
+        return {**update, "decision": decision, "reason": reason, "trace": [event]}
+    plan = [dict(s) for s in state["plan"]]
+    evidence = state.get("evidence", [])
+    cov, _ = coverage(state["question"], evidence)
+    errors = [s for s in plan if s["status"] == "error"]
+    retryable = [s for s in errors if int(s.get("attempts", 0)) < cfg.max_retries]
+    ok, why = budget_left(state, deps)
     if not ok:
-        decision, reason = "finish", why
+        decision, reason = "answer", why
+        update["budget_exhausted"] = why
     elif retryable:
         decision = "retry"
         reason = "tool error in " + ", ".join(f"{s['id']} ({state['results'][s['id']]['error'][:80]})"
@@ -61,36 +88,15 @@ async def reflector(state: AgentState, deps: Deps) -> dict[str, Any]:
             if s["id"] in again:
                 s["status"], s["attempts"] = "pending", int(s.get("attempts", 0)) + 1
         update = {"plan": plan, "retries": int(state.get("retries", 0)) + 1}
-    elif cov >= cfg.finish_coverage:
-        decision, reason = "finish", f"evidence covers {cov:.0%} of the question terms"
-    elif (not evidence or cov < cfg.replan_coverage) and replans < cfg.max_replans:
-        decision = "replan"
-        reason = ("no evidence found" if not evidence else f"evidence covers only {cov:.0%}") + (
-            f"; missing: {', '.join(missing[:6])}" if missing else "") + (
-            f"; errors: {len(errors)}" if errors else "")
-    elif not evidence:
-        decision, reason = "finish", "no evidence found and no replans left"
-    elif cfg.llm_judge and cov < cfg.finish_coverage and replans < cfg.max_replans:
-        hits = ranked_hits(evidence, cfg.answer_k)
-        try:
-            j = await chat_json(deps.llm, [
-                {"role": "system", "content": JUDGE_SYSTEM},
-                {"role": "user", "content": JUDGE_USER.format(sources=format_sources(hits, cfg.source_chars // 2),
-                                                              question=q)}], Judgement,
-                max_tokens=cfg.judge_tokens, retries=0)
-            decision = "finish" if j.answerable else "replan"
-            reason = f"LLM judge: {'answerable' if j.answerable else 'missing ' + j.missing[:80]} (coverage {cov:.0%})"
-        except LLMError:
-            decision, reason = "finish", f"coverage {cov:.0%}; LLM judge unavailable"
+    elif not evidence and int(state.get("replans", 0)) < cfg.max_replans:
+        decision, reason = "replan", "no evidence found"
+        update = {"replans": int(state.get("replans", 0)) + 1, "feedback": reason}
     else:
-        decision, reason = "finish", f"coverage {cov:.0%}; no replans left"
-    if decision == "replan":
-        update["replans"] = replans + 1
-        update["feedback"] = reason
+        decision, reason = "answer", f"{len(evidence)} passages, question-term coverage {cov:.0%}"
     event = emit({"type": "reflection", "decision": decision, "reason": reason, "coverage": round(cov, 3)})
     return {**update, "decision": decision, "reason": reason, "trace": [event]}
 
 
-def route(state: AgentState) -> str:
+def route_next(state: AgentState) -> str:
     """Pure router: the reflector's decision names the next node."""
-    return {"retry": "executor", "replan": "planner"}.get(state.get("decision", "finish"), "answerer")
+    return {"retry": "executor", "replan": "planner", "answer": "answerer"}.get(state.get("decision", "done"), "end")

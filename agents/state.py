@@ -53,8 +53,16 @@ class AgentState(TypedDict, total=False):
     plans_llm_valid: int
     plan_fallbacks: int
     feedback: str  # what the reflector tells the planner on replan
+    search_query: str  # the question, rewritten to stand alone when it follows up an earlier turn
+    route: str  # "single" | "multi" (agents/route.py)
+    routes_tried: list[str]
     answer: dict[str, Any]
-    answer_source: str  # "llm" | "extractive"
+    answer_source: str  # "llm" | "none"
+    answer_supported: bool  # the short answer's words occur in the evidence
+    answered_round: int  # the round the current answer belongs to
+    best_answer: dict[str, Any]  # the best answer of earlier rounds (a later round may come back empty)
+    budget_exhausted: str  # why the budget ran out, when it did
+    history: Annotated[list[dict[str, Any]], extend]  # the thread's earlier turns: {"question", "answer"}
     learned: dict[str, Any]
     counters: Annotated[dict[str, int], merge]
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.prompts import SUBANSWER_SYSTEM, SUBANSWER_USER
+from agents.answer import NOT_FOUND, answer_messages, parse_reply, short_supported
 from core.llm import LLM
 from core.types import Chunk, Hit
 from retrieval.retriever import Retriever
@@ -33,8 +33,10 @@ class ToolContext:
     evidence: tuple[Chunk, ...]  # evidence gathered so far (for sub-answers without explicit sources)
     step_hits: dict[str, tuple[Chunk, ...]]  # chunks found by each finished step
     source_chars: int = 600
-    answer_tokens: int = 96
+    answer_tokens: int = 64
 
+
+MAX_HOPS = 3
 
 Tool = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
 
@@ -92,7 +94,11 @@ async def neighbourhood(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
     ents = inp.get("entities") or []
     if isinstance(ents, str):
         ents = [ents]
-    hood = await ctx.retriever.neighbourhood(ctx.workspace, [str(e) for e in ents], int(inp.get("hops", 1) or 1))
+    try:
+        hops = max(1, min(int(inp.get("hops", 1) or 1), MAX_HOPS))  # the model's number, bounded
+    except (TypeError, ValueError):
+        hops = 1
+    hood = await ctx.retriever.neighbourhood(ctx.workspace, [str(e)[:200] for e in ents][:10], hops)
     chunks = ctx.retriever.get_chunks(ctx.workspace, list(hood.chunk_ids)[:8]) if hood.chunk_ids else []
     hits = [Hit(chunk=c, score=1.0 / (i + 1), paths={"graph": i + 1}) for i, c in enumerate(chunks)]
     rel = "; ".join(f"{s} {r} {t}" for s, r, t in hood.relations[:5])
@@ -114,19 +120,24 @@ async def read_page(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
 
 
 async def answer(ctx: ToolContext, inp: dict[str, Any]) -> ToolResult:
-    sub_q = str(inp.get("question") or ctx.question)
+    """A hop's short answer from the chunks of the steps it names (its ``value`` fills the next hop's query).
+    When the sources do not say, the value is the title of the hop's best hit, so the chain goes on."""
+    sub_q = str(inp.get("question") or ctx.question)[:500]
     refs = inp.get("from") or []
     chunks: list[Chunk] = []
     for r in refs if isinstance(refs, list) else [refs]:
-        chunks.extend(ctx.step_hits.get(str(r), ()))
-    chunks = chunks or list(ctx.evidence)
+        chunks.extend(c for c in ctx.step_hits.get(str(r), ()) if c not in chunks)
+    chunks = (chunks or list(ctx.evidence))[:4]
     if not chunks:
         return ToolResult(summary=f"answer {sub_q[:50]!r}: no evidence")
-    sources = "\n".join(f"- {c.text[:ctx.source_chars]}" for c in chunks[:3])
-    msgs = [{"role": "system", "content": SUBANSWER_SYSTEM},
-            {"role": "user", "content": SUBANSWER_USER.format(sources=sources, question=sub_q)}]
-    text = (await ctx.llm.chat(msgs, max_tokens=ctx.answer_tokens)).strip()
-    return ToolResult(summary=f"answer {sub_q[:50]!r}: {text[:80]}", value=text[:200])
+    hits = [Hit(chunk=c, score=1.0) for c in chunks]
+    raw = await ctx.llm.chat(answer_messages(sub_q, hits, max_chars=ctx.source_chars), max_tokens=ctx.answer_tokens)
+    short, _ = parse_reply(raw)
+    known = short != NOT_FOUND and short_supported(short, hits)
+    value = short if known else (chunks[0].doc_title or "")
+    note = short if known else f"{short}; going on with {value!r}"
+    return ToolResult(summary=f"answer {sub_q[:50]!r}: {note[:80]}", value=value[:200],
+                      extra={"fact": [sub_q, short if known else NOT_FOUND]})
 
 
 TOOLS: dict[str, Tool] = {

@@ -121,7 +121,9 @@ def ask(
     workspace: str = WorkspaceOpt,
     as_json: bool = JsonOpt,
     no_memory: bool = typer.Option(False, "--no-memory", help="Do not use or update learned tips/shortcuts."),
-    thread: str = typer.Option(None, "--thread", help="Thread id: resumes an interrupted run of the same question."),
+    thread: str = typer.Option(None, "--thread", help="Thread id: a conversation. A follow-up question ('and its "
+                               "warranty?') is read with the thread's earlier turns; the same question again "
+                               "resumes an interrupted run."),
 ) -> None:
     """Answer a question with the agent (plan, search, reflect, cite); prints its steps live to stderr."""
     ws = workspace or settings().workspace
@@ -145,6 +147,8 @@ def ask(
                 err.print(f"  {ev['step']['id']} {ev['step']['tool']} {mark} {ev['summary'][:120]}", highlight=False)
             elif kind == "reflection":
                 err.print(f"[magenta]reflect[/]: {ev['decision']} ({ev['reason'][:120]})", highlight=False)
+            elif kind == "rewrite":
+                err.print(f"[cyan]follow-up[/]: {ev['standalone']}", highlight=False)
             elif kind == "token":
                 err.print(ev["text"], end="", style="dim", highlight=False)
             elif kind == "error":
@@ -158,11 +162,16 @@ def ask(
         fail(errors[-1])
     if as_json:
         print(json.dumps(final))
-        return
-    out.print(final.get("answer", ""), highlight=False)
-    for c in final.get("citations", []):
-        mark = "✓" if c["verified"] else "?"
-        out.print(f"  [{c['n']}] {c['doc']}, page {c['page']} {mark} “{c['quote'][:160]}”", highlight=False)
+    else:
+        out.print(f"[bold]Answer:[/] {final.get('short_answer') or '-'}", highlight=False)
+        out.print(final.get("answer", ""), highlight=False)
+        for c in final.get("citations", []):
+            mark = "✓" if c["verified"] else "?"
+            out.print(f"  [{c['n']}] {c['doc']}, page {c['page']} {mark} “{c['quote'][:160]}”", highlight=False)
+    budget = (final.get("stats") or {}).get("budget_exhausted")
+    if budget and not final.get("citations"):
+        fail(f"the agent's {budget}; raise RAGENT_AGENT_TIME_BUDGET_S / RAGENT_AGENT_MAX_STEPS or ask a narrower "
+             "question")
 
 
 import app.cli_server as _server  # noqa: E402

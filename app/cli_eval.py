@@ -101,3 +101,69 @@ def retrieval(
         table.add_row(*r)
     out.print(table)
     out.print(", ".join(f"{p} p50 {v['p50']} ms" for p, v in rep["latency_ms"].items()), highlight=False)
+
+
+ANSWER_COLUMNS = ("system", "n", "EM", "F1", "contains", "faithful", "cited gold", "not found", "p50 s", "p95 s",
+                  "TTFT p50 s", "LLM calls", "prompt tok", "compl tok")
+
+
+def answer_rows(report: dict[str, object]) -> list[list[str]]:
+    """One table row per system of an ``eval answers`` report (percentages for the rates)."""
+    def pct(v: object) -> str:
+        return "-" if v is None else f"{100 * float(v):.1f}"  # type: ignore[arg-type]
+
+    def num(v: object, fmt: str = "{:.1f}") -> str:
+        return "-" if v is None else fmt.format(v)
+
+    rows = []
+    for name, s in report["systems"].items():  # type: ignore[attr-defined]
+        rows.append([name, str(s["n"]), pct(s["em"]), pct(s["f1"]), pct(s["contains"]), pct(s["faithfulness"]),
+                     pct(s["cited_gold"]), pct(s["not_found"]), num(s["latency_p50_s"]), num(s["latency_p95_s"]),
+                     num(s["ttft_p50_s"]), num(s["llm_calls"]), num(s["prompt_tokens"], "{:.0f}"),
+                     num(s["completion_tokens"], "{:.0f}")])
+    return rows
+
+
+@eval_app.command("answers")
+def answers(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="hotpotqa | musique | covidqa | PATH.jsonl (fields: "
+                                "question, answer, optional answer_aliases, gold_doc, gold_pages)."),
+    workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace holding the documents (required for "
+                                  "a .jsonl; the built-in sets index their own corpus when omitted)."),
+    systems: str = typer.Option("llm-only,rag,agent", "--systems", help="Comma-separated: llm-only, rag, agent."),
+    limit: int = typer.Option(None, "--limit", "-n", min=1, help="Only the first N questions."),
+    memory: bool = typer.Option(False, "--memory/--no-memory", help="Let the agent use and update its tips and "
+                                "shortcuts (off: every question starts from the same state)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the multi-hop sets (default: "
+                                  "../shared/data/multihop next to the checkout)."),
+    out_json: Path = typer.Option(None, "--out", help="Also write the JSON report (summary + every row) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON summary."),
+) -> None:
+    """Answer quality end to end: EM / F1 of the short answer, contains-gold, citation faithfulness, cited-gold
+    rate, latency, LLM calls and tokens, per system. Per-question results are cached, so an interrupted run
+    continues where it stopped."""
+    from app.cli import fail, runtime
+    from app.eval_answers import evaluate, load_set
+
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    try:
+        with runtime() as rt:
+            qset = load_set(dataset, data_dir or DEFAULT_DATA, workspace or "", limit)
+            with Progress(console=err, transient=True) as bar:
+                tasks = {s: bar.add_task(f"{s} on {qset.name}", total=len(qset.questions)) for s in names}
+                rep = evaluate(rt, qset, names, use_memory=memory, progress=lambda s: bar.advance(tasks[s]))
+    except RagentError as e:
+        fail(str(e))
+        return
+    rep["command"] = "ragent eval answers " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    rep["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(rep, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps({k: v for k, v in rep.items() if k != "rows"}))
+        return
+    table = Table(*ANSWER_COLUMNS, title=f"answers on {rep['dataset']} ({rep['workspace']}, model {rep['model']})")
+    for r in answer_rows(rep):
+        table.add_row(*r)
+    out.print(table)

@@ -72,8 +72,7 @@ class Runtime:
 
         s = self.settings
         cfg = AgentConfig(max_steps=s.agent_max_steps, max_replans=s.agent_max_replans,
-                          time_budget_s=s.agent_time_budget_s, llm_judge=s.agent_llm_judge,
-                          llm_experience=s.agent_llm_experience)
+                          time_budget_s=s.agent_time_budget_s, llm_experience=s.agent_llm_experience)
         return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"))
 
     def close(self) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
@@ -23,6 +26,37 @@ Message = dict[str, Any]
 M = TypeVar("M", bound=BaseModel)
 
 START_HINT = "run `ragent llm serve` or set RAGENT_LLM_BASE_URL to a running OpenAI-compatible server"
+
+
+@dataclass
+class Usage:
+    """LLM calls and tokens counted while ``metered()`` is active (what an evaluation reports per question)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+_METER: ContextVar[Usage | None] = ContextVar("ragent_llm_usage", default=None)
+
+
+@contextmanager
+def metered() -> Iterator[Usage]:
+    """Count the LLM calls made in this context (tasks started inside it included)."""
+    usage = Usage()
+    token = _METER.set(usage)
+    try:
+        yield usage
+    finally:
+        _METER.reset(token)
+
+
+def record_usage(prompt_tokens: int, completion_tokens: int) -> None:
+    usage = _METER.get()
+    if usage is not None:
+        usage.calls += 1
+        usage.prompt_tokens += prompt_tokens
+        usage.completion_tokens += completion_tokens
 
 
 @runtime_checkable
@@ -145,18 +179,25 @@ class OpenAILLM:
             raise self._error(e) from e
         if not resp.choices:
             raise LLMError(f"the LLM server at {self.config.base_url} returned no choices")
+        u = getattr(resp, "usage", None)
+        record_usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0))
         return resp.choices[0].message.content or ""
 
     async def stream(self, messages: list[Message], *, max_tokens: int | None = None) -> AsyncIterator[str]:
         import openai
 
+        prompt = completion = 0
         try:
-            it = await self.client.chat.completions.create(**self._params(messages, max_tokens), stream=True)
+            it = await self.client.chat.completions.create(**self._params(messages, max_tokens), stream=True,
+                                                           stream_options={"include_usage": True})
             async for ev in it:
+                if getattr(ev, "usage", None):
+                    prompt, completion = ev.usage.prompt_tokens or 0, ev.usage.completion_tokens or 0
                 if ev.choices and ev.choices[0].delta.content:
                     yield ev.choices[0].delta.content
         except openai.OpenAIError as e:
             raise self._error(e) from e
+        record_usage(prompt, completion)
 
     async def models(self) -> list[str]:
         """Names the server serves (GET /v1/models)."""

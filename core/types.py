@@ -113,19 +113,27 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
-    """What ``ask`` returns."""
+    """What ``ask`` returns: ``short_answer`` (a few words, a number, yes/no, or "not found") and ``answer``, the
+    explanation whose sentences carry ``[n]`` markers into ``citations``. ``dropped`` names the draft sentences
+    the claim check removed; ``faithfulness`` is the share of cited sentences whose claim passes that check."""
 
     question: str
     answer: str
     citations: tuple[Citation, ...] = ()
     trace: tuple[dict[str, Any], ...] = ()
     plan: tuple[dict[str, Any], ...] = ()
+    short_answer: str = ""
+    dropped: tuple[str, ...] = ()
+    faithfulness: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "short_answer": self.short_answer,
             "answer": self.answer,
             "citations": [c.to_json() for c in self.citations],
+            "dropped": list(self.dropped),
+            "faithfulness": self.faithfulness,
             "trace": list(self.trace),
             "plan": list(self.plan),
         }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agents.answer import answer_question
+from agents.answer import rag_answer
 from agents.cite import citations_for, verify
 from app.runtime import Runtime
 from core.settings import Settings
@@ -44,9 +44,10 @@ def test_ingest_search_answer(fake_runtime: Runtime, fake_llm: FakeLLM, example_
     assert [r.status for r in res] == ["ingested"] and res[0].pages == 3 and res[0].chunks >= 3
     hits = asyncio.run(fake_runtime.retriever.search("t1", "rated output of the inverter", k=3))
     assert hits and hits[0].chunk.page in (1, 2)
-    fake_llm.replies = ["The NW-200 has a rated output of 5 kW [1]."]
-    ans = asyncio.run(answer_question(fake_runtime.retriever, fake_llm, "t1", "What is the rated output?"))
-    assert ans.citations and ans.citations[0].verified
+    fake_llm.replies = ["Answer: 5 kW\nExplanation: The NW-200 has a rated output of 5 kW [1]."]
+    ans, _ = asyncio.run(rag_answer(fake_runtime.retriever, fake_llm, "t1", "What is the rated output?"))
+    assert ans.short_answer == "5 kW" and ans.citations and ans.citations[0].verified
+    assert len(fake_llm.calls) == 1  # one search + one call
     assert ans.citations[0].page is not None
     assert ans.citations[0].chunk_id in {h.chunk.id for h in hits} | {c.id for c in fake_runtime.index.get(
         "t1", [ans.citations[0].chunk_id])}

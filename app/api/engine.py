@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from app.runtime import Runtime
 from core.errors import RagentError
 from core.llm import stream_chat
-from core.types import Answer, Citation
+from core.types import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ Event = dict[str, Any]
 
 class ChatEngine(Protocol):
     def astream(
-        self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True
+        self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True,
+        history: list[tuple[str, str]] | None = None,
     ) -> AsyncIterator[Event]: ...
 
 
@@ -33,50 +34,39 @@ def token_text(ev: Event) -> str:
 
 
 class StraightEngine:
-    """Retrieve, stream the LLM's answer token by token, verify citations (no planning, no memory)."""
+    """Retrieve, stream the LLM's answer token by token, check its claims (no planning, no memory): the
+    one-search + one-call path of ``agents.answer``."""
 
-    def __init__(self, runtime: Runtime, k: int = 4) -> None:
+    def __init__(self, runtime: Runtime, k: int = 5) -> None:
         self.rt = runtime
         self.k = k
 
     async def astream(
-        self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True
+        self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True,
+        history: list[tuple[str, str]] | None = None,
     ) -> AsyncIterator[Event]:
-        from agents.answer import format_sources
-        from agents.cite import best_quote, citations_for, verify
-        from agents.prompts import ANSWER_SYSTEM, ANSWER_USER
+        from agents.answer import NOT_FOUND, answer_messages, finalize
 
-        yield {"type": "plan", "steps": [{"id": "s1", "tool": "search", "input": {"query": question}},
-                                         {"id": "s2", "tool": "answer", "input": {}}]}
-        yield {"type": "step_start", "step": "s1", "tool": "search", "input": {"query": question}}
+        yield {"type": "plan", "plan": [{"id": "s1", "tool": "search", "input": {"query": question}},
+                                        {"id": "s2", "tool": "answer", "input": {}}], "source": "straight"}
+        yield {"type": "step_start", "step": {"id": "s1", "tool": "search", "input": {"query": question}}}
         hits = await self.rt.retriever.search(workspace, question, k=self.k)
-        yield {"type": "step_end", "step": "s1", "tool": "search", "ok": True,
-               "summary": f"{len(hits)} passages", "hits": [h.to_json() | {"text": h.chunk.text[:200]} for h in hits]}
+        yield {"type": "step_end", "step": {"id": "s1", "tool": "search", "input": {"query": question}}, "ok": True,
+               "summary": f"{len(hits)} passages"}
         if not hits:
-            text = "No documents in this workspace match the question; ingest some first."
-            yield {"type": "token", "text": text}
+            ans = Answer(question, "No documents in this workspace match the question; ingest some first.",
+                         short_answer=NOT_FOUND)
             yield {"type": "citations", "citations": []}
-            yield {"type": "answer", "answer": Answer(question, text).to_json()}
+            yield {"type": "answer", "answer": ans.to_json()}
             return
-        yield {"type": "step_start", "step": "s2", "tool": "answer", "input": {}}
-        msgs = [{"role": "system", "content": ANSWER_SYSTEM},
-                {"role": "user", "content": ANSWER_USER.format(sources=format_sources(hits), question=question)}]
-        text = ""
-        async for piece in stream_chat(self.rt.llm, msgs):
-            text += piece
+        raw = ""
+        msgs = answer_messages(question, hits, history=history or ())
+        async for piece in stream_chat(self.rt.llm, msgs, max_tokens=160):
+            raw += piece
             yield {"type": "token", "text": piece}
-        text = text.strip()
-        cites = citations_for(text, hits)
-        if not cites:
-            c = hits[0].chunk
-            quote = best_quote(text or question, c.text)
-            cites = [Citation(1, c.id, c.doc_title or c.source, c.page, quote, verify(quote, c.text), c.doc_id,
-                              c.bbox)]
-            text = f"{text} [1]"
-            yield {"type": "token", "text": " [1]"}
-        yield {"type": "step_end", "step": "s2", "tool": "answer", "ok": True, "summary": f"{len(cites)} citations"}
-        yield {"type": "citations", "citations": [c.to_json() for c in cites]}
-        yield {"type": "answer", "answer": Answer(question, text, tuple(cites)).to_json()}
+        ans = finalize(question, raw, hits)
+        yield {"type": "citations", "citations": [c.to_json() for c in ans.citations]}
+        yield {"type": "answer", "answer": ans.to_json() | {"raw": raw.strip()}}
 
 
 class AgentEngine:
@@ -86,10 +76,12 @@ class AgentEngine:
         self.rt = runtime
 
     def astream(
-        self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True
+        self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True,
+        history: list[tuple[str, str]] | None = None,
     ) -> AsyncIterator[Event]:
-        agent: Any = self.rt.agent  # type: ignore[attr-defined]
-        return agent.astream(workspace, question, thread_id=thread_id, use_memory=use_memory)  # type: ignore[no-any-return]
+        agent: Any = self.rt.agent
+        return agent.astream(workspace, question, thread_id=thread_id, use_memory=use_memory,  # type: ignore[no-any-return]
+                             history=history)
 
 
 def engine_for(runtime: Runtime) -> ChatEngine:

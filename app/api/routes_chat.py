@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ApiState, Caller, State, Workspace
-from app.api.engine import Event, guarded, token_text
+from app.api.engine import Event, guarded
 from app.api.problems import Problem
 from app.api.schemas import ChatRequest, ChatResponse, OAIChatRequest, OAIModel, OAIModelList, ThreadOut
 from core.workspace import WORKSPACE_RE
@@ -26,13 +27,19 @@ def sse(ev: Event, n: int) -> str:
     return f"id: {n}\nevent: {ev.get('type', 'message')}\ndata: {json.dumps(ev, ensure_ascii=False)}\n\n"
 
 
+def answer_text(ans: dict[str, Any]) -> str:
+    """What a chat client shows: the short answer, then the checked explanation with its [n] markers."""
+    short, expl = str(ans.get("short_answer") or ""), str(ans.get("answer") or "")
+    return f"Answer: {short}\n\n{expl}".strip() if short else expl
+
+
 async def run_chat(st: ApiState, ws: str, question: str, thread_id: str, use_memory: bool,
-                   api: str) -> AsyncIterator[Event]:
+                   api: str, history: list[tuple[str, str]] | None = None) -> AsyncIterator[Event]:
     """The engine's events with bookkeeping: thread turns, metrics, ``thread_id`` on the answer."""
     start = time.perf_counter()
     st.threads.add(thread_id, ws, "user", question)
     outcome = "ok"
-    events = st.engine.astream(ws, question, thread_id=thread_id, use_memory=use_memory)
+    events = st.engine.astream(ws, question, thread_id=thread_id, use_memory=use_memory, history=history)
     async for ev in guarded(events, question):
         if ev.get("type") == "token":
             st.telemetry.tokens.inc()
@@ -40,7 +47,7 @@ async def run_chat(st: ApiState, ws: str, question: str, thread_id: str, use_mem
             outcome = "error"
         elif ev.get("type") == "answer":
             ans = ev.get("answer") or {}
-            st.threads.add(thread_id, ws, "assistant", str(ans.get("answer", "")), list(ans.get("citations", [])))
+            st.threads.add(thread_id, ws, "assistant", answer_text(ans), list(ans.get("citations", [])))
             st.telemetry.chats.labels(api, outcome).inc()
             st.telemetry.chat_seconds.labels(api).observe(time.perf_counter() - start)
             ev = {**ev, "thread_id": thread_id}
@@ -114,16 +121,30 @@ def workspace_of_model(model: str, caller: Caller) -> str:
     return ws
 
 
+def _text(m: Any) -> str:
+    if isinstance(m.content, str):
+        return m.content.strip()
+    return " ".join(str(p.get("text", "")) for p in (m.content or []) if p.get("type") == "text").strip()
+
+
 def last_user_text(req: OAIChatRequest) -> str:
     for m in reversed(req.messages):
         if m.role == "user":
-            if isinstance(m.content, str):
-                text = m.content
-            else:
-                text = " ".join(str(p.get("text", "")) for p in (m.content or []) if p.get("type") == "text")
-            if text.strip():
-                return text.strip()[:4000]
+            text = _text(m)
+            if text:
+                return text[:4000]
     raise Problem(400, "no user message with text: the last 'user' message is the question ragent answers")
+
+
+def conversation(req: OAIChatRequest) -> list[tuple[str, str]]:
+    """The (question, answer) turns before the last user message: a follow-up is read with them."""
+    msgs = [m for m in req.messages if m.role in ("user", "assistant")]
+    last = max((i for i, m in enumerate(msgs) if m.role == "user" and _text(m)), default=-1)
+    turns: list[tuple[str, str]] = []
+    for i, m in enumerate(msgs[:last]):
+        if m.role == "user" and i + 1 < last and msgs[i + 1].role == "assistant":
+            turns.append((_text(m)[:2000], _text(msgs[i + 1]).split("\n\nSources:")[0][:2000]))
+    return turns
 
 
 def workspaces_visible(st: ApiState, caller: Caller) -> list[str]:
@@ -146,7 +167,7 @@ async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> An
     ws = workspace_of_model(req.model, caller)
     question = last_user_text(req)
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    events = run_chat(st, ws, question, uuid.uuid4().hex, True, "openai")
+    events = run_chat(st, ws, question, uuid.uuid4().hex, True, "openai", history=conversation(req))
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": req.model,
@@ -155,16 +176,20 @@ async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> An
 
     if req.stream:
         async def body() -> AsyncIterator[str]:
+            # the draft tokens are not streamed: a client concatenates what it gets, and the claim check may
+            # still drop or re-cite sentences; the checked answer is sent when it is ready
             yield chunk({"role": "assistant", "content": ""})
             async for ev in events:
                 kind = ev.get("type")
-                if kind == "token" and (text := token_text(ev)):
-                    yield chunk({"content": text})
-                elif kind == "error":
-                    yield chunk({"content": f"\n\n[ragent error: {ev.get('message', '')}]"})
+                if kind == "error":
+                    yield chunk({"content": f"[ragent error: {ev.get('message', '')}]\n\n"})
                 elif kind == "answer":
-                    cites = list((ev.get("answer") or {}).get("citations", []))
-                    yield chunk({"content": sources_block(cites)}, "stop", citations=cites)
+                    ans = ev.get("answer") or {}
+                    cites = list(ans.get("citations", []))
+                    for piece in re.findall(r"\S+\s*", answer_text(ans)):
+                        yield chunk({"content": piece})
+                    yield chunk({"content": sources_block(cites)}, "stop", citations=cites,
+                                short_answer=ans.get("short_answer", ""))
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -180,12 +205,13 @@ async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> An
         status = 503 if error.get("error") == "LLMUnavailableError" else 502
         raise Problem(status, str(error.get("message", "the agent failed")))
     cites = list(answer.get("citations", []))
-    content = str(answer.get("answer", "")) + sources_block(cites)
+    content = answer_text(answer) + sources_block(cites)
     n_tokens = len(content.split())
     return {
         "id": cid, "object": "chat.completion", "created": created, "model": req.model,
         "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content, "citations": cites}}],
+                     "message": {"role": "assistant", "content": content, "citations": cites,
+                                 "short_answer": answer.get("short_answer", "")}}],
         "usage": {"prompt_tokens": len(question.split()), "completion_tokens": n_tokens,
                   "total_tokens": len(question.split()) + n_tokens},
         "citations": cites,

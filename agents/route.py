@@ -1,0 +1,87 @@
+"""Routing by question: a single-fact question takes one search and one answer call (no planning call); a
+multi-hop question is split into sub-questions answered one after the other, each hop's short answer filling
+the next hop's query (self-ask, Press et al. 2022; IRCoT, Trivedi et al. 2023).
+
+``route`` is a pure function of the question text; the reflector escalates a single-route question to the
+multi-hop route when its answer is "not found" or not supported by the evidence.
+
+Example: "Who directed the film that was shot in Leland in 1986?" -> "multi" (a relative clause describes the
+entity asked about); "What is the rated output of the NW-200?" -> "single".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from agents.plan import Plan, PlanStep
+
+Route = Literal["single", "multi"]
+
+# a noun described by a relative clause ("the film that was shot in ...", "the county in which ...")
+_RELATIVE = re.compile(r"\b(?:the|a|an)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+,?\s+(?:(?:in|of|at|by|for|from|on|with)\s+)?"
+                       r"(?:that|which|who|whom|whose|where|when)\s+\w+", re.I)
+# an entity described by its role, then asked about ("did the author of X attend", "was the founder of X born")
+_ROLE_SUBJECT = re.compile(r"\b(?:did|does|do|has|have|had)\s+(?:the|a|an)\s+[\w-]+\s+of\b", re.I)
+_ROLE_EVENT = re.compile(r"\b(?:was|were|is|are)\s+(?:the|a|an)\s+[\w-]+\s+of\s+.{2,80}?\s+(?:born|founded|formed|"
+                         r"created|established|released|published|located|based|built|married|died|buried)\b", re.I)
+# possessive chains: "Hello Love's performer", "the author's father"
+_POSSESSIVE_ROLE = re.compile(r"\w['\u2019]s\s+(?:[a-z]+\s+)?(?:performer|singer|author|writer|director|producer|"
+                              r"composer|creator|founder|owner|father|mother|son|daughter|spouse|wife|husband|"
+                              r"sibling|brother|sister|parent|child|employer|publisher|manufacturer|developer|"
+                              r"headquarters|capital|birthplace|successor|predecessor)\b")
+
+
+def route(question: str) -> Route:
+    """``multi`` when the question describes the entity it asks about instead of naming it, else ``single``."""
+    q = question.strip()
+    body = re.sub(r"^\W*(?:who|whom|whose|what|which|where|when|why|how)\b", "", q, flags=re.I)  # the wh-word
+    if _RELATIVE.search(body) or _ROLE_SUBJECT.search(body) or _ROLE_EVENT.search(body):
+        return "multi"
+    return "multi" if _POSSESSIVE_ROLE.search(q) else "single"
+
+
+class Decomposition(BaseModel):
+    """The planner's structured output for a multi-hop question (a trust boundary)."""
+
+    questions: list[str] = Field(min_length=1, max_length=4)
+
+    @field_validator("questions")
+    @classmethod
+    def _short(cls, v: list[str]) -> list[str]:
+        out = [q.strip()[:300] for q in v if q and q.strip()]
+        if not out:
+            raise ValueError("no sub-questions")
+        return out[:3]
+
+
+HOP_REF = re.compile(r"#(\d)")
+
+
+def _ref(m: re.Match[str], hop: int) -> str:
+    """``#1`` in hop 2 -> ``{a1}`` (filled with hop 1's answer); a reference to a later hop stays as written."""
+    return "{a" + m.group(1) + "}" if int(m.group(1)) < hop else m.group(0)
+
+
+def chain_plan(question: str, subs: list[str], k: int) -> Plan:
+    """The self-ask plan: a search on the whole question, then per sub-question a search whose query holds
+    the earlier hops' answers (``#1`` -> ``{a1}``) and, except for the last hop, a short sub-answer.
+
+    Example: ["Who designed the HP-7?", "Where was #1 born?"] ->
+    s0 search(question), s1 search("Who designed the HP-7?"), a1 answer(s1), s2 search("Where was {a1} born?").
+    The answerer then answers the whole question over all hops' evidence and the facts found.
+    """
+    steps = [PlanStep(id="s0", tool="search", input={"query": question, "k": k})]
+    prev: list[str] = []
+    for i, sub in enumerate(subs, start=1):
+        q = HOP_REF.sub(partial(_ref, hop=i), sub)
+        refs = sorted({f"a{m}" for m in HOP_REF.findall(sub) if int(m) < i})
+        steps.append(PlanStep(id=f"s{i}", tool="search", input={"query": q, "k": k}, depends_on=refs or prev[-1:]))
+        if i < len(subs):
+            steps.append(PlanStep(id=f"a{i}", tool="answer", input={"question": q, "from": [f"s{i}", "s0"]},
+                                  depends_on=[f"s{i}"]))
+            prev = [f"a{i}"]
+    return Plan.model_construct(steps=steps)

@@ -1,0 +1,370 @@
+"""``ragent eval answers``: answer quality end to end, per system, on a question set with gold answers.
+
+Systems: ``llm-only`` (one call, no retrieval), ``rag`` (one hybrid search + one answer call, checked the same
+way as the agent's answers), ``agent`` (the LangGraph agent). Per question and system it records the answer,
+short answer, citations, faithfulness, LLM calls, prompt and completion tokens, time to first token and total
+time; per system EM and F1 on the short answer (SQuAD normalisation, best over the gold aliases), contains-gold,
+faithfulness, cited-gold rate and latency p50/p95.
+
+Results are cached per question (JSONL under ``$RAGENT_HOME/eval/answers``, keyed by the set, workspace, system,
+model and prompt version), so a long run resumes where it stopped, across sessions; the report states n.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.answer import NOT_FOUND, answer_messages, finalize, parse_reply
+from agents.prompts import ANSWER_SYSTEM, DECOMPOSE_SYSTEM, NO_CONTEXT_SYSTEM
+from app.runtime import Runtime
+from core.errors import ConfigError, RagentError
+from core.llm import metered, stream_chat
+
+SYSTEMS = ("llm-only", "rag", "agent")
+BUILTIN = ("hotpotqa", "musique", "covidqa")
+MAX_QUESTIONS = 5000
+PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM).encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class QA:
+    qid: str
+    question: str
+    answers: tuple[str, ...]  # the gold answer first, then its aliases
+    gold_docs: frozenset[str] = frozenset()  # titles of the documents that hold the answer, where known
+    gold_pages: frozenset[int] = frozenset()
+
+
+@dataclass
+class QASet:
+    name: str
+    questions: list[QA]
+    workspace: str = ""
+    prepare: Callable[[Runtime], str] | None = None  # indexes the set's corpus; returns the workspace
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- SQuAD answer metrics ---------------------------------------------------------------------------------
+def normalize(s: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    s = re.sub(r"\[\d+\]", " ", s.lower())
+    s = "".join(ch if ch not in string.punctuation else " " for ch in s)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def f1_score(pred: str, gold: str) -> float:
+    p, g = normalize(pred).split(), normalize(gold).split()
+    same = sum((Counter(p) & Counter(g)).values())
+    if not same:
+        return 0.0
+    prec, rec = same / len(p), same / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def score(short: str, full: str, answers: Sequence[str]) -> dict[str, float]:
+    """EM and F1 of the short answer, and whether the whole answer contains a gold answer (best alias)."""
+    return {"em": max(float(normalize(short) == normalize(a)) for a in answers),
+            "f1": round(max(f1_score(short, a) for a in answers), 4),
+            "contains": max(float(bool(normalize(a)) and f" {normalize(a)} " in f" {normalize(short + ' ' + full)} ")
+                            for a in answers)}
+
+
+# ---- question sets ----------------------------------------------------------------------------------------
+def _multihop(name: str, data_dir: Path, limit: int | None) -> QASet:
+    from retrieval.eval import index_corpus, load_dataset, workspace_for
+
+    raw = json.loads((data_dir / f"{name}_100.json").read_text(encoding="utf-8"))
+    ds = load_dataset(name, data_dir, limit)
+    qs = []
+    for q, eq in zip(raw, ds.questions, strict=False):
+        aliases = [q["answer"], *q.get("answer_aliases", [])]
+        gold = ({t for t, _ in q["supporting_facts"]} if "supporting_facts" in q
+                else {p["title"] for p in q.get("paragraphs", []) if p.get("is_supporting")})
+        qs.append(QA(eq.qid, q["question"], tuple(dict.fromkeys(a for a in aliases if a)), frozenset(gold)))
+
+    def prepare(rt: Runtime) -> str:
+        from retrieval.factory import build_writer
+
+        s = rt.settings
+        ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")  # shared with `ragent eval retrieval`
+        index_corpus(ds, ws, build_writer(s.retrieval, rt.retriever, rt.llm), rt.registry)
+        return ws
+
+    return QASet(name, qs, prepare=prepare, notes={"passages": len(ds.passages)})
+
+
+def _covidqa(data_dir: Path, limit: int | None) -> QASet:
+    """One question per article (the first), over the first ``limit`` (default 50) articles, each article
+    ingested as a text document through the normal ingest pipeline."""
+    path = data_dir.parent / "longdoc_qa" / "covidqa_200423.json"
+    if not path.exists():
+        raise ConfigError(f"COVID-QA not found at {path} (see ../shared/data/README.md)")
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    n = min(limit or 50, len(data))
+    qs, articles = [], []
+    for i, art in enumerate(data[:n]):
+        para = art["paragraphs"][0]
+        qa = para["qas"][0]
+        title = f"covidqa-{i:03d}"
+        articles.append((title, para["context"]))
+        qs.append(QA(str(qa["id"]), qa["question"], tuple(dict.fromkeys(a["text"].strip() for a in qa["answers"])),
+                     frozenset({title})))
+
+    def prepare(rt: Runtime) -> str:
+        from app.cli_docs import build_ingestor
+
+        folder = rt.settings.home / "eval" / "covidqa_docs"
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for title, text in articles:
+            f = folder / f"{title}.txt"
+            if not f.exists():
+                f.write_text(text, encoding="utf-8")
+            files.append(f)
+        ws = "eval-covidqa"
+        build_ingestor(rt, enrich=False).ingest(files, ws)
+        return ws
+
+    return QASet("covidqa", qs, prepare=prepare, notes={"articles": n})
+
+
+def _jsonl(path: Path, workspace: str, limit: int | None) -> QASet:
+    if not workspace:
+        raise ConfigError(f"{path.name}: a question file needs the workspace that holds its documents: pass -w WS")
+    qs = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            answers = [str(d["answer"]), *[str(a) for a in d.get("answer_aliases") or []]]
+            question = str(d["question"]).strip()[:2000]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{path.name} line {i + 1}: needs JSON with 'question' and 'answer' ({e})") from e
+        gold = d.get("gold_doc") or []
+        qs.append(QA(str(d.get("id", i)), question, tuple(a for a in answers if a),
+                     frozenset([gold] if isinstance(gold, str) else gold),
+                     frozenset(int(p) for p in d.get("gold_pages") or [])))
+        if len(qs) >= min(limit or MAX_QUESTIONS, MAX_QUESTIONS):
+            break
+    if not qs:
+        raise ConfigError(f"{path.name}: no questions")
+    return QASet(path.stem, qs, workspace=workspace)
+
+
+def load_set(dataset: str, data_dir: Path, workspace: str = "", limit: int | None = None) -> QASet:
+    if dataset in ("hotpotqa", "musique"):
+        qs = _multihop(dataset, data_dir, limit)
+    elif dataset == "covidqa":
+        qs = _covidqa(data_dir, limit)
+    else:
+        path = Path(dataset)
+        if not path.is_file():
+            raise ConfigError(f"unknown dataset {dataset!r}: use {' | '.join(BUILTIN)} or a .jsonl file")
+        return _jsonl(path, workspace, limit)
+    if workspace:
+        qs.workspace, qs.prepare = workspace, None
+    qs.questions = qs.questions[:limit] if limit else qs.questions
+    return qs
+
+
+# ---- systems ----------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    short: str = ""
+    answer: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    faithfulness: float | None = None
+    ttft_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _llm_only(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False) -> Run:
+    run = Run()
+    raw = ""
+    async for piece in stream_chat(rt.llm, [{"role": "system", "content": NO_CONTEXT_SYSTEM},
+                                            {"role": "user", "content": q.question}], max_tokens=64):
+        run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
+        raw += piece
+    run.short, run.answer = parse_reply(raw)
+    return run
+
+
+async def _rag(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False, k: int = 5) -> Run:
+    run = Run()
+    hits = await rt.retriever.search(ws, q.question, k=k)
+    if not hits:
+        return Run(short=NOT_FOUND, answer="no hits")
+    raw = ""
+    async for piece in stream_chat(rt.llm, answer_messages(q.question, hits), max_tokens=120):
+        run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
+        raw += piece
+    ans = finalize(q.question, raw, hits)
+    run.short, run.answer, run.faithfulness = ans.short_answer, ans.answer, ans.faithfulness
+    run.citations = [c.to_json() for c in ans.citations]
+    run.extra = {"raw": raw.strip(), "dropped": list(ans.dropped), "retrieved": [h.chunk.doc_title for h in hits]}
+    return run
+
+
+async def _agent(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False) -> Run:
+    run = Run()
+    final: dict[str, Any] = {}
+    async for ev in rt.agent.astream(ws, q.question, use_memory=use_memory):
+        if ev["type"] == "token" and run.ttft_s is None:
+            run.ttft_s = time.perf_counter() - t0
+        elif ev["type"] == "answer":
+            final = ev["answer"]
+            break  # the experience reflectors run after the answer; they are not answer latency
+    run.short, run.answer = str(final.get("short_answer", "")), str(final.get("answer", ""))
+    run.citations, run.faithfulness = list(final.get("citations", [])), final.get("faithfulness")
+    stats = final.get("stats") or {}
+    run.extra = {"raw": final.get("raw", ""), "dropped": final.get("dropped", []), "route": stats.get("route"),
+                 "steps": stats.get("steps_run"), "replans": stats.get("replans"),
+                 "plan": [f"{s.get('tool')}:{str((s.get('filled') or s.get('input') or {}).get('query', ''))[:80]}"
+                          for s in final.get("plan", [])]}
+    return run
+
+
+RUNNERS = {"llm-only": _llm_only, "rag": _rag, "agent": _agent}
+
+
+def _cited_gold(cites: list[dict[str, Any]], q: QA) -> float | None:
+    if not q.gold_docs:
+        return None
+    if not cites:
+        return 0.0
+    hit = any(c.get("doc") in q.gold_docs and (not q.gold_pages or c.get("page") in q.gold_pages) for c in cites)
+    return float(hit)
+
+
+async def run_one(rt: Runtime, system: str, ws: str, q: QA, use_memory: bool = False) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    with metered() as usage:
+        try:
+            r = await RUNNERS[system](rt, ws, q, t0, use_memory)
+            error = ""
+        except RagentError as e:
+            if type(e).__name__ == "LLMUnavailableError":
+                raise
+            r, error = Run(short=NOT_FOUND), f"{type(e).__name__}: {e}"[:300]
+    total = time.perf_counter() - t0
+    return {"qid": q.qid, "question": q.question, "gold": list(q.answers), "short_answer": r.short,
+            "answer": r.answer, "citations": [{k: c.get(k) for k in ("n", "doc", "page", "chunk_id", "verified")}
+                                              for c in r.citations],
+            "faithfulness": r.faithfulness, "cited_gold": _cited_gold(r.citations, q),
+            **score(r.short, r.answer, q.answers), "llm_calls": usage.calls, "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens, "ttft_s": None if r.ttft_s is None else round(r.ttft_s, 3),
+            "total_s": round(total, 3), "error": error, **r.extra}
+
+
+# ---- cache + report ---------------------------------------------------------------------------------------
+def cache_path(home: Path, qset: str, ws: str, system: str, model: str) -> Path:
+    key = hashlib.sha256(f"{qset}|{ws}|{system}|{model}|{PROMPT_VERSION}".encode()).hexdigest()[:10]
+    return home / "eval" / "answers" / f"{qset}_{system}_{key}.jsonl"
+
+
+def load_cache(path: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                out[str(row["qid"])] = row
+            except (ValueError, KeyError):
+                continue  # a line cut by a crash
+    return out
+
+
+def _pct(xs: list[float], p: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, round(p * (len(xs) - 1)))], 2)
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(key: str) -> float | None:
+        vals = [float(r[key]) for r in rows if r.get(key) is not None]
+        return round(statistics.fmean(vals), 4) if vals else None
+
+    lat = [float(r["total_s"]) for r in rows]
+    ttft = [float(r["ttft_s"]) for r in rows if r.get("ttft_s") is not None]
+    return {"n": len(rows), "em": mean("em"), "f1": mean("f1"), "contains": mean("contains"),
+            "faithfulness": mean("faithfulness"), "cited_gold": mean("cited_gold"),
+            "not_found": round(sum(r["short_answer"] == NOT_FOUND for r in rows) / len(rows), 3) if rows else None,
+            "latency_p50_s": _pct(lat, 0.5), "latency_p95_s": _pct(lat, 0.95), "ttft_p50_s": _pct(ttft, 0.5),
+            "llm_calls": mean("llm_calls"), "prompt_tokens": mean("prompt_tokens"),
+            "completion_tokens": mean("completion_tokens"), "errors": sum(1 for r in rows if r.get("error"))}
+
+
+def cpu_info() -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        model = re.search(r"model name\s*:\s*(.+)", text)
+        flags = re.search(r"flags\s*:\s*(.+)", text)
+        have = set(flags.group(1).split()) if flags else set()
+        info = {"model": model.group(1).strip() if model else "?", "cores": text.count("processor\t:"),
+                "flags": sorted(f for f in have if f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"))}
+    except OSError:
+        pass
+    return info
+
+
+def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *, use_memory: bool = False,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every system on every question not cached yet; return the report (summary + rows per system)."""
+    import asyncio
+
+    bad = [s for s in systems if s not in RUNNERS]
+    if bad:
+        raise ConfigError(f"unknown system(s) {bad}: choose from {', '.join(SYSTEMS)}")
+    ws = qset.workspace
+    t_index = time.perf_counter()
+    if qset.prepare is not None:
+        ws = qset.prepare(rt)
+    index_s = time.perf_counter() - t_index
+    model = rt.settings.llm_served_name or rt.settings.llm_model
+    report: dict[str, Any] = {"dataset": qset.name, "workspace": ws, "model": model, "prompt_version": PROMPT_VERSION,
+                              "cpu": cpu_info(), "systems": {}, "rows": {}, "notes": qset.notes,
+                              "index_s": round(index_s, 1), "memory": use_memory}
+
+    async def go() -> None:
+        for system in systems:
+            path = cache_path(rt.settings.home, qset.name, ws, system + ("+memory" if use_memory else ""), model)
+            cached = load_cache(path)
+            rows = []
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as f:
+                for q in qset.questions:
+                    row = cached.get(q.qid)
+                    if row is None:
+                        row = await run_one(rt, system, ws, q, use_memory)
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        f.flush()
+                    rows.append(row)
+                    if progress is not None:
+                        progress(system)
+            report["systems"][system] = summarize(rows)
+            report["rows"][system] = rows
+            report["systems"][system]["cache"] = str(path)
+
+    asyncio.run(go())
+    return report
+
+
+def as_dict(q: QA) -> dict[str, Any]:
+    d = asdict(q)
+    d["gold_docs"], d["gold_pages"] = sorted(q.gold_docs), sorted(q.gold_pages)
+    return d
