@@ -142,7 +142,7 @@ def finalize(question: str, raw: str, hits: Sequence[Hit]) -> Answer:
 
 
 async def rag_answer(retriever: Retriever, llm: LLM, workspace: str, question: str, *, k: int = 5,
-                     max_chars: int = 600, max_tokens: int = 160) -> tuple[Answer, list[Hit]]:
+                     max_chars: int = 600, max_tokens: int = 96) -> tuple[Answer, list[Hit]]:
     """One hybrid search + one answer call, checked: the baseline the agent must beat."""
     hits = await retriever.search(workspace, question, k=k)
     if not hits:

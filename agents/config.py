@@ -17,7 +17,7 @@ class AgentConfig:
     answer_k: int = 5  # evidence chunks shown to the answerer
     source_chars: int = 600  # characters of each chunk shown to the LLM
     plan_tokens: int = 96  # the decomposition's JSON
-    answer_tokens: int = 120  # short answer + one or two cited sentences
+    answer_tokens: int = 96  # the short answer + one cited sentence
     hop_tokens: int = 48  # a hop's short answer
     history_turns: int = 3  # earlier turns of a thread shown to the rewriter and the answerer
     llm_experience: bool = True  # let the LLM propose tips after a run (after the answer is returned)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agents.cite import content_words
 from agents.deps import Deps
 from agents.events import coverage, emit, ranked_hits
 from agents.plan import SHORTCUT_PREFIX, Plan, default_plan, expand_shortcut, to_steps
@@ -65,7 +66,17 @@ async def _decompose(deps: Deps, question: str, tips: list[dict[str, Any]]) -> l
     except LLMError as e:
         logger.info("decomposition failed: %s", e)
         return []
-    return out.questions if len(out.questions) > 1 else []
+    subs = out.questions
+    if len(subs) < 2 or _restates(subs[0], question):
+        logger.info("decomposition did not split the question: %s", subs)
+        return []
+    return subs
+
+
+def _restates(sub: str, question: str) -> bool:
+    """Whether a sub-question is the whole question again (small models often return it as hop 1)."""
+    qw = content_words(question)
+    return bool(qw) and len(qw & content_words(sub)) / len(qw) >= 0.8
 
 
 async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:

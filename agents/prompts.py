@@ -7,7 +7,8 @@ change), so vLLM's prefix cache reuses them across calls and questions.
 ANSWER_SYSTEM = (
     "You answer a question using only the numbered sources. Reply in exactly two lines:\n"
     "Answer: <only the answer: a name, a number, a date, yes or no, or a short phrase; not a sentence>\n"
-    "Explanation: <one or two short sentences from the sources, each ending with its source number, like [2]>\n"
+    "Explanation: <one short sentence from the sources that shows the answer, with the number of each source "
+    "it uses, like [2]>\n"
     "If the sources do not contain the answer, reply \"Answer: not found\" and say what is missing."
 )
 # a worked example (two hops, two sources), sent as a user/assistant pair after the system prompt
@@ -17,8 +18,7 @@ ANSWER_EXAMPLE_USER = (
     "Question: Where was the designer of the HP-7 pump born?"
 )
 ANSWER_EXAMPLE_REPLY = (
-    "Answer: Valparaiso\nExplanation: The HP-7 pump was designed by Lena Ortiz [1]. Lena Ortiz was born in "
-    "Valparaiso [2]."
+    "Answer: Valparaiso\nExplanation: The HP-7 pump was designed by Lena Ortiz [1], who was born in Valparaiso [2]."
 )
 ANSWER_USER = "Sources:\n{sources}\n\n{context}Question: {question}"
 ANSWER_FACTS = "Found so far:\n{facts}\n\n"
@@ -60,12 +60,14 @@ TIPS_SYSTEM = (
 TIPS_USER = "Question: {question}\nRun log:\n{log}\nOutcome: {outcome}\nJSON:"
 
 DECOMPOSE_SYSTEM = (
-    "Split a complex question into 2 or 3 simple questions that are answered one after the other. A later "
-    "question refers to the answer of an earlier one as #1, #2. Reply with JSON only: "
+    "Split a complex question into 2 or 3 simple questions that are answered one after the other. Each simple "
+    "question asks for one fact; the first one never repeats the whole question. A later question refers to the "
+    "answer of an earlier one as #1, #2. Reply with JSON only: "
     '{"questions": ["...", "..."]}'
 )
-DECOMPOSE_EXAMPLE_USER = "Question: Where was the designer of the HP-7 pump born?"
-DECOMPOSE_EXAMPLE_REPLY = '{"questions": ["Who designed the HP-7 pump?", "Where was #1 born?"]}'
+DECOMPOSE_EXAMPLE_USER = "Question: What is the capital of the country where the designer of the HP-7 pump was born?"
+DECOMPOSE_EXAMPLE_REPLY = ('{"questions": ["Who designed the HP-7 pump?", "In which country was #1 born?", '
+                           '"What is the capital of #2?"]}')
 DECOMPOSE_USER = "Question: {question}"
 
 REWRITE_SYSTEM = (

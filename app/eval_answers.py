@@ -207,7 +207,7 @@ async def _rag(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False,
     if not hits:
         return Run(short=NOT_FOUND, answer="no hits")
     raw = ""
-    async for piece in stream_chat(rt.llm, answer_messages(q.question, hits), max_tokens=120):
+    async for piece in stream_chat(rt.llm, answer_messages(q.question, hits), max_tokens=96):
         run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
         raw += piece
     ans = finalize(q.question, raw, hits)
@@ -262,7 +262,7 @@ async def run_one(rt: Runtime, system: str, ws: str, q: QA, use_memory: bool = F
     return {"qid": q.qid, "question": q.question, "gold": list(q.answers), "short_answer": r.short,
             "answer": r.answer, "citations": [{k: c.get(k) for k in ("n", "doc", "page", "chunk_id", "verified")}
                                               for c in r.citations],
-            "faithfulness": r.faithfulness, "cited_gold": _cited_gold(r.citations, q),
+            "faithfulness": r.faithfulness, "cited_gold": None if system == "llm-only" else _cited_gold(r.citations, q),
             **score(r.short, r.answer, q.answers), "llm_calls": usage.calls, "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "ttft_s": None if r.ttft_s is None else round(r.ttft_s, 3),
             "total_s": round(total, 3), "error": error, **r.extra}

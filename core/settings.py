@@ -122,7 +122,7 @@ class RetrievalConfig:
     link_threshold: float = 0.8
     link_mentions: Literal["fallback", "always"] = "fallback"
     graph_extractor: Literal["spacy", "llm"] = "spacy"
-    decompose: Literal["auto", "on", "off"] = "auto"
+    decompose: Literal["auto", "on", "off"] = "off"
     decompose_timeout_s: float = 30.0
     neo4j_url: str | None = None
     neo4j_user: str = "neo4j"
@@ -267,7 +267,9 @@ class Settings(BaseSettings):
         "no entity name occurs in it verbatim (saves ~6-12 ms a query on CPU); always = every query.")
     graph_extractor: Literal["spacy", "llm"] = Field("spacy", description="Graph extraction at write time.")
     decompose: Literal["auto", "on", "off"] = Field(
-        "auto", description="Sub-query path: auto = with the configured LLM server (not an injected LLM)."
+        "off", description="Sub-query path of every search: auto = with the configured LLM server (not an injected "
+        "LLM); off by default: on the CPU models it cost 2-8 s a search and no recall (docs/RETRIEVAL.md), and the "
+        "agent decomposes multi-hop questions itself, with each hop's answer in the next query."
     )
     decompose_timeout_s: float = Field(30.0, description="Give up on the decomposition LLM call after this.")
     neo4j_url: str | None = Field(None, description="Neo4j bolt URL for the graph; unset = embedded SQLite.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,8 @@ def rt(settings: Settings) -> Iterator[Runtime]:
 
 def setup(rt: Runtime, llm: FakeLLM | None, ws: str = "h") -> Retriever:
     settings = rt.settings
-    r = build_retriever(settings.retrieval, rt.index, rt.embedder, rt.registry, llm)
+    cfg = dataclasses.replace(settings.retrieval, decompose="auto")  # the path under test (off by default)
+    r = build_retriever(cfg, rt.index, rt.embedder, rt.registry, llm)
     r.reranker = None
     w = build_writer(settings.retrieval, r)
     w.write(ws, chunks(ws))

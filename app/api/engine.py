@@ -61,7 +61,7 @@ class StraightEngine:
             return
         raw = ""
         msgs = answer_messages(question, hits, history=history or ())
-        async for piece in stream_chat(self.rt.llm, msgs, max_tokens=160):
+        async for piece in stream_chat(self.rt.llm, msgs, max_tokens=96):
             raw += piece
             yield {"type": "token", "text": piece}
         ans = finalize(question, raw, hits)
