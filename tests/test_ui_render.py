@@ -47,3 +47,10 @@ def test_client_reports_an_unreachable_api_with_a_hint() -> None:
         assert "ragent api" in str(e) and "RAGENT_API_URL" in str(e)
     else:
         raise AssertionError("expected ApiError")
+
+
+def test_chat_shows_the_short_answer_then_the_checked_explanation() -> None:
+    from app.ui.render import answer_markdown
+
+    assert answer_markdown({"short_answer": "5 kW", "answer": "It has 5 kW [1]."}) == "**5 kW**\n\nIt has 5 kW [1]."
+    assert answer_markdown({"answer": "old-style answer [1]."}) == "old-style answer [1]."

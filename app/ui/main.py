@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from app.ui.client import ApiClient, ApiError
-from app.ui.render import highlight, numeric_rows
+from app.ui.render import answer_markdown, highlight, numeric_rows
 from core.settings import Settings
 
 DPI = 110
@@ -152,7 +152,7 @@ def chat_page() -> None:
 
         streamed = st.write_stream(tokens())
         status.update(label=f"Done: {len(trace)} agent events", state="complete")
-    answer = str(final.get("answer") or streamed or "")
+    answer = answer_markdown(final) or str(streamed or "")
     messages.append({"role": "assistant", "content": answer, "citations": final.get("citations", []),
                      "trace": trace})
     st.rerun()

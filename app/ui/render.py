@@ -32,3 +32,10 @@ def numeric_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             return numeric_rows({"rows": v})
     flat = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return [{"metric": k, "value": v} for k, v in flat.items()]
+
+
+def answer_markdown(answer: dict[str, Any]) -> str:
+    """The checked answer as the chat shows it: the short answer in bold, then the cited explanation (the
+    streamed draft is replaced by this once the answer event arrives)."""
+    short, expl = str(answer.get("short_answer") or ""), str(answer.get("answer") or "")
+    return f"**{short}**\n\n{expl}".strip() if short else expl
