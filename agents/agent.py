@@ -19,6 +19,7 @@ from typing import Any
 from agents.answer import NOT_FOUND
 from agents.config import AgentConfig
 from agents.deps import Deps
+from agents.events import AnswerEvent, ErrorEvent, Event
 from agents.experience import learn
 from agents.graph import build_graph
 from agents.memory import ExperienceMemory
@@ -80,7 +81,7 @@ class Agent:
 
     async def astream(self, workspace: str, question: str, *, thread_id: str | None = None,
                       use_memory: bool = True, history: list[tuple[str, str]] | None = None,
-                      ) -> AsyncIterator[dict[str, Any]]:
+                      ) -> AsyncIterator[Event]:
         """Run the graph for ``question``; yield its events live, then ``answer`` (always, also after errors).
         The experience reflectors run after the answer has been yielded (off the answer path). A thread id
         keeps the conversation: a follow-up question is rewritten from the thread's earlier turns. ``history``
@@ -109,8 +110,7 @@ class Agent:
                         values = chunk
             except Exception as e:
                 logger.exception("agent run failed")
-                yield {"type": "error", "message": f"{type(e).__name__}: {e}",
-                       "error": type(e).__name__}
+                yield ErrorEvent(type="error", message=f"{type(e).__name__}: {e}", error=type(e).__name__)
                 values = {**values, "error": str(e)}
         self.last_state = values
         ans = values.get("answer") if values.get("answered_round") else None
@@ -120,7 +120,7 @@ class Agent:
         plan = [s for p in values.get("plans", []) for s in p]
         out = {**{k: v for k, v in ans.items() if k != "_supported"}, "trace": values.get("trace", []),
                "plan": plan, "thread_id": tid, "stats": self._stats(values)}
-        yield {"type": "answer", "answer": out}
+        yield AnswerEvent(type="answer", answer=out, thread_id=tid)
         if values.get("answered_round") and self.deps.memory is not None and use_memory:
             try:  # the experience reflectors: after the answer, so the user never waits for them
                 learned = await learn(values, self.deps)  # type: ignore[arg-type]

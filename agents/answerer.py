@@ -8,7 +8,8 @@ from typing import Any
 
 from agents.answer import NOT_FOUND, answer_messages, finalize, short_supported
 from agents.deps import Deps
-from agents.events import emit, ranked_hits
+from agents.events import CitationsEvent, ErrorEvent, Event, TokenEvent, emit
+from agents.evidence import ranked_hits
 from agents.state import AgentState
 from core.errors import LLMUnavailableError, RagentError
 from core.llm import stream_chat
@@ -31,7 +32,7 @@ async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
     cfg = deps.config
     q = state.get("search_query") or state["question"]
     hits = ranked_hits(state.get("evidence", []), cfg.answer_k)
-    trace: list[dict[str, Any]] = []
+    trace: list[Event] = []
     rnd = state.get("round")
     budget = state.get("budget_exhausted", "")
     if not hits:
@@ -47,16 +48,16 @@ async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
     try:
         async for piece in stream_chat(deps.llm, msgs, max_tokens=cfg.answer_tokens):
             raw += piece
-            emit({"type": "token", "text": piece, "round": rnd})
+            emit(TokenEvent(type="token", text=piece, round=int(rnd or 0)))
     except LLMUnavailableError:
         raise
     except RagentError as e:
         logger.warning("answer generation failed (%s)", e)
-        trace.append(emit({"type": "error", "message": f"answer generation failed: {e}"}))
+        trace.append(emit(ErrorEvent(type="error", message=f"answer generation failed: {e}", error=type(e).__name__)))
     ans = finalize(q, raw, hits)
     supported = short_supported(ans.short_answer, hits)
     citations = [c.to_json() for c in ans.citations]
-    trace.append(emit({"type": "citations", "citations": citations}))
+    trace.append(emit(CitationsEvent(type="citations", citations=citations)))
     out = ans.to_json() | {"raw": raw.strip(), "question": state["question"]}
     if budget:
         out["budget_exhausted"] = budget

@@ -1,15 +1,107 @@
-"""Event helpers: nodes emit events live through LangGraph's custom stream and keep them in ``trace``."""
+"""The agent's event stream: one discriminated union (on ``type``) of TypedDicts, emitted by the graph's nodes,
+the ``Agent`` and the API's straight engine, and consumed by the CLI, the SSE chat, the OpenAI facade, the UI
+and the answer evaluation. TypedDicts keep events plain JSON (the checkpointer stores them in ``trace``) while
+mypy checks every key a consumer reads after narrowing on ``type``; ``EVENTS.validate_python`` checks one at a
+trust boundary (tests, the UI reading the API).
+
+Order of one run: ``rewrite``? ``plan`` (``step_start`` ``step_end``)* ``reflection`` ... ``token``* ``citations``
+``error``? and always last ``answer``.
+"""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired
 
-from agents.cite import content_words
-from core.types import Chunk, Hit
+from pydantic import Field, TypeAdapter
+from typing_extensions import TypedDict  # pydantic validates typing_extensions' TypedDict on Python < 3.12
 
 
-def emit(event: dict[str, Any]) -> dict[str, Any]:
+class RewriteEvent(TypedDict):
+    type: Literal["rewrite"]
+    question: str
+    standalone: str  # the follow-up made standalone, what the run searches with
+    how: str  # "llm" | "fallback"
+
+
+class PlanEvent(TypedDict):
+    type: Literal["plan"]
+    plan: list[dict[str, Any]]  # steps: id, tool, input, depends_on, status, ...
+    round: int
+    source: str  # "shortcut" | "route" | "llm" | "fallback" | "straight"
+    route: NotRequired[str]  # "single" | "multi"
+    fallback_reason: NotRequired[str]
+
+
+class StepStartEvent(TypedDict):
+    type: Literal["step_start"]
+    step: dict[str, Any]  # id, tool, input (filled), depends_on
+
+
+class StepEndEvent(TypedDict):
+    type: Literal["step_end"]
+    step: dict[str, Any]
+    ok: bool
+    summary: str
+
+
+class ReflectionEvent(TypedDict):
+    type: Literal["reflection"]
+    decision: str  # "answer" | "retry" | "replan" | "done"
+    reason: str
+    coverage: NotRequired[float]
+
+
+class TokenEvent(TypedDict):
+    type: Literal["token"]
+    text: str  # a piece of the draft answer (the checked answer may differ)
+    round: NotRequired[int]
+
+
+class CitationsEvent(TypedDict):
+    type: Literal["citations"]
+    citations: list[dict[str, Any]]  # Citation.to_json()
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    message: str
+    error: NotRequired[str]  # the exception class, e.g. "LLMUnavailableError"
+
+
+class AnswerEvent(TypedDict):
+    type: Literal["answer"]
+    answer: dict[str, Any]  # Answer.to_json() + trace, plan, thread_id, stats
+    thread_id: NotRequired[str]
+
+
+Event = RewriteEvent | PlanEvent | StepStartEvent | StepEndEvent | ReflectionEvent | TokenEvent | CitationsEvent \
+    | ErrorEvent | AnswerEvent
+EVENT_TYPES = ("rewrite", "plan", "step_start", "step_end", "reflection", "token", "citations", "error", "answer")
+EVENTS: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])  # type: ignore[arg-type]
+
+
+def describe(ev: Event) -> str | None:
+    """One progress line for a person watching a run (CLI stderr, the UI's status box); None for the events
+    that are shown otherwise (tokens, citations, the answer)."""
+    if ev["type"] == "rewrite":
+        return f"follow-up: {ev['standalone']}"
+    if ev["type"] == "plan":
+        steps = ", ".join(str(s.get("tool")) for s in ev["plan"])
+        return f"plan ({ev.get('route', '')} route, {ev['source']}): {steps}"
+    if ev["type"] == "step_start":
+        return None
+    if ev["type"] == "step_end":
+        query = str((ev["step"].get("input") or {}).get("query", ""))[:80]
+        return (f"  {ev['step'].get('id')} {ev['step'].get('tool')} {'ok' if ev['ok'] else 'failed'}"
+                f"{f' {query!r}' if query else ''}: {ev['summary'][:120]}")
+    if ev["type"] == "reflection":
+        return f"reflect: {ev['decision']} ({ev['reason'][:120]})"
+    if ev["type"] == "error":
+        return f"error: {ev['message']}"
+    return None
+
+
+def emit(event: Event) -> Event:
     """Send ``event`` to the live stream (a no-op outside a graph run) and return it for the trace."""
     try:
         from langgraph.config import get_stream_writer
@@ -18,50 +110,3 @@ def emit(event: dict[str, Any]) -> dict[str, Any]:
     except (RuntimeError, LookupError, KeyError):
         pass
     return event
-
-
-def chunk_of(ev: dict[str, Any]) -> Chunk:
-    return Chunk.from_payload(ev["chunk"])
-
-
-def ranked_hits(evidence: list[dict[str, Any]], limit: int) -> list[Hit]:
-    """Evidence as hits, deduplicated by chunk, interleaved by each step's rank (round robin) so the best hit
-    of every hop gets in before the second-best of any."""
-    per_step: dict[str, list[dict[str, Any]]] = {}
-    for ev in evidence:
-        per_step.setdefault(ev["step"], []).append(ev)
-    out: list[Hit] = []
-    seen: set[str] = set()
-    depth = max((len(v) for v in per_step.values()), default=0)
-    for r in range(depth):
-        for evs in per_step.values():
-            if r < len(evs) and evs[r]["chunk"]["id"] not in seen:
-                seen.add(evs[r]["chunk"]["id"])
-                out.append(Hit(chunk=chunk_of(evs[r]), score=float(evs[r]["score"])))
-    return out[:limit]
-
-
-def coverage(question: str, evidence: list[dict[str, Any]]) -> tuple[float, list[str]]:
-    """Share of the question's content words found in the evidence, and the missing words."""
-    qw = content_words(question)
-    if not qw:
-        return 1.0, []
-    have: set[str] = set()
-    for ev in evidence:
-        have |= content_words(ev["chunk"]["text"] + " " + ev["chunk"].get("doc_title", ""))
-    missing = sorted(qw - have)
-    return 1 - len(missing) / len(qw), missing
-
-
-def templated(value: Any, question: str) -> Any:
-    """A step input made reusable (for learned shortcuts): the literal question becomes ``{question}`` and
-    step references lose their round prefix."""
-    if isinstance(value, str):
-        return re.sub(r"\{r\d+\.", "{", value.replace(question, "{question}"))
-    if isinstance(value, list):
-        return [short_id(v) if isinstance(v, str) else templated(v, question) for v in value]
-    return value
-
-
-def short_id(step_id: str) -> str:
-    return re.sub(r"^r\d+\.", "", step_id)

@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from agents.deps import Deps
-from agents.events import chunk_of, emit
+from agents.events import Event, StepEndEvent, StepStartEvent, emit
+from agents.evidence import chunk_of
 from agents.plan import fill
 from agents.state import AgentState, Step
 from agents.tools import TOOLS, ToolContext, ToolResult
@@ -47,7 +48,7 @@ async def executor(state: AgentState, deps: Deps) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = dict(state.get("results") or {})
     evidence: list[dict[str, Any]] = []
     ops: list[dict[str, Any]] = []
-    trace: list[dict[str, Any]] = []
+    trace: list[Event] = []
     steps_run = int(state.get("steps_run", 0))
     step_hits: dict[str, list[Chunk]] = {}
     for ev in state.get("evidence", []):
@@ -65,7 +66,7 @@ async def executor(state: AgentState, deps: Deps) -> dict[str, Any]:
                           answer_tokens=cfg.hop_tokens)
         filled = [{**s, "input": fill(s["input"], state["question"], values)} for s in wave]
         for s in filled:
-            trace.append(emit({"type": "step_start", "step": _public(s)}))
+            trace.append(emit(StepStartEvent(type="step_start", step=_public(s))))
         t0 = time.perf_counter()
         outs = await asyncio.gather(*(_run(s, ctx) for s in filled))
         ms = round((time.perf_counter() - t0) * 1000)
@@ -86,7 +87,7 @@ async def executor(state: AgentState, deps: Deps) -> dict[str, Any]:
                                 for h in res.hits)
             ops.append({"step": s["id"], "tool": s["tool"], "input": s["input"], "ok": ok, "n": n_hits,
                         "error": error, "ms": ms, "round": s.get("round", 1), "shortcut": s.get("shortcut")})
-            trace.append(emit({"type": "step_end", "step": _public(s), "ok": ok, "summary": summary}))
+            trace.append(emit(StepEndEvent(type="step_end", step=_public(s), ok=ok, summary=summary)))
     return {"plan": plan, "results": results, "evidence": evidence, "ops": ops, "trace": trace,
             "steps_run": steps_run}
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agents.deps import Deps
-from agents.events import coverage, emit, short_id, templated
+from agents.evidence import coverage, short_id, templated
 from agents.prompts import TIPS_SYSTEM, TIPS_USER
 from agents.state import AgentState
 from core.errors import LLMError
@@ -133,5 +133,4 @@ async def learn(state: AgentState, deps: Deps) -> dict[str, Any]:
             used.add(promoted)
     dropped = mem.decay(ws, used, cfg.decay, cfg.min_weight)
     learned = {"success": ok, "tips_added": added, "shortcut": promoted, "dropped": dropped}
-    event = emit({"type": "memory", **learned})
-    return {"learned": learned, "trace": [event]}
+    return {"learned": learned}

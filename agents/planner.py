@@ -7,7 +7,8 @@ from typing import Any
 
 from agents.cite import content_words
 from agents.deps import Deps
-from agents.events import coverage, emit, ranked_hits
+from agents.events import PlanEvent, emit
+from agents.evidence import coverage, ranked_hits
 from agents.plan import SHORTCUT_PREFIX, Plan, default_plan, expand_shortcut, to_steps
 from agents.prompts import (
     DECOMPOSE_EXAMPLE_REPLY,
@@ -118,8 +119,10 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
             plan = default_plan(search_q, followup=" ".join([*titles, *missing]) or search_q, k=cfg.search_k)
             plan = Plan(steps=plan.steps[1:])  # the question's own search already ran
     steps = expand(to_steps(plan, round_no), by_name)
-    event = emit({"type": "plan", "plan": steps, "round": round_no, "source": source, "route": want,
-                  **({"fallback_reason": why} if why else {})})
+    event = PlanEvent(type="plan", plan=steps, round=round_no, source=source, route=want)
+    if why:
+        event["fallback_reason"] = why
+    emit(event)
     return {
         "plan": steps, "plans": [steps], "round": round_no, "tips": tips, "shortcuts": shortcuts, "trace": [event],
         "route": want, "routes_tried": sorted(tried),

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from agents.answer import NOT_FOUND
 from agents.deps import Deps
-from agents.events import coverage, emit
+from agents.events import ReflectionEvent, emit
+from agents.evidence import coverage
 from agents.state import AgentState
 
 Decision = Literal["answer", "retry", "replan", "done"]
@@ -68,7 +69,7 @@ async def reflector(state: AgentState, deps: Deps) -> dict[str, Any]:
     decision: Decision
     if state.get("answered_round") == state.get("round"):
         decision, reason, update = _after_answer(state, deps)
-        event = emit({"type": "reflection", "decision": decision, "reason": reason})
+        event = emit(ReflectionEvent(type="reflection", decision=decision, reason=reason))
         return {**update, "decision": decision, "reason": reason, "trace": [event]}
     plan = [dict(s) for s in state["plan"]]
     evidence = state.get("evidence", [])
@@ -93,7 +94,7 @@ async def reflector(state: AgentState, deps: Deps) -> dict[str, Any]:
         update = {"replans": int(state.get("replans", 0)) + 1, "feedback": reason}
     else:
         decision, reason = "answer", f"{len(evidence)} passages, question-term coverage {cov:.0%}"
-    event = emit({"type": "reflection", "decision": decision, "reason": reason, "coverage": round(cov, 3)})
+    event = emit(ReflectionEvent(type="reflection", decision=decision, reason=reason, coverage=round(cov, 3)))
     return {**update, "decision": decision, "reason": reason, "trace": [event]}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.answer import NOT_FOUND
 from agents.deps import Deps
-from agents.events import emit
+from agents.events import RewriteEvent, emit
 from agents.prompts import REWRITE_SYSTEM, REWRITE_USER
 from agents.state import RESET, AgentState
 from core.errors import LLMUnavailableError, RagentError
@@ -59,7 +59,7 @@ async def rewrite(state: AgentState, deps: Deps) -> dict[str, Any]:
         logger.info("question rewrite failed (%s); searching with the previous question too", e)
         how = "fallback"
         standalone = f"{q} ({history[-1].get('search_query') or history[-1]['question']})"[:MAX_QUESTION_CHARS]
-    event = emit({"type": "rewrite", "question": q, "standalone": standalone, "how": how})
+    event = emit(RewriteEvent(type="rewrite", question=q, standalone=standalone, how=how))
     return {"search_query": standalone, "trace": [event]}
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
+from agents.events import Event
+
 RESET: dict[str, Any] = {"__reset__": True}
 
 Step = dict[str, Any]  # {"id", "tool", "input", "depends_on", "status", "attempts", "round"}
@@ -43,7 +45,7 @@ class AgentState(TypedDict, total=False):
     results: Annotated[dict[str, dict[str, Any]], merge]  # step id -> {"ok", "summary", "error", "value", "n"}
     evidence: Annotated[list[dict[str, Any]], extend]  # {"chunk": payload, "score", "step"}
     ops: Annotated[list[dict[str, Any]], extend]  # operation log: one entry per tool call
-    trace: Annotated[list[dict[str, Any]], extend]  # the events (tokens excepted)
+    trace: Annotated[list[Event], extend]  # the events (tokens excepted)
     decision: str
     reason: str
     steps_run: int

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from agents.events import describe
 from app.runtime import Runtime
 from core.errors import RagentError
 from core.settings import Settings
@@ -132,27 +133,16 @@ def ask(
 
     async def run(rt: Runtime) -> None:
         async for ev in rt.agent.astream(ws, question, thread_id=thread, use_memory=not no_memory):
-            kind = ev["type"]
-            if kind == "answer":
+            if ev["type"] == "answer":
                 final.update(ev["answer"])
-            elif kind == "error":
+            elif ev["type"] == "error":
                 errors.append(ev["message"])
-            if as_json or kind in ("answer", "citations"):
+            if as_json:
                 continue
-            if kind == "plan":
-                steps = ", ".join(f"{s['tool']}" for s in ev["plan"])
-                err.print(f"[cyan]plan[/] ({ev.get('source')}): {steps}", highlight=False)
-            elif kind == "step_end":
-                mark = "[green]ok[/]" if ev["ok"] else "[red]failed[/]"
-                err.print(f"  {ev['step']['id']} {ev['step']['tool']} {mark} {ev['summary'][:120]}", highlight=False)
-            elif kind == "reflection":
-                err.print(f"[magenta]reflect[/]: {ev['decision']} ({ev['reason'][:120]})", highlight=False)
-            elif kind == "rewrite":
-                err.print(f"[cyan]follow-up[/]: {ev['standalone']}", highlight=False)
-            elif kind == "token":
+            if ev["type"] == "token":
                 err.print(ev["text"], end="", style="dim", highlight=False)
-            elif kind == "error":
-                err.print(f"[red]{ev['message']}[/]", highlight=False)
+            elif (line := describe(ev)) is not None:
+                err.print(line, style="red" if ev["type"] == "error" else None, highlight=False)
 
     with runtime() as rt:
         guarded(lambda: asyncio.run(run(rt)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.embedder import Embedder, embedder_from_settings
 from core.llm import LLM, OpenAILLM
@@ -12,6 +12,9 @@ from core.settings import Settings
 from retrieval.index import VectorIndex
 from retrieval.registry import Registry
 from retrieval.retriever import Retriever
+
+if TYPE_CHECKING:
+    from agents import Agent, ExperienceMemory
 
 
 @dataclass
@@ -56,17 +59,17 @@ class Runtime:
         return build_retriever(cfg, self.index, self.embedder, self.registry, self.llm if use_llm else None)
 
     @cached_property
-    def memory(self) -> Any:
+    def memory(self) -> ExperienceMemory:
         """The agent's experience memory (tips, shortcuts): SQLite under home, or RAGENT_MEMORY_URL."""
         from agents.memory import ExperienceMemory, store_from_url
 
         if "memory" in self.overrides:
-            return self.overrides["memory"]
+            return self.overrides["memory"]  # type: ignore[no-any-return]
         store = store_from_url(self.settings.memory_url, self.settings.home / "memory.db")
         return ExperienceMemory(store, embedder=self.embedder)
 
     @cached_property
-    def agent(self) -> Any:
+    def agent(self) -> Agent:
         """The planner/executor/reflector agent; checkpoints runs in SQLite under home (resume by thread id)."""
         from agents import Agent, AgentConfig, SqliteCheckpoints
 

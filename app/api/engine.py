@@ -1,8 +1,6 @@
 """What the chat routes call: the agent when the runtime has one, else a straight retrieve-then-answer adapter
-that emits the same event shapes. Chosen once, when the app is built.
-
-Events are dicts ``{"type": "plan"|"step_start"|"step_end"|"reflection"|"token"|"citations"|"answer"|"error",
-...}``; ``answer`` is always the last one and carries ``Answer.to_json()``.
+that emits the same events (``agents.events.Event``). Chosen once, when the app is built. ``answer`` is always
+the last event and carries ``Answer.to_json()``.
 """
 
 from __future__ import annotations
@@ -11,6 +9,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from agents.events import (
+    AnswerEvent,
+    CitationsEvent,
+    ErrorEvent,
+    Event,
+    PlanEvent,
+    StepEndEvent,
+    StepStartEvent,
+    TokenEvent,
+)
 from app.runtime import Runtime
 from core.errors import RagentError
 from core.llm import stream_chat
@@ -18,19 +26,12 @@ from core.types import Answer
 
 logger = logging.getLogger(__name__)
 
-Event = dict[str, Any]
-
 
 class ChatEngine(Protocol):
     def astream(
         self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True,
         history: list[tuple[str, str]] | None = None,
     ) -> AsyncIterator[Event]: ...
-
-
-def token_text(ev: Event) -> str:
-    """The text piece of a ``token`` event, whatever key the producer used."""
-    return str(ev.get("text") or ev.get("token") or ev.get("content") or ev.get("delta") or "")
 
 
 class StraightEngine:
@@ -47,26 +48,26 @@ class StraightEngine:
     ) -> AsyncIterator[Event]:
         from agents.answer import NOT_FOUND, answer_messages, finalize
 
-        yield {"type": "plan", "plan": [{"id": "s1", "tool": "search", "input": {"query": question}},
-                                        {"id": "s2", "tool": "answer", "input": {}}], "source": "straight"}
-        yield {"type": "step_start", "step": {"id": "s1", "tool": "search", "input": {"query": question}}}
+        search: dict[str, Any] = {"id": "s1", "tool": "search", "input": {"query": question}}
+        yield PlanEvent(type="plan", plan=[search, {"id": "s2", "tool": "answer", "input": {}}], round=1,
+                        source="straight", route="single")
+        yield StepStartEvent(type="step_start", step=search)
         hits = await self.rt.retriever.search(workspace, question, k=self.k)
-        yield {"type": "step_end", "step": {"id": "s1", "tool": "search", "input": {"query": question}}, "ok": True,
-               "summary": f"{len(hits)} passages"}
+        yield StepEndEvent(type="step_end", step=search, ok=True, summary=f"{len(hits)} passages")
         if not hits:
             ans = Answer(question, "No documents in this workspace match the question; ingest some first.",
                          short_answer=NOT_FOUND)
-            yield {"type": "citations", "citations": []}
-            yield {"type": "answer", "answer": ans.to_json()}
+            yield CitationsEvent(type="citations", citations=[])
+            yield AnswerEvent(type="answer", answer=ans.to_json())
             return
         raw = ""
         msgs = answer_messages(question, hits, history=history or ())
         async for piece in stream_chat(self.rt.llm, msgs, max_tokens=96):
             raw += piece
-            yield {"type": "token", "text": piece}
+            yield TokenEvent(type="token", text=piece)
         ans = finalize(question, raw, hits)
-        yield {"type": "citations", "citations": [c.to_json() for c in ans.citations]}
-        yield {"type": "answer", "answer": ans.to_json() | {"raw": raw.strip()}}
+        yield CitationsEvent(type="citations", citations=[c.to_json() for c in ans.citations])
+        yield AnswerEvent(type="answer", answer=ans.to_json() | {"raw": raw.strip()})
 
 
 class AgentEngine:
@@ -98,13 +99,13 @@ async def guarded(events: AsyncIterator[Event], question: str) -> AsyncIterator[
         async for ev in events:
             if answered:  # nothing may follow the answer
                 continue
-            answered = ev.get("type") == "answer"
+            answered = ev["type"] == "answer"
             yield ev
     except RagentError as e:
-        yield {"type": "error", "message": str(e), "error": type(e).__name__}
+        yield ErrorEvent(type="error", message=str(e), error=type(e).__name__)
     except Exception as e:
         logger.exception("chat failed")
-        yield {"type": "error", "message": f"internal error ({type(e).__name__}); see the API log",
-               "error": type(e).__name__}
+        yield ErrorEvent(type="error", message=f"internal error ({type(e).__name__}); see the API log",
+                         error=type(e).__name__)
     if not answered:
-        yield {"type": "answer", "answer": Answer(question, "").to_json()}
+        yield AnswerEvent(type="answer", answer=Answer(question, "").to_json())

@@ -13,8 +13,9 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
+from agents.events import AnswerEvent, ErrorEvent, Event
 from app.api.deps import ApiState, Caller, State, Workspace
-from app.api.engine import Event, guarded
+from app.api.engine import guarded
 from app.api.problems import Problem
 from app.api.schemas import ChatRequest, ChatResponse, OAIChatRequest, OAIModel, OAIModelList, ThreadOut
 from core.workspace import WORKSPACE_RE
@@ -41,16 +42,16 @@ async def run_chat(st: ApiState, ws: str, question: str, thread_id: str, use_mem
     outcome = "ok"
     events = st.engine.astream(ws, question, thread_id=thread_id, use_memory=use_memory, history=history)
     async for ev in guarded(events, question):
-        if ev.get("type") == "token":
+        if ev["type"] == "token":
             st.telemetry.tokens.inc()
-        elif ev.get("type") == "error":
+        elif ev["type"] == "error":
             outcome = "error"
-        elif ev.get("type") == "answer":
-            ans = ev.get("answer") or {}
+        elif ev["type"] == "answer":
+            ans = ev["answer"]
             st.threads.add(thread_id, ws, "assistant", answer_text(ans), list(ans.get("citations", [])))
             st.telemetry.chats.labels(api, outcome).inc()
             st.telemetry.chat_seconds.labels(api).observe(time.perf_counter() - start)
-            ev = {**ev, "thread_id": thread_id}
+            ev = AnswerEvent(type="answer", answer=ans, thread_id=thread_id)
         yield ev
 
 
@@ -78,13 +79,13 @@ async def chat(st: State, ws: Workspace, req: ChatRequest) -> Any:
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={**SSE_HEADERS, "X-Thread-Id": thread_id})
-    kept: list[Event] = []
+    kept: list[dict[str, Any]] = []
     answer: dict[str, Any] = {}
     async for ev in events:
-        if ev.get("type") == "answer":
+        if ev["type"] == "answer":
             answer = ev["answer"]
-        elif ev.get("type") != "token":
-            kept.append(ev)
+        elif ev["type"] != "token":
+            kept.append(dict(ev))
     return ChatResponse(thread_id=thread_id, answer=answer, events=kept)
 
 
@@ -180,11 +181,10 @@ async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> An
             # still drop or re-cite sentences; the checked answer is sent when it is ready
             yield chunk({"role": "assistant", "content": ""})
             async for ev in events:
-                kind = ev.get("type")
-                if kind == "error":
-                    yield chunk({"content": f"[ragent error: {ev.get('message', '')}]\n\n"})
-                elif kind == "answer":
-                    ans = ev.get("answer") or {}
+                if ev["type"] == "error":
+                    yield chunk({"content": f"[ragent error: {ev['message']}]\n\n"})
+                elif ev["type"] == "answer":
+                    ans = ev["answer"]
                     cites = list(ans.get("citations", []))
                     for piece in re.findall(r"\S+\s*", answer_text(ans)):
                         yield chunk({"content": piece})
@@ -195,15 +195,15 @@ async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> An
         return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     answer: dict[str, Any] = {}
-    error: Event | None = None
+    error: ErrorEvent | None = None
     async for ev in events:
-        if ev.get("type") == "answer":
+        if ev["type"] == "answer":
             answer = ev["answer"]
-        elif ev.get("type") == "error":
+        elif ev["type"] == "error":
             error = ev
     if error is not None and not answer.get("answer"):
         status = 503 if error.get("error") == "LLMUnavailableError" else 502
-        raise Problem(status, str(error.get("message", "the agent failed")))
+        raise Problem(status, error["message"] or "the agent failed")
     cites = list(answer.get("citations", []))
     content = answer_text(answer) + sources_block(cites)
     n_tokens = len(content.split())

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
+
+from agents.events import EVENTS, Event
 
 
 class ApiError(Exception):
@@ -93,14 +96,19 @@ class ApiClient:
 
     # ---- chat ----
     def chat_stream(self, ws: str, question: str, thread_id: str | None = None,
-                    use_memory: bool = True) -> Iterator[dict[str, Any]]:
+                    use_memory: bool = True) -> Iterator[Event]:
+        """The chat's events, each checked against the event union (``agents.events``)."""
         body = {"question": question, "thread_id": thread_id, "stream": True, "use_memory": use_memory}
         try:
             with self.http.stream("POST", f"/v1/workspaces/{ws}/chat", json=body) as r:
                 if not r.is_success:
                     r.read()
                     _raise(r)
-                yield from iter_sse(r.iter_lines())
+                for data in iter_sse(r.iter_lines()):
+                    try:
+                        yield EVENTS.validate_python(data)
+                    except ValidationError as e:
+                        raise ApiError(f"the chat stream sent an event this UI does not know: {e}") from e
         except httpx.HTTPError as e:
             raise ApiError(f"the chat stream from {self.base_url} broke ({type(e).__name__}: {e})") from e
 

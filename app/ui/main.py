@@ -10,12 +10,13 @@ from typing import Any
 
 import streamlit as st
 
+from agents.events import ErrorEvent, Event, describe
 from app.ui.client import ApiClient, ApiError
 from app.ui.render import answer_markdown, highlight, numeric_rows
 from core.settings import Settings
 
 DPI = 110
-TRACE_TYPES = ("plan", "step_start", "step_end", "reflection", "error")
+
 
 
 @st.cache_resource
@@ -46,33 +47,13 @@ def sidebar_workspace() -> str:
 
 
 # ---- chat ---------------------------------------------------------------------------------------------------
-def describe(ev: dict[str, Any]) -> str:
-    kind = ev.get("type")
-    if kind == "plan":
-        steps = ev.get("plan") or ev.get("steps") or []
-        return "**plan**: " + " → ".join(str(s.get("tool", "?")) for s in steps)
-    if kind == "step_start":
-        step = ev.get("step")
-        tool = step.get("tool") if isinstance(step, dict) else ev.get("tool")
-        return f"→ started {tool}"
-    if kind == "step_end":
-        step = ev.get("step")
-        tool = step.get("tool") if isinstance(step, dict) else ev.get("tool")
-        mark = "✓" if ev.get("ok", True) else "✗ failed"
-        return f"{mark} {tool}: {str(ev.get('summary', ''))[:200]}"
-    if kind == "reflection":
-        return f"reflection: {ev.get('decision', '')} — {str(ev.get('reason', ''))[:200]}"
-    if kind == "error":
-        return f"error: {ev.get('message', '')}"
-    return str(kind)
-
-
-def show_trace(trace: list[dict[str, Any]], expanded: bool = False) -> None:
+def show_trace(trace: list[Event], expanded: bool = False) -> None:
     if not trace:
         return
     with st.expander(f"Agent trace ({len(trace)} events)", expanded=expanded):
         for ev in trace:
-            st.markdown(describe(ev))
+            if (line := describe(ev)) is not None:
+                st.text(line)
 
 
 def show_citations(citations: list[dict[str, Any]], msg_no: int) -> None:
@@ -130,7 +111,7 @@ def chat_page() -> None:
     messages.append({"role": "user", "content": question})
     with st.chat_message("user"):
         st.markdown(question)
-    trace: list[dict[str, Any]] = []
+    trace: list[Event] = []
     final: dict[str, Any] = {}
     with st.chat_message("assistant"):
         status = st.status("Thinking…", expanded=False)
@@ -138,16 +119,15 @@ def chat_page() -> None:
         def tokens() -> Any:
             try:
                 for ev in api().chat_stream(ws, question, st.session_state["thread_id"], use_memory):
-                    kind = ev.get("type")
-                    if kind == "token":
-                        yield ev.get("text") or ev.get("token") or ""
-                    elif kind == "answer":
-                        final.update(ev.get("answer") or {})
-                    elif kind in TRACE_TYPES:
+                    if ev["type"] == "token":
+                        yield ev["text"]
+                    elif ev["type"] == "answer":
+                        final.update(ev["answer"])
+                    elif (line := describe(ev)) is not None:
                         trace.append(ev)
-                        status.write(describe(ev))
+                        status.write(line)
             except ApiError as e:
-                trace.append({"type": "error", "message": str(e)})
+                trace.append(ErrorEvent(type="error", message=str(e)))
                 yield f"\n\nerror: {e}"
 
         streamed = st.write_stream(tokens())
