@@ -28,10 +28,23 @@ def facts_of(state: AgentState) -> list[tuple[str, str]]:
     return out
 
 
+def final_hop(state: AgentState) -> tuple[str, str]:
+    """(step id, filled question) of the multi-hop chain's last hop: the search that took an earlier hop's
+    answer. Its answer is the answer to the whole question, and a small model answers it far more reliably than
+    the whole question (it tends to repeat the first hop's answer otherwise)."""
+    for s in reversed(state.get("plan") or []):
+        if s.get("tool") == "search" and s.get("status") == "done" and any(
+                ".a" in d or d.startswith("a") for d in s.get("depends_on", [])):
+            return str(s["id"]), str((s.get("filled") or {}).get("query", ""))
+    return "", ""
+
+
 async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
     cfg = deps.config
     q = state.get("search_query") or state["question"]
-    hits = ranked_hits(state.get("evidence", []), cfg.answer_k)
+    facts = facts_of(state)
+    last_step, last_q = final_hop(state) if facts else ("", "")
+    hits = ranked_hits(state.get("evidence", []), cfg.answer_k, first=last_step)
     trace: list[Event] = []
     rnd = state.get("round")
     budget = state.get("budget_exhausted", "")
@@ -43,7 +56,7 @@ async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
         return {"answer": ans.to_json(), "answer_source": "none", "answer_supported": False, "answered_round": rnd,
                 "trace": trace}
     history = [(str(t["question"]), str(t["answer"])) for t in (state.get("history") or [])][-cfg.history_turns:]
-    msgs = answer_messages(q, hits, max_chars=cfg.source_chars, facts=facts_of(state), history=history)
+    msgs = answer_messages(last_q or q, hits, max_chars=cfg.source_chars, facts=facts, history=history)
     raw = ""
     try:
         async for piece in stream_chat(deps.llm, msgs, max_tokens=cfg.answer_tokens):

@@ -14,10 +14,12 @@ def chunk_of(ev: dict[str, Any]) -> Chunk:
     return Chunk.from_payload(ev["chunk"])
 
 
-def ranked_hits(evidence: list[dict[str, Any]], limit: int) -> list[Hit]:
+def ranked_hits(evidence: list[dict[str, Any]], limit: int, first: str = "") -> list[Hit]:
     """Evidence as hits, deduplicated by chunk, interleaved by each step's rank (round robin) so the best hit
-    of every hop gets in before the second-best of any."""
+    of every hop gets in before the second-best of any; the hits of step ``first`` lead each round."""
     per_step: dict[str, list[dict[str, Any]]] = {}
+    if first:
+        per_step[first] = []
     for ev in evidence:
         per_step.setdefault(ev["step"], []).append(ev)
     out: list[Hit] = []
