@@ -81,10 +81,11 @@ def _restates(sub: str, question: str) -> bool:
 
 
 async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
-    """Round 1: a learned shortcut that matches, else the route's plan (one search for a single-fact question;
-    a self-ask chain for a multi-hop one, one LLM call). Later rounds (the reflector asked for more): the
-    multi-hop chain when it was not tried yet, else a follow-up search on the titles found and the missing
-    terms."""
+    """Round 1: a learned shortcut that matches, else one search on the question (the self-ask chain first for
+    a multi-hop question only with ``chain_first``: with the 1.5B on CPU the chain answered fewer questions than
+    one search + one answer call, docs/ANSWERS.md). Later rounds (the reflector found the answer missing or
+    unsupported): the multi-hop chain when it was not tried yet, else a follow-up search on the titles found and
+    the missing terms."""
     cfg = deps.config
     q, ws = state["question"], state["workspace"]
     search_q = state.get("search_query") or q
@@ -101,7 +102,7 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
     best = next((s for s in shortcuts if s.get("score", 0) >= cfg.shortcut_min_score), None)
     if round_no == 1 and best is not None:
         plan, source = default_plan(search_q, best, k=cfg.search_k), "shortcut"
-    elif want == "multi" and "multi" not in tried:
+    elif want == "multi" and "multi" not in tried and (round_no > 1 or cfg.chain_first):
         subs = await _decompose(deps, search_q, tips)
         tried.add("multi")
         if subs:

@@ -14,7 +14,11 @@ from retrieval.registry import Registry
 from retrieval.retriever import Retriever
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from agents import Agent, ExperienceMemory
+    from ingest.pipeline import Ingestor, Progress
 
 
 @dataclass
@@ -75,8 +79,28 @@ class Runtime:
 
         s = self.settings
         cfg = AgentConfig(max_steps=s.agent_max_steps, max_replans=s.agent_max_replans,
-                          time_budget_s=s.agent_time_budget_s, llm_experience=s.agent_llm_experience)
+                          time_budget_s=s.agent_time_budget_s, llm_experience=s.agent_llm_experience,
+                          chain_first=s.agent_chain_first)
         return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"))
+
+    def ingestor(self, enrich: bool = False, progress: Progress | None = None,
+                 on_file: Callable[[Path], None] | None = None) -> Ingestor:
+        """An Ingestor wired from the settings: the retriever's per-workspace embedder, the settings' limits, the
+        configured graph store and extractor, optional enrichment (an LLM context per chunk, cached under home)."""
+        from ingest.enrich import ContextCache, Enricher
+        from ingest.pipeline import Ingestor
+        from retrieval.factory import build_writer
+
+        s = self.settings
+        enricher = None
+        if enrich:
+            enricher = Enricher(self.llm, ContextCache(s.home / "enrich_cache.db"),
+                                model_key=f"{s.llm_model}:{s.llm_served_name}", doc_chars=s.enrich_doc_chars,
+                                concurrency=s.enrich_concurrency)
+        return Ingestor(self.index, self.registry, self.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
+                        max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
+                        enricher=enricher, progress=progress, on_file=on_file,
+                        index_writer=build_writer(s.retrieval, self.retriever, self.llm))
 
     def close(self) -> None:
         if "index" in self.__dict__:

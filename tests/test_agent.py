@@ -111,10 +111,17 @@ def test_single_fact_takes_one_search_and_one_answer_call(ws_runtime: Runtime) -
     json.dumps(events)  # the stream is JSON-serialisable
 
 
+def test_multi_hop_question_is_answered_directly_first(ws_runtime: Runtime) -> None:
+    llm = FakeLLM([scripted()])
+    events = run(make_agent(ws_runtime, llm), "What is the rated output of the inverter that Northwind makes?")
+    assert events[0]["route"] == "multi" and [s["tool"] for s in events[0]["plan"]] == ["search"]
+    assert kinds(llm) == ["answer"] and events[-1]["answer"]["short_answer"] == "5 kW"
+
+
 def test_multi_hop_chain_feeds_each_hop_answer_into_the_next_query(ws_runtime: Runtime) -> None:
     llm = FakeLLM([scripted()])
     q = "What is the rated output of the inverter that Northwind makes?"
-    events = run(make_agent(ws_runtime, llm), q)
+    events = run(make_agent(ws_runtime, llm, chain_first=True), q)
     plan = events[0]
     assert plan["route"] == "multi" and plan["source"] == "llm"
     assert [s["tool"] for s in plan["plan"]] == ["search", "search", "answer", "search"]
@@ -137,7 +144,8 @@ def test_not_found_escalates_to_the_multi_hop_chain_once(ws_runtime: Runtime) ->
 
 def test_bad_decomposition_falls_back_to_one_search(ws_runtime: Runtime) -> None:
     llm = FakeLLM([scripted(subs="not json")])
-    events = run(make_agent(ws_runtime, llm), "What is the rated output of the inverter that Northwind makes?")
+    events = run(make_agent(ws_runtime, llm, chain_first=True),
+                 "What is the rated output of the inverter that Northwind makes?")
     assert events[0]["route"] == "multi" and [s["tool"] for s in events[0]["plan"]] == ["search"]
     assert "did not split" in events[0]["fallback_reason"] and events[-1]["answer"]["citations"]
 
@@ -358,7 +366,7 @@ def test_failing_run_creates_error_derived_tip_after_the_answer(ws_runtime: Runt
     assert all(t["provenance"] == [events[-1]["answer"]["stats"]["run_id"]] for t in tips)
     # the next multi-hop question sees the tip in its planning (decomposition) prompt
     llm2 = FakeLLM([scripted()])
-    run(make_agent(ws_runtime, llm2, mem), "What is the rated output of the inverter that timed out?")
+    run(make_agent(ws_runtime, llm2, mem, chain_first=True), "What is the rated output of the inverter that timed out?")
     assert "failed with TimeoutError" in llm2.calls[0]["messages"][0]["content"]
 
 
@@ -388,7 +396,7 @@ def test_question_specific_sequences_do_not_become_shortcuts(ws_runtime: Runtime
 
     mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
     for _ in range(2):
-        events = run(make_agent(ws_runtime, FakeLLM([scripted()]), mem), MULTI_Q)
+        events = run(make_agent(ws_runtime, FakeLLM([scripted()]), mem, chain_first=True), MULTI_Q)
         assert events[-1]["answer"]["short_answer"] == "5 kW"
     assert mem.list("shortcuts", "w") == []  # its sub-questions name this question's entities
 
@@ -418,7 +426,7 @@ def test_no_memory_flag_skips_memory(ws_runtime: Runtime) -> None:
     mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
     mem.put("tips", "w", {"text": "Rated output questions: read page one."})
     llm = FakeLLM([scripted()])
-    run(make_agent(ws_runtime, llm, mem), MULTI_Q, use_memory=False)
+    run(make_agent(ws_runtime, llm, mem, chain_first=True), MULTI_Q, use_memory=False)
     assert "Tips" not in llm.calls[0]["messages"][0]["content"]
     assert len(mem.list("tips", "w")) == 1
 
@@ -433,6 +441,7 @@ def test_cli_ask_json_has_trace_plan_verified(tmp_path: Path, monkeypatch: pytes
     from typer.testing import CliRunner
 
     from app import cli
+    from app.cli import common
 
     home = tmp_path / "var"
     monkeypatch.setenv("RAGENT_HOME", str(home))
@@ -447,7 +456,7 @@ def test_cli_ask_json_has_trace_plan_verified(tmp_path: Path, monkeypatch: pytes
         finally:
             rt.close()
 
-    monkeypatch.setattr(cli, "runtime", fake_rt)
+    monkeypatch.setattr(common, "runtime", fake_rt)
     with fake_rt() as rt:
         Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "c")
     runner = CliRunner()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from agents import Agent, AgentConfig, SqliteCheckpoints
+from agents import Agent, AgentConfig, SqliteCheckpoints, build_graph
 from agents.events import EVENT_TYPES, EVENTS, Event, describe
 from app.api import create_app
 from app.api.engine import StraightEngine, guarded
@@ -76,7 +77,10 @@ def produce(name: str, rt: Runtime, tmp_path: Path) -> list[Event]:
     if name == "agent single route":
         return asyncio.run(_collect(_agent(rt, FakeLLM([scripted()])).astream("w", Q)))
     if name == "agent multi-hop route":
-        return asyncio.run(_collect(_agent(rt, FakeLLM([scripted()])).astream("w", MULTI_Q)))
+        agent = _agent(rt, FakeLLM([scripted()]))
+        agent.deps = replace(agent.deps, config=replace(agent.deps.config, chain_first=True))
+        agent.builder = build_graph(agent.deps)
+        return asyncio.run(_collect(agent.astream("w", MULTI_Q)))
     if name == "agent follow-up in a thread":
         agent = _agent(rt, FakeLLM([three_turns]), tmp_path / "cp.db")
         asyncio.run(_collect(agent.astream("w", TURNS[0], thread_id="t")))
@@ -150,6 +154,7 @@ def test_every_consumer_handles_every_event_type(consumer: str, sample_api: str,
         from contextlib import contextmanager
 
         from app import cli
+        from app.cli import common
 
         class FakeAgent:
             def astream(self, *a: Any, **kw: Any) -> AsyncIterator[Event]:
@@ -161,7 +166,7 @@ def test_every_consumer_handles_every_event_type(consumer: str, sample_api: str,
             r.__dict__["agent"] = FakeAgent()
             yield r
 
-        monkeypatch.setattr(cli, "runtime", fake_rt)
+        monkeypatch.setattr(common, "runtime", fake_rt)
         res = CliRunner().invoke(cli.app, ["ask", Q, "-w", "w"])
         assert res.exit_code == 0, res.output
         assert "Answer: 5 kW" in res.stdout and "reflect: answer" in res.stderr and "follow-up:" in res.stderr
