@@ -122,8 +122,6 @@ def _covidqa(data_dir: Path, limit: int | None) -> QASet:
                      frozenset({title})))
 
     def prepare(rt: Runtime) -> str:
-        from app.cli_docs import build_ingestor
-
         folder = rt.settings.home / "eval" / "covidqa_docs"
         folder.mkdir(parents=True, exist_ok=True)
         files = []
@@ -133,7 +131,7 @@ def _covidqa(data_dir: Path, limit: int | None) -> QASet:
                 f.write_text(text, encoding="utf-8")
             files.append(f)
         ws = "eval-covidqa"
-        build_ingestor(rt, enrich=False).ingest(files, ws)
+        rt.ingestor(enrich=False).ingest(files, ws)
         return ws
 
     return QASet("covidqa", qs, prepare=prepare, notes={"articles": n})

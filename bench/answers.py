@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.cli_eval import ANSWER_COLUMNS, DEFAULT_DATA, answer_rows  # noqa: E402
+from app.cli.eval import ANSWER_COLUMNS, DEFAULT_DATA, answer_rows  # noqa: E402
 from app.eval_answers import evaluate, load_set  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from core.settings import Settings  # noqa: E402

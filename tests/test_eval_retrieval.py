@@ -38,7 +38,7 @@ def test_load_datasets(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_eval_cli_on_tiny_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.cli import app
-    from app.cli_eval import write_markdown
+    from app.cli.eval import write_markdown
 
     path = tiny(tmp_path)
     monkeypatch.setenv("RAGENT_DECOMPOSE", "off")

@@ -95,8 +95,9 @@ def test_citations_parse_and_verify() -> None:
 
 def test_cli_bad_input_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from app import cli
+    from app.cli import common
 
-    monkeypatch.setattr(cli, "runtime", _fake_runtime_cm(tmp_path))
+    monkeypatch.setattr(common, "runtime", _fake_runtime_cm(tmp_path))
     empty = tmp_path / "e.txt"
     empty.touch()
     r = CliRunner().invoke(cli.app, ["ingest", str(empty), str(tmp_path / "nope.pdf"), "--json", "-w", "x"])
@@ -108,10 +109,11 @@ def test_cli_bad_input_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_cli_ask_llm_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example_pdf: Path) -> None:
     """With no server listening, ask says how to start one and exits 1 without a traceback."""
     from app import cli
+    from app.cli import common
 
     monkeypatch.setenv("RAGENT_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("RAGENT_LLM_RETRIES", "0")
-    monkeypatch.setattr(cli, "runtime", _fake_runtime_cm(tmp_path, keep_llm=True))
+    monkeypatch.setattr(common, "runtime", _fake_runtime_cm(tmp_path, keep_llm=True))
     runner = CliRunner()
     assert runner.invoke(cli.app, ["ingest", str(example_pdf), "-w", "x"]).exit_code == 0
     r = runner.invoke(cli.app, ["ask", "What is the rated output?", "-w", "x"])

@@ -189,8 +189,9 @@ def _fake_rt(home: Path):  # type: ignore[no-untyped-def]
 def test_cli_ingest_docs_list_show_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          example_pdf: Path) -> None:
     from app import cli
+    from app.cli import common
 
-    monkeypatch.setattr(cli, "runtime", lambda: _fake_rt(tmp_path / "var"))
+    monkeypatch.setattr(common, "runtime", lambda: _fake_rt(tmp_path / "var"))
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     shutil.copy(example_pdf, folder / "manual.pdf")
@@ -221,13 +222,12 @@ def test_cli_ingest_docs_list_show_delete(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_cli_ingestor_writes_with_the_configured_graph_store_and_extractor(tmp_path: Path) -> None:
     # the ingest CLI built a default writer (SQLite graph + spaCy) whatever RAGENT_GRAPH_* said
-    from app.cli_docs import build_ingestor
     from retrieval.extract import LLMExtractor
 
     rt = Runtime(Settings(home=tmp_path / "var", graph_extractor="llm"),
                  overrides={"embedder": HashEmbedder(), "llm": FakeLLM(['{"entities": [], "relations": []}'])})
     try:
-        writer = build_ingestor(rt, enrich=False).writer
+        writer = rt.ingestor(enrich=False).writer
         assert isinstance(writer.extractor, LLMExtractor) and writer.graph is rt.retriever.graph
     finally:
         rt.close()

@@ -21,7 +21,7 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from app.cli_llm import llm_app
+from app.cli.llm import llm_app
 from app.serving import vllm_server as vs
 from core.errors import ConfigError, LLMError, LLMUnavailableError
 from core.llm import OpenAILLM, chat_json, stream_chat

@@ -48,9 +48,7 @@ def memory_factory(runtime: Runtime) -> Any:
 
 def make_ingest(runtime: Runtime) -> Any:
     def ingest(paths: list[Path], workspace: str, progress: Any) -> list[Any]:
-        from app.cli_docs import build_ingestor  # the same wiring as `ragent ingest`
-
-        ing = build_ingestor(runtime, enrich=runtime.settings.enrich, progress=progress)
+        ing = runtime.ingestor(enrich=runtime.settings.enrich, progress=progress)  # the wiring of `ragent ingest`
         try:
             return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
         finally:  # a version's uploaded source is kept until a newer version is done, then dropped

@@ -85,10 +85,8 @@ def get_document(st: State, ws: Workspace, doc_id: DocId) -> DocumentOut:
 
 @router.delete("/workspaces/{ws}/documents/{doc_id}", status_code=204)
 def delete_document(st: State, ws: Workspace, doc_id: DocId) -> Response:
-    from app.cli_docs import build_ingestor
-
     rec = _doc(st, ws, doc_id)
-    build_ingestor(st.runtime, enrich=False).delete(ws, doc_id)
+    st.runtime.ingestor(enrich=False).delete(ws, doc_id)
     src = Path(rec.source)
     home = (st.settings.home / "uploads").resolve()
     if src.is_file() and home in src.resolve().parents:

@@ -6,16 +6,14 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from app.cli import common
+from app.cli.common import JsonOpt, WorkspaceOpt, fail, out
+
 memory_app = typer.Typer(no_args_is_help=True, help="The agent's learned tips and shortcuts.")
-out = Console()
-err = Console(stderr=True)
 
 KindOpt = typer.Option(None, "--kind", "-k", help="tips or shortcuts (default: both).")
-WsOpt = typer.Option(None, "--workspace", "-w", help="Workspace (default: RAGENT_WORKSPACE).")
-JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 KINDS = ("tips", "shortcuts")
 
 
@@ -24,16 +22,13 @@ def _kinds(kind: str | None) -> tuple[str, ...]:
         return KINDS
     k = kind if kind.endswith("s") else kind + "s"
     if k not in KINDS:
-        err.print(f"[bold red]error:[/] unknown kind {kind!r}; use tips or shortcuts")
-        raise typer.Exit(2)
+        fail(f"unknown kind {kind!r}; use tips or shortcuts", 2)
     return (k,)
 
 
 def _with_memory(workspace: str | None) -> tuple[Any, Any, str]:
-    from app.cli import runtime, settings
-
-    ws = workspace or settings().workspace
-    cm = runtime()
+    ws = workspace or common.settings().workspace
+    cm = common.runtime()
     rt = cm.__enter__()
     return cm, rt.memory, ws
 
@@ -47,7 +42,7 @@ def _find(mem: Any, kinds: tuple[str, ...], ws: str, item_id: str) -> tuple[str,
 
 
 @memory_app.command("list")
-def list_(kind: str = KindOpt, workspace: str = WsOpt, as_json: bool = JsonOpt) -> None:
+def list_(kind: str = KindOpt, workspace: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """List learned items, highest weight first."""
     cm, mem, ws = _with_memory(workspace)
     try:
@@ -66,7 +61,7 @@ def list_(kind: str = KindOpt, workspace: str = WsOpt, as_json: bool = JsonOpt) 
 
 
 @memory_app.command()
-def show(item_id: str, kind: str = KindOpt, workspace: str = WsOpt, as_json: bool = JsonOpt) -> None:
+def show(item_id: str, kind: str = KindOpt, workspace: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Show one item with its provenance (the runs it came from)."""
     cm, mem, ws = _with_memory(workspace)
     try:
@@ -74,21 +69,19 @@ def show(item_id: str, kind: str = KindOpt, workspace: str = WsOpt, as_json: boo
     finally:
         cm.__exit__(None, None, None)
     if found is None:
-        err.print(f"[bold red]error:[/] no memory item {item_id!r} in workspace {ws!r}; see `ragent memory list`")
-        raise typer.Exit(1)
+        fail(f"no memory item {item_id!r} in workspace {ws!r}; see `ragent memory list`")
     print(json.dumps(found[1], indent=None if as_json else 2))
 
 
 @memory_app.command()
 def edit(item_id: str, text: str = typer.Option(..., "--text", help="New text of the tip or shortcut description."),
-         kind: str = KindOpt, workspace: str = WsOpt) -> None:
+         kind: str = KindOpt, workspace: str = WorkspaceOpt) -> None:
     """Replace a tip's text (or a shortcut's description)."""
     cm, mem, ws = _with_memory(workspace)
     try:
         found = _find(mem, _kinds(kind), ws, item_id)
         if found is None:
-            err.print(f"[bold red]error:[/] no memory item {item_id!r} in workspace {ws!r}")
-            raise typer.Exit(1)
+            fail(f"no memory item {item_id!r} in workspace {ws!r}")
         k, item = found
         field = "description" if k == "shortcuts" else "text"
         mem.put(k, ws, {**item, field: text, "text": text if k == "tips" else f"{item.get('name', '')}: {text}",
@@ -99,7 +92,7 @@ def edit(item_id: str, text: str = typer.Option(..., "--text", help="New text of
 
 
 @memory_app.command()
-def delete(item_id: str, kind: str = KindOpt, workspace: str = WsOpt) -> None:
+def delete(item_id: str, kind: str = KindOpt, workspace: str = WorkspaceOpt) -> None:
     """Delete one tip or shortcut."""
     cm, mem, ws = _with_memory(workspace)
     try:
@@ -107,6 +100,5 @@ def delete(item_id: str, kind: str = KindOpt, workspace: str = WsOpt) -> None:
     finally:
         cm.__exit__(None, None, None)
     if not done:
-        err.print(f"[bold red]error:[/] no memory item {item_id!r} in workspace {ws!r}")
-        raise typer.Exit(1)
+        fail(f"no memory item {item_id!r} in workspace {ws!r}")
     out.print(f"deleted {item_id}")

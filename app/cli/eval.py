@@ -11,17 +11,16 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from app.cli import common
+from app.cli.common import err, fail, out
 from core.errors import RagentError
 
 eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluation harnesses.")
-err = Console(stderr=True)
-out = Console()
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multihop"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -56,12 +55,11 @@ def retrieval(
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder rows (fast)."),
 ) -> None:
     """Index a multi-hop corpus (cached) and report recall@2/5/10, MRR, nDCG@10 per path, fused and reranked."""
-    from app.cli import fail, runtime
     from retrieval.eval import HEADER, evaluate, index_corpus, load_dataset, table_rows, workspace_for
     from retrieval.factory import build_writer
 
     try:
-        with runtime() as rt:
+        with common.runtime() as rt:
             s = rt.settings
             ds = load_dataset(dataset, data_dir or DEFAULT_DATA, limit)
             ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")
@@ -142,12 +140,11 @@ def answers(
     """Answer quality end to end: EM / F1 of the short answer, contains-gold, citation faithfulness, cited-gold
     rate, latency, LLM calls and tokens, per system. Per-question results are cached, so an interrupted run
     continues where it stopped."""
-    from app.cli import fail, runtime
     from app.eval_answers import evaluate, load_set
 
     names = [s.strip() for s in systems.split(",") if s.strip()]
     try:
-        with runtime() as rt:
+        with common.runtime() as rt:
             qset = load_set(dataset, data_dir or DEFAULT_DATA, workspace or "", limit)
             with Progress(console=err, transient=True) as bar:
                 tasks = {s: bar.add_task(f"{s} on {qset.name}", total=len(qset.questions)) for s in names}

@@ -9,20 +9,14 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from core.errors import RagentError
+from app.cli import common
+from app.cli.common import JsonOpt, err, fail, guarded, out
 from core.settings import Settings
 
-err = Console(stderr=True)
-out = Console()
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage API keys (hashed, per workspace).")
-UI_MAIN = Path(__file__).resolve().parent / "ui" / "main.py"
-
-
-def _settings() -> Settings:
-    return Settings.from_env(".env")
+UI_MAIN = Path(__file__).resolve().parent.parent / "ui" / "main.py"
 
 
 def api(
@@ -34,17 +28,13 @@ def api(
     import uvicorn
 
     from app.api import create_app
-    from app.runtime import Runtime
 
-    s = _settings()
-    rt = Runtime(s)
-    try:
+    with common.runtime() as rt:
+        s = rt.settings
         if s.api_auth and not _key_store(s).list():
             err.print("[yellow]no API keys yet:[/] create one with `ragent keys create --workspace WS` "
                       "(or set RAGENT_API_AUTH=false for local development)")
         uvicorn.run(create_app(rt), host=host or s.api_host, port=port or s.api_port, log_level=log_level)
-    finally:
-        rt.close()
 
 
 def ui(
@@ -52,7 +42,7 @@ def ui(
     api_url: str = typer.Option(None, "--api-url", help="REST API base URL (default: RAGENT_API_URL)."),
 ) -> None:
     """Serve the Streamlit chat UI; it talks to the REST API only (RAGENT_API_URL, RAGENT_API_KEY)."""
-    s = _settings()
+    s = common.settings()
     env = {**os.environ, "RAGENT_API_URL": api_url or s.api_url}
     if s.api_key:
         env["RAGENT_API_KEY"] = s.api_key
@@ -72,15 +62,12 @@ def _key_store(s: Settings):  # type: ignore[no-untyped-def]
 def keys_create(
     workspace: list[str] = typer.Option(..., "--workspace", "-w", help="Workspace the key may use (repeat; '*' = all)"),
     name: str = typer.Option("", "--name", help="A label for the key."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Create an API key; the key is printed once (only its salted hash is stored)."""
-    store = _key_store(_settings())
+    store = _key_store(common.settings())
     try:
-        token = store.create(workspace, name)
-    except RagentError as e:
-        err.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(1) from None
+        token = guarded(lambda: store.create(workspace, name))
     finally:
         store.close()
     key_id = token.split("_")[1]
@@ -92,9 +79,9 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+def keys_list(as_json: bool = JsonOpt) -> None:
     """List API keys (ids and scopes; never the keys)."""
-    store = _key_store(_settings())
+    store = _key_store(common.settings())
     try:
         infos = store.list()
     finally:
@@ -111,12 +98,11 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Print machine-
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id (`ragent keys list`).")) -> None:
     """Revoke an API key."""
-    store = _key_store(_settings())
+    store = _key_store(common.settings())
     try:
         ok = store.revoke(key_id)
     finally:
         store.close()
     if not ok:
-        err.print(f"[bold red]error:[/] no active key {key_id!r}; `ragent keys list` shows them")
-        raise typer.Exit(1)
+        fail(f"no active key {key_id!r}; `ragent keys list` shows them")
     out.print(f"revoked {key_id}")

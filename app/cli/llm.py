@@ -8,44 +8,23 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
-from typing import TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from core.errors import ConfigError, RagentError
+from app.cli import common
+from app.cli.common import JsonOpt, err, fail, guarded, out
+from core.errors import ConfigError
 from core.settings import PACKAGED_LLMS, Settings
 
-T = TypeVar("T")
 llm_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect the vLLM server.")
-err = Console(stderr=True)
-out = Console()
-
-
-def _settings() -> Settings:
-    return Settings.from_env(".env")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except RagentError as e:
-        _fail(str(e))
-        raise  # unreachable: _fail exits
 
 
 def _with_model(s: Settings, model: str | None) -> Settings:
     if model is None:
         return s
     if model not in PACKAGED_LLMS and "/" not in model:
-        _fail(f"unknown model {model!r}: use one of {', '.join(PACKAGED_LLMS)} or a model folder path")
+        fail(f"unknown model {model!r}: use one of {', '.join(PACKAGED_LLMS)} or a model folder path")
     return s.model_copy(update={"llm_model": model})
 
 
@@ -63,28 +42,28 @@ def serve(
     """Start the local vLLM server (detached) and wait until it is healthy."""
     from app.serving import vllm_server
 
-    s = _with_model(_settings(), model)
+    s = _with_model(common.settings(), model)
     cfg = s.serve
     if print_command:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in vllm_server.server_env(cfg, {}).items())
-        print(f"{env} {shlex.join(_guarded(lambda: vllm_server.build_command(cfg)))}")
+        print(f"{env} {shlex.join(guarded(lambda: vllm_server.build_command(cfg)))}")
         return
     if s.llm_base_url:
         out.print(f"RAGENT_LLM_BASE_URL is set: ragent uses the server at {s.llm_base_url}; "
                   "nothing is started locally.", highlight=False)
         return
-    pid = _guarded(lambda: vllm_server.start(cfg, progress=lambda m: err.print(m, highlight=False)))
+    pid = guarded(lambda: vllm_server.start(cfg, progress=lambda m: err.print(m, highlight=False)))
     out.print(f"vLLM serves {cfg.model_dir.name} as {cfg.served_name!r} at {vllm_server.local_url(cfg)}/v1 "
               f"(pid {pid}; log {cfg.run_dir / vllm_server.LOG_NAME}); stop it with `ragent llm stop`",
               highlight=False)
 
 
 @llm_app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+def status(as_json: bool = JsonOpt) -> None:
     """Is the LLM server reachable, what it serves, speculative-decoding acceptance and token totals."""
     from app.serving import vllm_server
 
-    s = _settings()
+    s = common.settings()
     st = vllm_server.status(s.llm.base_url, s.llm_api_key)
     if as_json:
         print(json.dumps(st))
@@ -104,9 +83,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print machine-rea
         out.print(table)
     if not st["reachable"]:
         hint = "check RAGENT_LLM_BASE_URL" if s.llm_base_url else "run `ragent llm serve`"
-        _fail(f"no LLM server reachable at {st['base_url']}: {hint}")
+        fail(f"no LLM server reachable at {st['base_url']}: {hint}")
     if s.llm.model not in st["models"]:
-        _fail(f"the server does not serve {s.llm.model!r} (it serves {', '.join(st['models']) or 'nothing'}): "
+        fail(f"the server does not serve {s.llm.model!r} (it serves {', '.join(st['models']) or 'nothing'}): "
               "set RAGENT_LLM_SERVED_NAME")
 
 
@@ -115,13 +94,13 @@ def stop() -> None:
     """Stop the local vLLM server started by `ragent llm serve`."""
     from app.serving import vllm_server
 
-    s = _settings()
+    s = common.settings()
     if s.llm_base_url:
         out.print(f"RAGENT_LLM_BASE_URL is set ({s.llm_base_url}): no local server to stop.", highlight=False)
         return
     try:
         stopped = vllm_server.stop(s.serve)
     except (OSError, ConfigError) as e:
-        _fail(f"could not stop vLLM: {e}")
+        fail(f"could not stop vLLM: {e}")
         return
     out.print("vLLM stopped." if stopped else f"no local vLLM server running (no live pid in {s.run_dir}).")

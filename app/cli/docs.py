@@ -1,4 +1,4 @@
-"""``ragent ingest`` (its body) and ``ragent docs list|show|delete``: what is in a workspace, and removing it."""
+"""``ragent ingest`` and ``ragent docs list|show|delete``: what goes into a workspace, what is in it, removing it."""
 
 from __future__ import annotations
 
@@ -8,45 +8,53 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-docs_app = typer.Typer(no_args_is_help=True, help="Documents in a workspace: list, show, delete.")
-out = Console()
-err = Console(stderr=True)
+from app.cli import common
+from app.cli.common import JsonOpt, WorkspaceOpt, err, fail, guarded, out
 
-WsOpt = typer.Option(None, "--workspace", "-w", help="Workspace (default: RAGENT_WORKSPACE).")
-JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+docs_app = typer.Typer(no_args_is_help=True, help="Documents in a workspace: list, show, delete.")
 STATUS_STYLE = {"done": "green", "ingested": "green", "updated": "green", "unchanged": "dim",
                 "duplicate": "yellow", "pending": "yellow", "processing": "yellow", "failed": "red"}
 
 
-def build_ingestor(rt: Any, *, enrich: bool, progress: Any = None, on_file: Any = None) -> Any:
-    """An Ingestor wired from the runtime: per-workspace embedder, settings limits, optional enrichment."""
-    from ingest.enrich import ContextCache, Enricher
-    from ingest.pipeline import Ingestor
-    from retrieval.factory import build_writer
+def expand(paths: list[Path], recursive: bool) -> list[Path]:
+    """Files to ingest: files as given (bad ones are reported per file), folders' supported files (sorted,
+    hidden files skipped), each file once."""
+    from ingest.parse import SUPPORTED
 
-    s = rt.settings
-    enricher = None
-    if enrich:
-        enricher = Enricher(rt.llm, ContextCache(s.home / "enrich_cache.db"),
-                            model_key=f"{s.llm_model}:{s.llm_served_name}", doc_chars=s.enrich_doc_chars,
-                            concurrency=s.enrich_concurrency)
-    return Ingestor(rt.index, rt.registry, rt.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
-                    max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
-                    enricher=enricher, progress=progress, on_file=on_file,
-                    index_writer=build_writer(s.retrieval, rt.retriever, rt.llm))
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = p.rglob("*") if recursive else p.glob("*")
+            files.extend(sorted(f for f in found if f.is_file() and f.suffix.lower() in SUPPORTED
+                                and not any(part.startswith(".") for part in f.relative_to(p).parts)))
+        else:
+            files.append(p)
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
+
+
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest."),
+    workspace: str = WorkspaceOpt,
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
+    enrich: bool = typer.Option(None, "--enrich/--no-enrich", help="LLM context per chunk (contextual retrieval; "
+                                "needs the LLM server; slow on CPU). Default: RAGENT_ENRICH (off)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest PDFs, Word (.docx), Markdown, HTML and text files into a workspace (unchanged files are
+    skipped, changed ones replaced, a crashed run resumes). Exits 1 if any file failed."""
+    ws = workspace or common.settings().workspace
+    run_ingest(expand(paths, recursive), ws, enrich, as_json)
 
 
 def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -> None:
     """The body of ``ragent ingest``: progress bars (files, pages, chunks), a summary, exit 1 on failures."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from app import cli
-
-    with cli.runtime() as rt, Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                                       TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+    with common.runtime() as rt, Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                                          TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
         t_files = bar.add_task("files", total=len(files))
         t_pages = bar.add_task("pages parsed", total=None)
         t_chunks = bar.add_task("chunks embedded", total=0)
@@ -66,8 +74,8 @@ def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -
             bar.update(t_files, description=f"files ({p.name[:20]})")
 
         use_enrich = rt.settings.enrich if enrich is None else enrich
-        ing = build_ingestor(rt, enrich=use_enrich, progress=tick, on_file=on_file)
-        results = cli.guarded(lambda: ing.ingest(files, ws))
+        ing = rt.ingestor(enrich=use_enrich, progress=tick, on_file=on_file)
+        results = guarded(lambda: ing.ingest(files, ws))
         if ing.enricher is not None:
             ing.enricher.cache.close()
     failed = [r for r in results if r.status == "failed"]
@@ -104,12 +112,10 @@ def _find(rt: Any, ws: str, ref: str) -> Any:
 
 
 @docs_app.command("list")
-def list_(workspace: str = WsOpt, status: str = typer.Option(None, "--status", help="Only this status."),
+def list_(workspace: str = WorkspaceOpt, status: str = typer.Option(None, "--status", help="Only this status."),
           as_json: bool = JsonOpt) -> None:
     """List the workspace's documents with status, version, pages and chunks."""
-    from app import cli
-
-    with cli.runtime() as rt:
+    with common.runtime() as rt:
         ws = workspace or rt.settings.workspace
         recs = [r for r in rt.registry.list(ws) if status is None or r.status == status]
     if as_json:
@@ -125,15 +131,13 @@ def list_(workspace: str = WsOpt, status: str = typer.Option(None, "--status", h
 
 @docs_app.command("show")
 def show(doc: str = typer.Argument(..., help="Document id (or prefix), path or file name."),
-         workspace: str = WsOpt, as_json: bool = JsonOpt) -> None:
+         workspace: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Show one document: its registry record and its chunks by kind and page."""
-    from app import cli
-
-    with cli.runtime() as rt:
+    with common.runtime() as rt:
         ws = workspace or rt.settings.workspace
         rec = _find(rt, ws, doc)
         if rec is None:
-            cli.fail(f"no document {doc!r} in workspace {ws!r}; see `ragent docs list -w {ws}`")
+            fail(f"no document {doc!r} in workspace {ws!r}; see `ragent docs list -w {ws}`")
         points = rt.index.scroll(ws, rec.doc_id)
     kinds = Counter(p.payload.get("kind", "text") for p in points)
     pages = sorted({p.payload.get("page") for p in points if p.payload.get("page")})
@@ -147,20 +151,18 @@ def show(doc: str = typer.Argument(..., help="Document id (or prefix), path or f
 
 @docs_app.command("delete")
 def delete(docs: list[str] = typer.Argument(..., help="Document ids (or prefixes), paths or file names."),
-           workspace: str = WsOpt, as_json: bool = JsonOpt) -> None:
+           workspace: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Delete documents: their chunks, vectors, graph mentions, saved images and page renders."""
-    from app import cli
-
     results = []
-    with cli.runtime() as rt:
+    with common.runtime() as rt:
         ws = workspace or rt.settings.workspace
-        ing = build_ingestor(rt, enrich=False)
+        ing = rt.ingestor(enrich=False)
         for ref in docs:
             rec = _find(rt, ws, ref)
             ok = False
             if rec is not None:
                 doc_id: str = rec.doc_id
-                ok = cli.guarded(lambda: bool(ing.delete(ws, doc_id)))  # noqa: B023 (called right here)
+                ok = guarded(lambda: bool(ing.delete(ws, doc_id)))  # noqa: B023 (called right here)
             results.append({"doc": ref, "doc_id": rec.doc_id if rec else None, "deleted": bool(ok),
                             "chunks": len(rec.chunk_ids) if rec else 0})
     missing = [r for r in results if not r["deleted"]]

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from app.runtime import Runtime
-from core.errors import ConfigError, RagentError
-from core.settings import Settings
+from app.cli import common
+from app.cli.common import JsonOpt, WorkspaceOpt, err, fail, guarded, out
+from core.errors import ConfigError
 from finetune.types import EvalQuestion
 from retrieval.retriever import Retriever
 
-T = TypeVar("T")
 finetune_app = typer.Typer(add_completion=False, no_args_is_help=True,
                            help="Fine-tune the embedding model on a workspace (contrastive, with hot swap).")
-err = Console(stderr=True)
-out = Console()
-
-
-def _settings() -> Settings:
-    return Settings.from_env(".env")
-
-
-def _guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except RagentError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from e
 
 
 def load_questions(path: Path, retriever: Retriever, workspace: str) -> list[EvalQuestion]:
@@ -59,7 +41,7 @@ def load_questions(path: Path, retriever: Retriever, workspace: str) -> list[Eva
 
 @finetune_app.command("run")
 def run(
-    workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace (default: RAGENT_WORKSPACE)."),
+    workspace: str = WorkspaceOpt,
     max_pairs: int = typer.Option(None, "--max-pairs", help="Most synthetic pairs (default: setting)."),
     epochs: int = typer.Option(None, "--epochs", help="Training epochs (default RAGENT_FINETUNE_EPOCHS)."),
     generator: str = typer.Option(None, "--generator", help="keyphrase | llm | both (default: setting)."),
@@ -67,7 +49,7 @@ def run(
     force: bool = typer.Option(False, "--force", help="Swap the new model in even if it is not better."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Train and evaluate, but do not swap."),
     max_steps: int = typer.Option(-1, "--max-steps", hidden=True, help="Stop training after N steps (tests)."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Synthesise pairs, mine hard negatives, train, evaluate; hot-swap the model if it wins."""
     import dataclasses
@@ -76,31 +58,26 @@ def run(
 
     from finetune import run_finetune
 
-    s = _settings()
+    s = common.settings()
     ws = workspace or s.workspace
     cfg = s.finetune
     if generator:
         if generator not in ("keyphrase", "llm", "both"):
-            err.print("[bold red]error:[/] --generator must be keyphrase, llm or both")
-            raise typer.Exit(2)
+            fail("--generator must be keyphrase, llm or both", 2)
         cfg = dataclasses.replace(cfg, generator=generator)  # type: ignore[arg-type]
-    rt = Runtime(s)
-    try:
-        with Progress(console=err, transient=True, disable=as_json) as bar:
-            tasks: dict[str, object] = {}
+    with common.runtime() as rt, Progress(console=err, transient=True, disable=as_json) as bar:
+        tasks: dict[str, object] = {}
 
-            def tick(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
-            qs = _guarded(lambda: load_questions(questions, rt.retriever, ws)) if questions else []
-            llm = rt.llm if cfg.generator != "keyphrase" else None
-            res = _guarded(lambda: asyncio.run(run_finetune(
-                rt.retriever, ws, cfg, llm=llm, questions=qs, max_pairs=max_pairs, epochs=epochs,
-                max_steps=max_steps, promote=not dry_run, force=force, progress=tick)))
-    finally:
-        rt.close()
+        qs = guarded(lambda: load_questions(questions, rt.retriever, ws)) if questions else []
+        llm = rt.llm if cfg.generator != "keyphrase" else None
+        res = guarded(lambda: asyncio.run(run_finetune(
+            rt.retriever, ws, cfg, llm=llm, questions=qs, max_pairs=max_pairs, epochs=epochs,
+            max_steps=max_steps, promote=not dry_run, force=force, progress=tick)))
     if as_json:
         print(json.dumps(res.to_json()))
         return
@@ -117,19 +94,15 @@ def run(
 
 @finetune_app.command("list")
 def list_cmd(
-    workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace (default: RAGENT_WORKSPACE)."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    workspace: str = WorkspaceOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Trained model versions of a workspace with their metrics; * marks the active one."""
     from finetune import list_versions
 
-    s = _settings()
-    ws = workspace or s.workspace
-    rt = Runtime(s)
-    try:
-        rows = _guarded(lambda: list_versions(rt.retriever, s.finetune.root, ws))
-    finally:
-        rt.close()
+    with common.runtime() as rt:
+        ws = workspace or rt.settings.workspace
+        rows = guarded(lambda: list_versions(rt.retriever, rt.settings.finetune.root, ws))
     if as_json:
         print(json.dumps({"workspace": ws, "versions": rows}))
         return
@@ -149,20 +122,16 @@ def list_cmd(
 
 @finetune_app.command("rollback")
 def rollback_cmd(
-    workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace (default: RAGENT_WORKSPACE)."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    workspace: str = WorkspaceOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Point the workspace back at its previous collection and embedding model."""
     from finetune import rollback
 
-    s = _settings()
-    ws = workspace or s.workspace
-    rt = Runtime(s)
-    try:
-        now = _guarded(lambda: rollback(rt.index, rt.retriever.active_models, ws))
+    with common.runtime() as rt:
+        ws = workspace or rt.settings.workspace
+        now = guarded(lambda: rollback(rt.index, rt.retriever.active_models, ws))
         collection = rt.index.physical(ws)
-    finally:
-        rt.close()
     if as_json:
         print(json.dumps({"workspace": ws, "active_version": now.version if now else None,
                           "collection": collection}))
