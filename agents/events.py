@@ -77,7 +77,7 @@ class AnswerEvent(TypedDict):
 Event = RewriteEvent | PlanEvent | StepStartEvent | StepEndEvent | ReflectionEvent | TokenEvent | CitationsEvent \
     | ErrorEvent | AnswerEvent
 EVENT_TYPES = ("rewrite", "plan", "step_start", "step_end", "reflection", "token", "citations", "error", "answer")
-EVENTS: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])  # type: ignore[arg-type]
+EVENTS: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])  # type: ignore[arg-type, maybe-unrecognized-str-typeform]
 
 
 def describe(ev: Event) -> str | None:
