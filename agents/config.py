@@ -19,7 +19,8 @@ class AgentConfig:
     plan_tokens: int = 96  # the decomposition's JSON
     answer_tokens: int = 96  # the short answer + one cited sentence
     hop_tokens: int = 48  # a hop's short answer
-    chain_first: bool = False  # multi-hop questions start with the self-ask chain (else: only on escalation)
+    chain_first_depth: int = 2  # questions nesting this many descriptions start with the self-ask chain (1: every
+    # multi-hop question; a large number: the chain only when the direct answer is missing or unsupported)
     history_turns: int = 3  # earlier turns of a thread shown to the rewriter and the answerer
     llm_experience: bool = True  # let the LLM propose tips after a run (after the answer is returned)
     memory_k: int = 3  # tips / shortcuts retrieved for the planner

@@ -18,7 +18,7 @@ from agents.prompts import (
     PLAN_SHORTCUTS,
     PLAN_TIPS,
 )
-from agents.route import Decomposition, chain_plan, route
+from agents.route import Decomposition, chain_plan, depth, route
 from agents.state import AgentState, Step
 from core.errors import LLMError, LLMUnavailableError
 from core.llm import chat_json
@@ -81,9 +81,10 @@ def _restates(sub: str, question: str) -> bool:
 
 
 async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
-    """Round 1: a learned shortcut that matches, else one search on the question (the self-ask chain first for
-    a multi-hop question only with ``chain_first``: with the 1.5B on CPU the chain answered fewer questions than
-    one search + one answer call, docs/ANSWERS.md). Later rounds (the reflector found the answer missing or
+    """Round 1: a learned shortcut that matches, else one search on the question; the self-ask chain first only
+    for a question that nests ``chain_first_depth`` or more descriptions (with the 1.5B on CPU the chain lost to
+    one search + one answer call on one-description questions and won on deeper ones, docs/ANSWERS.md). Later
+    rounds (the reflector found the answer missing or
     unsupported): the multi-hop chain when it was not tried yet, else a follow-up search on the titles found and
     the missing terms."""
     cfg = deps.config
@@ -102,7 +103,7 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
     best = next((s for s in shortcuts if s.get("score", 0) >= cfg.shortcut_min_score), None)
     if round_no == 1 and best is not None:
         plan, source = default_plan(search_q, best, k=cfg.search_k), "shortcut"
-    elif want == "multi" and "multi" not in tried and (round_no > 1 or cfg.chain_first):
+    elif want == "multi" and "multi" not in tried and (round_no > 1 or depth(search_q) >= cfg.chain_first_depth):
         subs = await _decompose(deps, search_q, tips)
         tried.add("multi")
         if subs:

@@ -35,13 +35,26 @@ _POSSESSIVE_ROLE = re.compile(r"\w['\u2019]s\s+(?:[a-z]+\s+)?(?:performer|singer
                               r"headquarters|capital|birthplace|successor|predecessor)\b")
 
 
-def route(question: str) -> Route:
-    """``multi`` when the question describes the entity it asks about instead of naming it, else ``single``."""
+# an entity named by its role ("the composer of Aschenbrodel"): a hop when something else is asked about it
+_ROLE_OF = re.compile(r"\bthe\s+(?:performer|singer|author|writer|director|producer|composer|creator|founder|"
+                      r"owner|publisher|manufacturer|developer|spouse|wife|husband|father|mother)s?\s+of\b", re.I)
+
+
+def depth(question: str) -> int:
+    """How many descriptions stand in for entities the question does not name (relative clauses, "the author
+    of X", "X's performer"): 0 = a single-fact question; each one is a hop to resolve first."""
     q = question.strip()
     body = re.sub(r"^\W*(?:who|whom|whose|what|which|where|when|why|how)\b", "", q, flags=re.I)  # the wh-word
-    if _RELATIVE.search(body) or _ROLE_SUBJECT.search(body) or _ROLE_EVENT.search(body):
-        return "multi"
-    return "multi" if _POSSESSIVE_ROLE.search(q) else "single"
+    cues = len(_RELATIVE.findall(body)) + len(_ROLE_SUBJECT.findall(body)) + len(_ROLE_EVENT.findall(body))
+    cues += len(_POSSESSIVE_ROLE.findall(q))
+    if cues:  # "the author of X" counts only beside another cue: alone it is usually the thing asked for
+        cues += len(_ROLE_OF.findall(body))
+    return cues
+
+
+def route(question: str) -> Route:
+    """``multi`` when the question describes an entity instead of naming it (``depth`` >= 1), else ``single``."""
+    return "multi" if depth(question) else "single"
 
 
 class Decomposition(BaseModel):

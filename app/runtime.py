@@ -80,7 +80,7 @@ class Runtime:
         s = self.settings
         cfg = AgentConfig(max_steps=s.agent_max_steps, max_replans=s.agent_max_replans,
                           time_budget_s=s.agent_time_budget_s, llm_experience=s.agent_llm_experience,
-                          chain_first=s.agent_chain_first)
+                          chain_first_depth=s.agent_chain_first_depth)
         return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"))
 
     def ingestor(self, enrich: bool = False, progress: Progress | None = None,

@@ -280,9 +280,11 @@ class Settings(BaseSettings):
     agent_max_steps: int = Field(8, description="Tool calls per agent run (retries and replans included).")
     agent_max_replans: int = Field(1, description="How often the reflector may ask for a new plan.")
     agent_time_budget_s: float = Field(240.0, description="Wall-clock budget per agent run, in seconds.")
-    agent_chain_first: bool = Field(False, description="Multi-hop questions start with the self-ask chain (one "
-                                    "decomposition call + a call per hop); off: they are answered from one search "
-                                    "first and take the chain only when the answer is missing or unsupported.")
+    agent_chain_first_depth: int = Field(2, ge=1, le=100, description="Questions that nest this many descriptions "
+                                         "('the state that borders the state where X lived') start with the self-ask "
+                                         "chain (a decomposition call + a call per hop); others are answered from one "
+                                         "search first and take the chain only when the answer is missing or "
+                                         "unsupported. 1 = every multi-hop question; 100 = never first.")
     agent_llm_experience: bool = Field(True, description="Let the LLM propose tips after each run.")
     memory_url: str | None = Field(
         None, description="Experience memory store: unset = SQLite under home; postgresql://... = Postgres."

@@ -121,7 +121,7 @@ def test_multi_hop_question_is_answered_directly_first(ws_runtime: Runtime) -> N
 def test_multi_hop_chain_feeds_each_hop_answer_into_the_next_query(ws_runtime: Runtime) -> None:
     llm = FakeLLM([scripted()])
     q = "What is the rated output of the inverter that Northwind makes?"
-    events = run(make_agent(ws_runtime, llm, chain_first=True), q)
+    events = run(make_agent(ws_runtime, llm, chain_first_depth=1), q)
     plan = events[0]
     assert plan["route"] == "multi" and plan["source"] == "llm"
     assert [s["tool"] for s in plan["plan"]] == ["search", "search", "answer", "search"]
@@ -144,7 +144,7 @@ def test_not_found_escalates_to_the_multi_hop_chain_once(ws_runtime: Runtime) ->
 
 def test_bad_decomposition_falls_back_to_one_search(ws_runtime: Runtime) -> None:
     llm = FakeLLM([scripted(subs="not json")])
-    events = run(make_agent(ws_runtime, llm, chain_first=True),
+    events = run(make_agent(ws_runtime, llm, chain_first_depth=1),
                  "What is the rated output of the inverter that Northwind makes?")
     assert events[0]["route"] == "multi" and [s["tool"] for s in events[0]["plan"]] == ["search"]
     assert "did not split" in events[0]["fallback_reason"] and events[-1]["answer"]["citations"]
@@ -233,6 +233,13 @@ def test_routes_by_question() -> None:
     assert route("Who directed the film that was shot in or around Leland, North Carolina in 1986") == "multi"
     assert route("What kind of university did the author of Alexander attend?") == "multi"
     assert route("What county shares a border with the county in which Johnnycake is located?") == "multi"
+    from agents.route import depth
+
+    assert depth("What kind of university did the author of Alexander attend?") == 2
+    assert depth("How many stores are in the state that borders the east of the state where Hello Love's performer "
+                 "lived when he died?") >= 2
+    assert depth("Who directed the film that was shot in Leland in 1986?") == 1
+    assert depth("Who is the author of Alexander?") == 0
 
 
 def test_error_still_ends_with_answer_and_resume_by_thread(ws_runtime: Runtime, tmp_path: Path) -> None:
@@ -366,7 +373,8 @@ def test_failing_run_creates_error_derived_tip_after_the_answer(ws_runtime: Runt
     assert all(t["provenance"] == [events[-1]["answer"]["stats"]["run_id"]] for t in tips)
     # the next multi-hop question sees the tip in its planning (decomposition) prompt
     llm2 = FakeLLM([scripted()])
-    run(make_agent(ws_runtime, llm2, mem, chain_first=True), "What is the rated output of the inverter that timed out?")
+    run(make_agent(ws_runtime, llm2, mem, chain_first_depth=1),
+        "What is the rated output of the inverter that timed out?")
     assert "failed with TimeoutError" in llm2.calls[0]["messages"][0]["content"]
 
 
@@ -396,7 +404,7 @@ def test_question_specific_sequences_do_not_become_shortcuts(ws_runtime: Runtime
 
     mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
     for _ in range(2):
-        events = run(make_agent(ws_runtime, FakeLLM([scripted()]), mem, chain_first=True), MULTI_Q)
+        events = run(make_agent(ws_runtime, FakeLLM([scripted()]), mem, chain_first_depth=1), MULTI_Q)
         assert events[-1]["answer"]["short_answer"] == "5 kW"
     assert mem.list("shortcuts", "w") == []  # its sub-questions name this question's entities
 
@@ -426,7 +434,7 @@ def test_no_memory_flag_skips_memory(ws_runtime: Runtime) -> None:
     mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
     mem.put("tips", "w", {"text": "Rated output questions: read page one."})
     llm = FakeLLM([scripted()])
-    run(make_agent(ws_runtime, llm, mem, chain_first=True), MULTI_Q, use_memory=False)
+    run(make_agent(ws_runtime, llm, mem, chain_first_depth=1), MULTI_Q, use_memory=False)
     assert "Tips" not in llm.calls[0]["messages"][0]["content"]
     assert len(mem.list("tips", "w")) == 1
 

@@ -78,7 +78,7 @@ def produce(name: str, rt: Runtime, tmp_path: Path) -> list[Event]:
         return asyncio.run(_collect(_agent(rt, FakeLLM([scripted()])).astream("w", Q)))
     if name == "agent multi-hop route":
         agent = _agent(rt, FakeLLM([scripted()]))
-        agent.deps = replace(agent.deps, config=replace(agent.deps.config, chain_first=True))
+        agent.deps = replace(agent.deps, config=replace(agent.deps.config, chain_first_depth=1))
         agent.builder = build_graph(agent.deps)
         return asyncio.run(_collect(agent.astream("w", MULTI_Q)))
     if name == "agent follow-up in a thread":
