@@ -80,16 +80,14 @@ class AgentEngine:
         self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True,
         history: list[tuple[str, str]] | None = None,
     ) -> AsyncIterator[Event]:
-        agent: Any = self.rt.agent
-        return agent.astream(workspace, question, thread_id=thread_id, use_memory=use_memory,  # type: ignore[no-any-return]
-                             history=history)
+        return self.rt.agent.astream(workspace, question, thread_id=thread_id, use_memory=use_memory,
+                                     history=history)
 
 
 def engine_for(runtime: Runtime) -> ChatEngine:
-    """The agent when ``Runtime`` offers one (checked on the class: nothing is built here), else the adapter."""
-    if hasattr(type(runtime), "agent") or "agent" in runtime.overrides:
-        return AgentEngine(runtime)
-    return StraightEngine(runtime)
+    """The runtime's agent (built on first use); pass ``engine=StraightEngine(runtime)`` to ``create_app`` for
+    the one-search, one-call engine."""
+    return AgentEngine(runtime)
 
 
 async def guarded(events: AsyncIterator[Event], question: str) -> AsyncIterator[Event]:

@@ -33,19 +33,6 @@ def api_db(runtime: Runtime) -> Path:
     return runtime.settings.home / API_DB
 
 
-def memory_factory(runtime: Runtime) -> Any:
-    """The runtime's experience memory when it has one, else one over SQLite in RAGENT_HOME, else None."""
-    def build() -> Any:
-        if hasattr(type(runtime), "memory"):
-            return runtime.memory  # type: ignore[attr-defined]
-        try:
-            from agents.memory import ExperienceMemory, store_from_url
-        except ImportError:
-            return None
-        return ExperienceMemory(store_from_url(None, runtime.settings.home / "memory.db"))
-    return build
-
-
 def make_ingest(runtime: Runtime) -> Any:
     def ingest(paths: list[Path], workspace: str, progress: Any) -> list[Any]:
         ing = runtime.ingestor(enrich=runtime.settings.enrich, progress=progress)  # the wiring of `ragent ingest`
@@ -71,7 +58,7 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
         auth=runtime.settings.api_auth if auth is None else auth,
         keys=KeyStore(api_db(runtime)), jobs=JobManager(make_ingest(runtime)), threads=ThreadStore(api_db(runtime)),
         engine=engine, engine_name="straight" if isinstance(engine, StraightEngine) else "agent",
-        telemetry=Telemetry(), memory_factory=memory_factory(runtime),
+        telemetry=Telemetry(), memory_factory=lambda: runtime.memory,
     )
 
     @asynccontextmanager
