@@ -54,6 +54,8 @@ def ask(
     final: dict[str, Any] = {}
     errors: list[str] = []
 
+    drafting = [False]
+
     async def run(rt: Runtime) -> None:
         async for ev in rt.agent.astream(ws, question, thread_id=thread, use_memory=not no_memory):
             if ev["type"] == "answer":
@@ -64,7 +66,11 @@ def ask(
                 continue
             if ev["type"] == "token":
                 err.print(ev["text"], end="", style="dim", highlight=False)
+                drafting[0] = True
             elif (line := describe(ev)) is not None:
+                if drafting[0]:  # end the streamed draft's line first
+                    err.print()
+                    drafting[0] = False
                 err.print(line, style="red" if ev["type"] == "error" else None, highlight=False)
 
     with common.runtime() as rt:
