@@ -118,7 +118,7 @@ class Agent:
             ans = {"question": question, "short_answer": NOT_FOUND, "citations": [],
                    "answer": f"The run stopped before answering: {values.get('error', '?')}"}
         plan = [s for p in values.get("plans", []) for s in p]
-        out = {**{k: v for k, v in ans.items() if k != "_supported"}, "trace": values.get("trace", []),
+        out = {**ans, "trace": values.get("trace", []),
                "plan": plan, "thread_id": tid, "stats": self._stats(values)}
         yield AnswerEvent(type="answer", answer=out, thread_id=tid)
         if values.get("answered_round") and self.deps.memory is not None and use_memory:

@@ -8,7 +8,7 @@ fact route of the agent); the agent's answerer uses ``answer_messages`` + ``fina
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from agents.cite import (
     MARK_RE,
@@ -28,7 +28,7 @@ from agents.prompts import (
     ANSWER_SYSTEM,
     ANSWER_USER,
 )
-from core.llm import LLM, Message
+from core.llm import LLM, Message, stream_chat
 from core.types import Answer, Hit
 from retrieval.retriever import Retriever
 
@@ -50,11 +50,11 @@ def format_sources(hits: Sequence[Hit], max_chars: int = 600) -> str:
 
 def answer_messages(question: str, hits: Sequence[Hit], *, max_chars: int = 600,
                     facts: Sequence[tuple[str, str]] = (), history: Sequence[tuple[str, str]] = ()) -> list[Message]:
-    """System prompt + worked example (a stable prefix), then the sources, known facts, earlier turns and the
-    question."""
+    """System prompt + worked example (a stable prefix), then the sources, known facts, earlier turns (as many
+    as the caller passes) and the question."""
     context = ""
     if history:
-        context += ANSWER_HISTORY.format(turns="\n".join(f"Q: {q}\nA: {a}" for q, a in history[-3:]))
+        context += ANSWER_HISTORY.format(turns="\n".join(f"Q: {q}\nA: {a}" for q, a in history))
     if facts:
         context += ANSWER_FACTS.format(facts="\n".join(f"- {q} {a}" for q, a in facts))
     return [{"role": "system", "content": ANSWER_SYSTEM},
@@ -142,11 +142,17 @@ def finalize(question: str, raw: str, hits: Sequence[Hit]) -> Answer:
 
 
 async def rag_answer(retriever: Retriever, llm: LLM, workspace: str, question: str, *, k: int = 5,
-                     max_chars: int = 600, max_tokens: int = 96) -> tuple[Answer, list[Hit]]:
-    """One hybrid search + one answer call, checked: the baseline the agent must beat."""
+                     max_chars: int = 600, max_tokens: int = 96,
+                     on_token: Callable[[str], None] | None = None) -> tuple[Answer, list[Hit]]:
+    """One hybrid search + one (streamed) answer call, checked: the baseline the agent must beat.
+    ``on_token`` receives each piece of the draft as the LLM writes it."""
     hits = await retriever.search(workspace, question, k=k)
     if not hits:
         return Answer(question, "No documents in this workspace match the question; ingest some first.",
                       short_answer=NOT_FOUND), hits
-    raw = await llm.chat(answer_messages(question, hits, max_chars=max_chars), max_tokens=max_tokens)
+    raw = ""
+    async for piece in stream_chat(llm, answer_messages(question, hits, max_chars=max_chars), max_tokens=max_tokens):
+        raw += piece
+        if on_token is not None:
+            on_token(piece)
     return finalize(question, raw, hits), hits

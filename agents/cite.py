@@ -219,29 +219,3 @@ def faithfulness(text: str, citations: list[Citation], hits: list[Hit]) -> float
         judged += 1
         ok += check_claim(sent, _source(hits, marks)).ok
     return ok / judged if judged else None
-
-
-def extractive_answer(question: str, hits: list[Hit], max_sentences: int = 2) -> tuple[str, list[Citation]]:
-    """The fallback: the evidence sentences sharing most words with the question, each cited verbatim."""
-    qw = content_words(question)
-    scored: list[tuple[float, int, str]] = []
-    for n, h in enumerate(hits, start=1):
-        for i, s in enumerate(sentences(h.chunk.text) or [h.chunk.text]):
-            overlap = len(qw & content_words(s))
-            scored.append((overlap + 0.01 / (n + i), n, s))
-    scored.sort(key=lambda t: -t[0])
-    picked: list[tuple[int, str]] = []
-    for _, n, s in scored:
-        if len(picked) >= max_sentences:
-            break
-        if all(n != m for m, _ in picked) or len(hits) == 1:
-            picked.append((n, s[:400]))
-    if not picked:
-        return "I could not find the answer in the documents.", []
-    text = " ".join(with_mark(s, n) for n, s in picked)
-    cites = []
-    for n, s in picked:
-        c = hits[n - 1].chunk
-        q = s[:300]
-        cites.append(Citation(n, c.id, c.doc_title or c.source, c.page, q, verify(q, c.text), c.doc_id, c.bbox))
-    return text, cites

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agents.answer import NOT_FOUND
 from agents.deps import Deps
 from agents.evidence import coverage, short_id, templated
 from agents.prompts import TIPS_SYSTEM, TIPS_USER
@@ -34,7 +35,7 @@ def succeeded(state: AgentState, min_cov: float) -> bool:
     cites = ans.get("citations") or []
     cov, _ = coverage(state["question"], state.get("evidence", []))
     return (bool(cites) and all(c.get("verified") for c in cites) and cov >= min_cov
-            and ans.get("short_answer") != "not found" and bool(state.get("answer_supported", True)))
+            and ans.get("short_answer") != NOT_FOUND and bool(state.get("answer_supported", True)))
 
 
 def error_tips(ops: list[dict[str, Any]]) -> list[str]:

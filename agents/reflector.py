@@ -47,19 +47,17 @@ def _after_answer(state: AgentState, deps: Deps) -> tuple[Decision, str, dict[st
     if replans >= deps.config.max_replans:
         return "done", f"{problem}; no replans left", {}
     update: dict[str, Any] = {"replans": replans + 1, "feedback": problem,
-                              "best_answer": _better(state.get("best_answer") or {}, ans, supported)}
+                              "best_answer": _better(state.get("best_answer") or {}, ans)}
     if "multi" not in (state.get("routes_tried") or []):
         update["route"] = "multi"
         return "replan", f"{problem}; trying the multi-hop chain", update
     return "replan", f"{problem}; searching for what is missing", update
 
 
-def _better(old: dict[str, Any], new: dict[str, Any], new_supported: bool) -> dict[str, Any]:
+def _better(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Keep the earlier answer unless the new one says more (a later hop may come back empty)."""
-    if not old:
-        return {**new, "_supported": new_supported}
-    if old.get("short_answer") == NOT_FOUND and new.get("short_answer") != NOT_FOUND:
-        return {**new, "_supported": new_supported}
+    if not old or (old.get("short_answer") == NOT_FOUND and new.get("short_answer") != NOT_FOUND):
+        return new
     return old
 
 

@@ -68,7 +68,7 @@ def final_answer(state: AgentState) -> dict[str, Any]:
     ans = dict(state.get("answer") or {})
     best = state.get("best_answer") or {}
     if ans.get("short_answer") == NOT_FOUND and best and best.get("short_answer") != NOT_FOUND:
-        ans = {k: v for k, v in best.items() if k != "_supported"}
+        ans = dict(best)
     return ans
 
 

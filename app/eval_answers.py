@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.answer import NOT_FOUND, answer_messages, finalize, parse_reply
+from agents.answer import NOT_FOUND, parse_reply, rag_answer
 from agents.prompts import ANSWER_SYSTEM, DECOMPOSE_SYSTEM, NO_CONTEXT_SYSTEM
 from app.runtime import Runtime
-from core.errors import ConfigError, RagentError
+from core.errors import ConfigError, LLMUnavailableError, RagentError
 from core.llm import metered, stream_chat
 
 SYSTEMS = ("llm-only", "rag", "agent")
@@ -201,14 +201,16 @@ async def _llm_only(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = F
 
 async def _rag(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False, k: int = 5) -> Run:
     run = Run()
-    hits = await rt.retriever.search(ws, q.question, k=k)
+    pieces: list[str] = []
+
+    def token(piece: str) -> None:
+        run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
+        pieces.append(piece)
+
+    ans, hits = await rag_answer(rt.retriever, rt.llm, ws, q.question, k=k, on_token=token)
     if not hits:
         return Run(short=NOT_FOUND, answer="no hits")
-    raw = ""
-    async for piece in stream_chat(rt.llm, answer_messages(q.question, hits), max_tokens=96):
-        run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
-        raw += piece
-    ans = finalize(q.question, raw, hits)
+    raw = "".join(pieces)
     run.short, run.answer, run.faithfulness = ans.short_answer, ans.answer, ans.faithfulness
     run.citations = [c.to_json() for c in ans.citations]
     run.extra = {"raw": raw.strip(), "dropped": list(ans.dropped), "retrieved": [h.chunk.doc_title for h in hits]}
@@ -252,9 +254,9 @@ async def run_one(rt: Runtime, system: str, ws: str, q: QA, use_memory: bool = F
         try:
             r = await RUNNERS[system](rt, ws, q, t0, use_memory)
             error = ""
+        except LLMUnavailableError:
+            raise  # no server: every later question would fail the same way
         except RagentError as e:
-            if type(e).__name__ == "LLMUnavailableError":
-                raise
             r, error = Run(short=NOT_FOUND), f"{type(e).__name__}: {e}"[:300]
     total = time.perf_counter() - t0
     return {"qid": q.qid, "question": q.question, "gold": list(q.answers), "short_answer": r.short,
@@ -307,17 +309,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def cpu_info() -> dict[str, Any]:
-    info: dict[str, Any] = {}
+    """What every latency is reported with: the CPU model, its cores and the flags that decide the LLM's speed."""
+    from app.serving.vllm_server import cpu_flags
+
     try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"model name\s*:\s*(.+)", text)
-        flags = re.search(r"flags\s*:\s*(.+)", text)
-        have = set(flags.group(1).split()) if flags else set()
-        info = {"model": model.group(1).strip() if model else "?", "cores": text.count("processor\t:"),
-                "flags": sorted(f for f in have if f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"))}
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        pass
-    return info
+        return {}
+    model = re.search(r"model name\s*:\s*(.+)", text)
+    return {"model": model.group(1).strip() if model else "?", "cores": text.count("processor\t:"),
+            "flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"})}
 
 
 def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *, use_memory: bool = False,

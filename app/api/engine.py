@@ -46,6 +46,7 @@ class StraightEngine:
         self, workspace: str, question: str, *, thread_id: str | None = None, use_memory: bool = True,
         history: list[tuple[str, str]] | None = None,
     ) -> AsyncIterator[Event]:
+        from agents import AgentConfig
         from agents.answer import NOT_FOUND, answer_messages, finalize
 
         search: dict[str, Any] = {"id": "s1", "tool": "search", "input": {"query": question}}
@@ -61,7 +62,7 @@ class StraightEngine:
             yield AnswerEvent(type="answer", answer=ans.to_json())
             return
         raw = ""
-        msgs = answer_messages(question, hits, history=history or ())
+        msgs = answer_messages(question, hits, history=(history or [])[-AgentConfig.history_turns:])
         async for piece in stream_chat(self.rt.llm, msgs, max_tokens=96):
             raw += piece
             yield TokenEvent(type="token", text=piece)
