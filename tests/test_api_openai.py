@@ -4,6 +4,7 @@ and one end-to-end chat through the API with the REAL vLLM server (``llm_server`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +33,25 @@ def ingest(url: str, key: str, ws: str, pdf: Path) -> None:
         assert wait_job(c, r.json()["id"])["state"] == "done"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, example_pdf: Path) -> Iterator[tuple[str, str]]:
-    rt = Runtime(Settings(home=tmp_path_factory.mktemp("oai")),
-                 overrides={"llm": FakeLLM([scripted]), "embedder": HashEmbedder()})
+@contextmanager
+def serve_manual(home: Path, pdf: Path, llm: FakeLLM) -> Iterator[tuple[str, str]]:
+    """A live API (agent engine, auth on, HashEmbedder) with ``pdf`` ingested into workspace "manuals":
+    yields (url, key of that workspace)."""
+    rt = Runtime(Settings(home=home), overrides={"llm": llm, "embedder": HashEmbedder()})
     app = create_app(rt, auth=True)
     key = app.state.ragent.keys.create(["manuals"])
-    with live_server(app) as url:
-        ingest(url, key, "manuals", example_pdf)
-        yield url, key
-    rt.close()
+    try:
+        with live_server(app) as url:
+            ingest(url, key, "manuals", pdf)
+            yield url, key
+    finally:
+        rt.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, example_pdf: Path) -> Iterator[tuple[str, str]]:
+    with serve_manual(tmp_path_factory.mktemp("oai"), example_pdf, FakeLLM([scripted])) as served:
+        yield served
 
 
 def test_openai_client_lists_workspaces_and_answers_with_citations(served: tuple[str, str]) -> None:

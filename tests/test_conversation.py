@@ -10,13 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api import create_app
-from app.runtime import Runtime
-from core.settings import Settings
-from tests.api_live import auth, live_server, parse_sse
-from tests.fakes import FakeLLM, HashEmbedder
+from tests.api_live import auth, parse_sse
+from tests.fakes import FakeLLM
 from tests.test_agent import TURNS, three_turns
-from tests.test_api_openai import ingest
+from tests.test_api_openai import serve_manual
 
 HOSTILE = "Oslo"
 
@@ -33,14 +30,8 @@ def llm_reply(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, example_pdf: Path) -> Iterator[tuple[str, str]]:
-    rt = Runtime(Settings(home=tmp_path_factory.mktemp("conv")),
-                 overrides={"llm": FakeLLM([llm_reply]), "embedder": HashEmbedder()})
-    app = create_app(rt, auth=True)
-    key = app.state.ragent.keys.create(["manuals"])
-    with live_server(app) as url:
-        ingest(url, key, "manuals", example_pdf)
-        yield url, key
-    rt.close()
+    with serve_manual(tmp_path_factory.mktemp("conv"), example_pdf, FakeLLM([llm_reply])) as served:
+        yield served
 
 
 def test_three_turn_thread_over_sse_chat(served: tuple[str, str]) -> None:
