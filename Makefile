@@ -11,7 +11,7 @@ QUESTION ?= What is the rated output of the NW-200 inverter, and how long is the
 # pip on this machine warns about optional local indexes that do not exist; keep the output readable
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run test venv llm-venv model test-model lint typecheck serve stop bench clean help
+.PHONY: run test venv llm-venv model test-model lint typecheck serve stop bench clean help browser-deps ocr-deps postgres-deps
 
 help:
 	@echo "make run   - set up everything, start vLLM (CPU), ingest examples/, ask a question"
@@ -34,7 +34,7 @@ model: llm-venv
 test-model: llm-venv
 	.venv-llm/bin/python scripts/prepare_model.py $(TEST_MODEL) --home var
 
-run: venv model
+run: venv model ocr-deps
 	$(RAGENT) llm serve --model $(MODEL)
 	$(RAGENT) ingest examples/ --workspace $(WS)
 	$(RAGENT) ask "$(QUESTION)" --workspace $(WS)
@@ -55,7 +55,13 @@ typecheck: venv
 browser-deps:  # Debian's Chromium + chromedriver for the UI browser test (never `playwright install`)
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-test: venv test-model browser-deps lint typecheck
+ocr-deps:  # Debian's Tesseract (+ English) for OCR of scanned pages and text in images
+	test -x /usr/bin/tesseract || (apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-eng)
+
+postgres-deps:  # Debian's PostgreSQL server binaries: the test fixture runs initdb + postgres on a temporary directory
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+
+test: venv test-model browser-deps ocr-deps postgres-deps lint typecheck
 	RAGENT_TEST_LLM_MODEL=$(TEST_MODEL) $(VENV)/bin/pytest -q
 
 clean:
