@@ -216,6 +216,21 @@ class Settings(BaseSettings):
     )
     enrich_doc_chars: int = Field(6000, description="Document characters shown to the LLM when enriching.")
     enrich_concurrency: int = Field(4, description="Enrichment requests in flight at once.")
+    # Ingest: OCR (Tesseract through PyMuPDF) and the vision-model path
+    ocr: Literal["auto", "off", "force"] = Field(
+        "auto", description="OCR with Tesseract: auto = pages without a usable text layer and images that carry "
+        "text; force = every page; off = never (scanned PDFs are then refused)."
+    )
+    ocr_languages: str = Field("eng", description="Tesseract languages, '+'-joined (e.g. eng+deu); each needs its "
+                               "Debian package tesseract-ocr-<lang>.")
+    ocr_dpi: int = Field(200, ge=72, le=600, description="Resolution scanned pages are OCRed at.")
+    vlm_base_url: str | None = Field(
+        None, description="OpenAI-compatible multimodal server (e.g. vLLM serving Qwen2.5-VL) that describes images "
+        "at ingest and reads cited figures at question time; unset = no vision model."
+    )
+    vlm_model: str = Field("ragent-vlm", description="Model name sent to the vision server.")
+    vlm_api_key: str = Field("EMPTY", description="API key sent to the vision server.")
+    vlm_timeout_s: float = Field(120.0, description="Per-image timeout of a vision-model call, in seconds.")
 
     # API + UI (app/api, app/ui)
     api_auth: bool = Field(True, description="Require API keys (`ragent keys create`); false = open local dev.")
