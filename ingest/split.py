@@ -29,6 +29,7 @@ class Piece:
     bbox: BBox | None
     kind: ChunkKind
     heading_path: tuple[str, ...]
+    image: str = ""  # image pieces: the saved image file (relative to the files folder)
 
 
 def _union(a: BBox | None, b: BBox | None) -> BBox | None:
@@ -195,7 +196,7 @@ def split_blocks(blocks: Sequence[Block], chunk_chars: int = 1200,
             pieces += _table_pieces(b, chunk_chars, tuple(h for h in headings if h))
         elif b.kind == "image":
             flush()
-            pieces.append(Piece(b.text, b.page, b.bbox, "image", tuple(h for h in headings if h)))
+            pieces.append(Piece(b.text, b.page, b.bbox, "image", tuple(h for h in headings if h), b.image_path))
         else:
             section.append(b)
     flush()
