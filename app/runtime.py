@@ -88,6 +88,7 @@ class Runtime:
         """An Ingestor wired from the settings: the retriever's per-workspace embedder, the settings' limits, the
         configured graph store and extractor, optional enrichment (an LLM context per chunk, cached under home)."""
         from ingest.enrich import ContextCache, Enricher
+        from ingest.ocr import OcrConfig
         from ingest.pipeline import Ingestor
         from retrieval.factory import build_writer
 
@@ -100,6 +101,7 @@ class Runtime:
         return Ingestor(self.index, self.registry, self.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
                         max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
                         enricher=enricher, progress=progress, on_file=on_file,
+                        ocr=OcrConfig(s.ocr, s.ocr_languages, s.ocr_dpi),
                         index_writer=build_writer(s.retrieval, self.retriever, self.llm))
 
     def close(self) -> None:

@@ -35,6 +35,12 @@ class Chunk:
     heading_path: tuple[str, ...] = ()
     context: str = ""
     order: int = 0  # position within its document
+    image: str = ""  # image chunks: the image file's name in the document's files folder
+    ocr_confidence: float | None = None  # text read by OCR: estimated confidence 0..1; None = not OCR
+
+    @property
+    def ocr(self) -> bool:
+        return self.ocr_confidence is not None
 
     @property
     def index_text(self) -> str:
@@ -64,6 +70,8 @@ class Chunk:
             heading_path=tuple(p.get("heading_path") or ()),
             context=p.get("context", ""),
             order=p.get("order", 0),
+            image=p.get("image") or "",
+            ocr_confidence=p.get("ocr_confidence"),
         )
 
 

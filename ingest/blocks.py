@@ -23,7 +23,8 @@ class Block:
     kind: ChunkKind = "text"
     heading_level: int = 0  # 0 = body text; 1.. = heading depth
     cells: Cells = ()  # tables: the cell grid, row by row (``text`` is its Markdown)
-    image_path: str = ""  # images: the saved file
+    image_path: str = ""  # images: the saved file's name (in the document's files folder)
+    ocr_confidence: float | None = None  # set when the text was read by OCR (0..1, see ingest.ocr.quality)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ParsedDoc:
     pages: int
     blocks: list[Block] = field(default_factory=list)
     images_seen: int = 0  # images in the file before dropping tiny/decorative ones
+    ocr_pages: int = 0  # pages read by OCR
     warnings: tuple[str, ...] = ()
 
     @property

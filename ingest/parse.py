@@ -8,18 +8,21 @@ from pathlib import Path
 
 from core.errors import IngestError
 from ingest.blocks import ParsedDoc
+from ingest.ocr import OcrConfig
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
 SUPPORTED = {".pdf", ".docx", *TEXT_SUFFIXES}
 
 
-def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None) -> ParsedDoc:
-    """Parse one file. ``files_dir`` is where a PDF's images are saved (none saved when None)."""
+def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None,
+               ocr: OcrConfig | None = None) -> ParsedDoc:
+    """Parse one file. ``files_dir`` is where a PDF's images are saved (none saved when None); ``ocr`` says how
+    scanned pages and images with text are read (default: auto)."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         from ingest.pdf import parse_pdf
 
-        return parse_pdf(path, max_pages=max_pages, files_dir=files_dir)
+        return parse_pdf(path, max_pages=max_pages, files_dir=files_dir, ocr=ocr)
     if suffix == ".docx":
         from ingest.docx import parse_docx
 

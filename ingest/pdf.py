@@ -10,6 +10,10 @@
 - Images: unique image xrefs per page, minus tiny/decorative ones (< ``min_px`` pixels a side, < ``min_frac``
   of the page area, or repeated on many pages like logos); each is saved as PNG and described by its caption
   (the nearest "Figure/Fig./Table ..." block below or above) and nearby text.
+  Images are read by OCR (``ingest.ocr``) when ``RAGENT_OCR`` is not off: their text joins the caption.
+- Scanned pages (no usable text layer, an image on the page) are rendered and read by Tesseract
+  (``ingest.ocr.ocr_page``) into the same block/word shape, so headings and tables work on scans too; their
+  blocks carry ``ocr_confidence``.
 - ``render_page`` renders (and caches) a page image for the UI to show a citation.
 """
 
@@ -18,13 +22,14 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from core.errors import IngestError
 from core.types import BBox
 from ingest.blocks import Block, ParsedDoc, to_markdown
+from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, needs_ocr, ocr_page, ocr_pixmap
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
 
 logger = logging.getLogger(__name__)
@@ -242,7 +247,10 @@ def _caption(img: BBox, texts: list[_Raw]) -> tuple[str, str]:
 
 
 def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | None, repeated: set[int],
-            min_px: int, min_frac: float) -> tuple[list[Block], int]:
+            min_px: int, min_frac: float, ocr: OcrConfig, warnings: list[str],
+            max_frac: float = 1.01) -> tuple[list[Block], int]:
+    """Image blocks of a page: saved as PNG, text = caption + the text OCR reads in it + the nearby paragraph.
+    Images covering more than ``max_frac`` of the page are skipped (an OCRed page's scan is its text)."""
     import pymupdf
 
     seen = {x[0] for x in page.get_images()}
@@ -259,33 +267,60 @@ def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | 
     blocks = []
     for n, (xref, bb) in enumerate(boxes.items(), start=1):
         clip = pymupdf.Rect(bb) & page.rect
-        if clip.is_empty or clip.width * clip.height < min_frac * area:
+        if clip.is_empty or not min_frac * area <= clip.width * clip.height <= max_frac * area:
             continue
         bb = (clip.x0, clip.y0, clip.x1, clip.y1)
+        pix = None
+        try:
+            if xref:
+                pix = pymupdf.Pixmap(doc, xref)
+                if pix.n - pix.alpha >= 4 or pix.colorspace is None or pix.colorspace.n not in (1, 3):
+                    pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+            else:
+                pix = page.get_pixmap(clip=clip, dpi=110)
+        except Exception as e:  # an odd or corrupt image must not fail the document
+            logger.warning("page %d: could not read image %d (%s)", pno, xref, e)
         saved = ""
-        if files_dir is not None:
+        if files_dir is not None and pix is not None:
             files_dir.mkdir(parents=True, exist_ok=True)
             dest = files_dir / f"p{pno}-img{n}.png"
             try:
-                if xref:
-                    pix = pymupdf.Pixmap(doc, xref)
-                    if pix.n - pix.alpha >= 4 or pix.colorspace is None or pix.colorspace.n not in (1, 3):
-                        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
-                else:
-                    pix = page.get_pixmap(clip=clip, dpi=110)
                 pix.save(dest)
-                saved = str(dest)
-            except Exception as e:  # an odd image format must not fail the document
+                saved = dest.name
+            except Exception as e:
                 logger.warning("page %d: could not save image %d (%s)", pno, xref, e)
+        seen_text, conf = _read_image(pix, ocr, warnings, pno)
         caption, nearby = _caption(bb, texts)
-        text = "\n".join(p for p in (caption or f"Image on page {pno}", nearby) if p)
-        blocks.append(Block(text=text, page=pno, bbox=bb, kind="image", image_path=saved))
+        text = "\n".join(p for p in (caption or f"Image on page {pno}", seen_text, nearby) if p)
+        blocks.append(Block(text=text, page=pno, bbox=bb, kind="image", image_path=saved, ocr_confidence=conf))
     return blocks, len(seen)
 
 
+def _read_image(pix: Any, ocr: OcrConfig, warnings: list[str], pno: int) -> tuple[str, float | None]:
+    """(text OCR reads in an image, its confidence); ('', None) when there is none worth indexing."""
+    if pix is None or ocr.mode == "off" or max(pix.width, pix.height) < ocr.min_image_px:
+        return "", None
+    try:
+        text, conf = ocr_pixmap(pix, ocr)
+    except OcrUnavailable as e:
+        if str(e) not in warnings:
+            warnings.append(str(e))
+        return "", None
+    except Exception as e:  # a corrupt image must not stop the document
+        logger.warning("page %d: OCR of an image failed (%s)", pno, e)
+        return "", None
+    if len(text.split()) < 2 or conf < 0.5:  # photos and drawings read as noise: keep the caption, not the noise
+        return "", None
+    return text[:2000], conf
+
+
 def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None, min_px: int = 64,
-              min_frac: float = 0.01, tables: bool = True, images: bool = True) -> ParsedDoc:
+              min_frac: float = 0.01, tables: bool = True, images: bool = True,
+              ocr: OcrConfig | None = None) -> ParsedDoc:
+    """``ocr``: how pages without a text layer and images with text are read (default: auto, eng)."""
     import pymupdf
+
+    ocr = ocr or OcrConfig()
 
     doc = _open(path)
     with doc:
@@ -302,20 +337,37 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
         raws: list[_Raw] = []
         extra: dict[int, list[Block]] = {}  # per page: tables and images, placed after the page's text
         images_seen = 0
+        ocr_conf: dict[int, float] = {}  # OCRed page -> confidence
+        warnings: list[str] = []
         flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
         for page in doc:
             pno = page.number + 1
             textpage = page.get_textpage(flags=flags)  # one text extraction for the text blocks and the tables
             page_dict = page.get_text("dict", textpage=textpage)
+            native = "".join(s["text"] for b in page_dict["blocks"] for ln in b.get("lines", ()) for s in ln["spans"])
+            scanned: OcrPage | None = None
+            if needs_ocr(page, native, ocr.mode):
+                try:
+                    scanned = ocr_page(page, ocr)
+                except OcrUnavailable:
+                    raise
+                except Exception as e:  # a page Tesseract cannot read must not stop the document
+                    logger.warning("page %d: OCR failed (%s)", pno, e)
+                    warnings.append(f"page {pno}: OCR failed ({e})")
+                else:
+                    page_dict = scanned.dict
+                    ocr_conf[pno] = scanned.confidence
             tbls: list[Block] = []
             if tables:
                 rotated = [tuple(ln["bbox"]) for b in page_dict["blocks"] for ln in b.get("lines", ())
                            if not _horizontal(ln)]
-                tbls = _tables(page, pno, page_words(page, textpage, rotated))
+                words = scanned.words if scanned is not None else page_words(page, textpage, rotated)
+                tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words)]
             texts = _reading_order(_text_blocks(page_dict, pno, [b.bbox for b in tbls if b.bbox]), page.rect.width)
             imgs: list[Block] = []
             if images:
-                imgs, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac)
+                imgs, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac, ocr, warnings,
+                                       max_frac=0.6 if pno in ocr_conf else 1.01)
                 images_seen += n_seen
             raws += texts
             extra[pno] = [*tbls, *imgs]
@@ -332,18 +384,29 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
                                 bbox=(min(prev.bbox[0], r.bbox[0]), prev.bbox[1], max(prev.bbox[2], r.bbox[2]),
                                       r.bbox[3]))
             else:
-                lst.append(Block(text=r.text, page=r.page, bbox=r.bbox, heading_level=lvl))
+                lst.append(Block(text=r.text, page=r.page, bbox=r.bbox, heading_level=lvl,
+                                 ocr_confidence=ocr_conf.get(r.page)))
         for p in range(1, doc.page_count + 1):
             blocks += _place(by_page.get(p, []), extra.get(p, []))
         meta_title = ((doc.metadata or {}).get("title") or "").strip()
         first_h = next((b.text for b in blocks if b.heading_level == 1 and b.page == 1), "")
         title = meta_title if len(meta_title) > 3 else (first_h or path.stem)
-        if not any(b.kind in ("text", "table") for b in blocks):
-            raise IngestError(f"{path.name}: no extractable text in {doc.page_count} pages (a scanned PDF?); "
-                              "no OCR model is available offline here: run OCR (e.g. `ocrmypdf`) first")
-        warnings = ("the PDF was damaged and repaired while reading; check the text",) if doc.is_repaired else ()
+        if not any(b.kind in ("text", "table") or b.ocr_confidence is not None for b in blocks):
+            hint = ("set RAGENT_OCR=auto (or force) to read scanned pages with Tesseract" if ocr.mode == "off"
+                    else "OCR found no readable text either: check the scan's quality and RAGENT_OCR_LANGUAGES")
+            raise IngestError(f"{path.name}: no extractable text in {doc.page_count} pages; {hint}")
+        if ocr_conf:
+            low = sorted(p for p, c in ocr_conf.items() if c < 0.6)
+            if low:
+                warnings.append(f"OCR read page(s) {_pages(low)} with low confidence; check the scan")
+        if doc.is_repaired:
+            warnings.append("the PDF was damaged and repaired while reading; check the text")
         return ParsedDoc(title=title[:200], pages=doc.page_count, blocks=blocks, images_seen=images_seen,
-                         warnings=warnings)
+                         warnings=tuple(warnings), ocr_pages=len(ocr_conf))
+
+
+def _pages(nums: list[int]) -> str:
+    return ", ".join(map(str, nums[:10])) + (f" and {len(nums) - 10} more" if len(nums) > 10 else "")
 
 
 def _place(texts: list[Block], extra: list[Block]) -> list[Block]:

@@ -25,6 +25,7 @@ from core.errors import IngestError
 from core.types import Chunk, content_id
 from ingest.blocks import ParsedDoc
 from ingest.enrich import Enricher
+from ingest.ocr import OcrConfig
 from ingest.parse import SUPPORTED, parse_file
 from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
 from retrieval.index import VectorIndex
@@ -70,6 +71,7 @@ class Ingestor:
     max_file_mb: float = 200.0
     max_pages: int = 3000
     split_mode: SplitMode = "lexical"  # structure | lexical (TextTiling-style breakpoints) | semantic (model)
+    ocr: OcrConfig = field(default_factory=OcrConfig)  # scanned pages and text in images (RAGENT_OCR*)
     enricher: Enricher | None = None
     progress: Progress | None = field(default=None)
     on_file: Callable[[Path], None] | None = field(default=None)
@@ -181,7 +183,7 @@ class Ingestor:
             shutil.rmtree(staging, ignore_errors=True)
         try:  # everything that can fail on the input happens before the index is touched
             t0 = time.perf_counter()
-            parsed = parse_file(path, max_pages=self.max_pages, files_dir=staging)
+            parsed = parse_file(path, max_pages=self.max_pages, files_dir=staging, ocr=self.ocr)
             t0 = self._time("parse", t0)
             self._tick("pages", parsed.pages)
             chunks = self.build_chunks(parsed, workspace, doc_id, source)
@@ -236,7 +238,7 @@ class Ingestor:
         return [
             Chunk(id=content_id(doc_id, str(i), p.text), doc_id=doc_id, workspace=workspace, text=p.text,
                   page=p.page, kind=p.kind, doc_title=parsed.title, source=source, bbox=p.bbox,
-                  heading_path=p.heading_path, order=i)
+                  heading_path=p.heading_path, order=i, image=p.image, ocr_confidence=p.ocr_confidence)
             for i, p in enumerate(pieces)
         ]
 

@@ -30,6 +30,7 @@ class Piece:
     kind: ChunkKind
     heading_path: tuple[str, ...]
     image: str = ""  # image pieces: the saved image file (relative to the files folder)
+    ocr_confidence: float | None = None  # lowest OCR confidence of its blocks; None = no OCR text in it
 
 
 def _union(a: BBox | None, b: BBox | None) -> BBox | None:
@@ -136,15 +137,21 @@ class SemanticSplitter:
         return merged
 
 
+def _ocr(blocks: Sequence[Block]) -> float | None:
+    confs = [b.ocr_confidence for b in blocks if b.ocr_confidence is not None]
+    return min(confs) if confs else None
+
+
 def _table_pieces(b: Block, limit: int, path: tuple[str, ...]) -> list[Piece]:
     """One piece per table, or several split between rows, each repeating the header row."""
     if len(b.text) <= limit * 1.5:
-        return [Piece(b.text, b.page, b.bbox, "table", path)]
+        return [Piece(b.text, b.page, b.bbox, "table", path, ocr_confidence=b.ocr_confidence)]
     lines = b.text.split("\n")
     head, rows = lines[:2], lines[2:]
     head_len = sum(len(x) + 1 for x in head)
     groups = pack(rows, max(limit - head_len, 1), sep="\n")
-    return [Piece("\n".join(head + [rows[i] for i in g]), b.page, b.bbox, "table", path) for g in groups]
+    return [Piece("\n".join(head + [rows[i] for i in g]), b.page, b.bbox, "table", path,
+                  ocr_confidence=b.ocr_confidence) for g in groups]
 
 
 def split_blocks(blocks: Sequence[Block], chunk_chars: int = 1200,
@@ -163,7 +170,8 @@ def split_blocks(blocks: Sequence[Block], chunk_chars: int = 1200,
             bbox: BBox | None = None
             for b in section:
                 bbox = _union(bbox, b.bbox)
-            pieces.append(Piece("\n".join(b.text for b in section), page, bbox, "text", path))
+            pieces.append(Piece("\n".join(b.text for b in section), page, bbox, "text", path,
+                                ocr_confidence=_ocr(section)))
         else:
             sents: list[str] = []
             owner: list[int] = []
@@ -179,7 +187,8 @@ def split_blocks(blocks: Sequence[Block], chunk_chars: int = 1200,
                     new_block = j > 0 and owner[i] != owner[g[j - 1]]
                     parts.append(("\n" if new_block else " ") + sents[i] if j else sents[i])
                     bbox = _union(bbox, section[owner[i]].bbox)
-                pieces.append(Piece("".join(parts), page, bbox, "text", path))
+                pieces.append(Piece("".join(parts), page, bbox, "text", path,
+                                    ocr_confidence=_ocr([section[owner[i]] for i in g])))
         section.clear()
 
     for b in blocks:
@@ -196,7 +205,8 @@ def split_blocks(blocks: Sequence[Block], chunk_chars: int = 1200,
             pieces += _table_pieces(b, chunk_chars, tuple(h for h in headings if h))
         elif b.kind == "image":
             flush()
-            pieces.append(Piece(b.text, b.page, b.bbox, "image", tuple(h for h in headings if h), b.image_path))
+            pieces.append(Piece(b.text, b.page, b.bbox, "image", tuple(h for h in headings if h), b.image_path,
+                                b.ocr_confidence))
         else:
             section.append(b)
     flush()
