@@ -392,8 +392,13 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
         first_h = next((b.text for b in blocks if b.heading_level == 1 and b.page == 1), "")
         title = meta_title if len(meta_title) > 3 else (first_h or path.stem)
         if not any(b.kind in ("text", "table") or b.ocr_confidence is not None for b in blocks):
-            hint = ("set RAGENT_OCR=auto (or force) to read scanned pages with Tesseract" if ocr.mode == "off"
-                    else "OCR found no readable text either: check the scan's quality and RAGENT_OCR_LANGUAGES")
+            if ocr.mode == "off":
+                hint = "set RAGENT_OCR=auto (or force) to read scanned pages with Tesseract"
+            elif not ocr_conf:
+                hint = ("no page shows an image to OCR (vector drawings only?); export it with its text, or set "
+                        "RAGENT_OCR=force to OCR every page")
+            else:
+                hint = "OCR found no readable text either: check the scan's quality and RAGENT_OCR_LANGUAGES"
             raise IngestError(f"{path.name}: no extractable text in {doc.page_count} pages; {hint}")
         if ocr_conf:
             low = sorted(p for p, c in ocr_conf.items() if c < 0.6)
