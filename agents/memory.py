@@ -176,6 +176,37 @@ def _merge(old: dict[str, Any], new: dict[str, Any], now: float) -> dict[str, An
     return v
 
 
+def _redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def _pg_pool(url: str) -> Any:
+    """A small psycopg pool for PostgresStore (autocommit, dict rows, no prepared statements), checked on
+    checkout so a dropped connection (Postgres restarted, idle timeout) is replaced instead of failing every
+    later call. An unreachable server is a ConfigError that says what to do."""
+    from psycopg import Connection, OperationalError
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    try:  # one plain connection first: its error names the cause (the pool's timeout would not)
+        Connection.connect(url, connect_timeout=10).close()
+    except OperationalError as e:
+        raise ConfigError(f"cannot reach the memory database at {_redact(url)} ({str(e).strip()}); start "
+                          "Postgres or fix RAGENT_MEMORY_URL, or unset it to keep memory in SQLite under "
+                          "RAGENT_HOME") from e
+    pool: Any = ConnectionPool(url, min_size=1, max_size=4, open=False, name="ragent-memory",
+                               check=ConnectionPool.check_connection,
+                               kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
 def store_from_url(url: str | None, sqlite_path: Path) -> Any:
     """The memory backend: SqliteStore at ``sqlite_path`` by default, PostgresStore for a postgres:// URL."""
     if url and url.startswith(("postgres://", "postgresql://")):
@@ -183,10 +214,7 @@ def store_from_url(url: str | None, sqlite_path: Path) -> Any:
             from langgraph.store.postgres import PostgresStore
         except ImportError as e:
             raise ConfigError("RAGENT_MEMORY_URL points at Postgres: pip install langgraph-checkpoint-postgres") from e
-        from psycopg import Connection
-
-        conn = Connection.connect(url, autocommit=True, prepare_threshold=0)
-        pg = PostgresStore(conn)
+        pg = PostgresStore(_pg_pool(url))  # a pool that checks each connection: survives a Postgres restart
         pg.setup()
         return pg
     if url and url != "sqlite":
@@ -194,13 +222,13 @@ def store_from_url(url: str | None, sqlite_path: Path) -> Any:
             from langgraph.store.memory import InMemoryStore
 
             return InMemoryStore()
-        raise ConfigError(f"unsupported RAGENT_MEMORY_URL {url!r}; use postgresql://..., memory:, or leave it unset")
+        raise ConfigError(f"unsupported RAGENT_MEMORY_URL {_redact(url)!r}; use postgresql://..., memory:, or leave "
+                          "it unset")
     import sqlite3
 
     from langgraph.store.sqlite import SqliteStore
 
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(sqlite_path), check_same_thread=False, isolation_level=None)
-    store = SqliteStore(conn)
+    store = SqliteStore(sqlite3.connect(str(sqlite_path), check_same_thread=False, isolation_level=None))
     store.setup()
     return store

@@ -304,6 +304,10 @@ class Settings(BaseSettings):
     memory_url: str | None = Field(
         None, description="Experience memory store: unset = SQLite under home; postgresql://... = Postgres."
     )
+    jobs_url: str | None = Field(
+        None, description="API job store: unset = a postgresql:// RAGENT_MEMORY_URL, else SQLite under home (api.db); "
+        "postgresql://... = Postgres. Unfinished jobs are resumed (ingest) or failed (finetune) on API start-up."
+    )
 
     @classmethod
     def from_env(cls, env_file: str | None = None) -> Settings:

@@ -108,6 +108,15 @@ class Registry(SqliteStore):
                 "SELECT doc_id FROM documents WHERE workspace = ? AND status = 'done'", (workspace,)).fetchall()
         return {str(r[0]) for r in rows}
 
+    def committed(self, workspace: str) -> tuple[int, int]:
+        """(documents, chunks) that search can see: only ``done`` rows count, so a half-written version (its
+        points already in the index, its row still ``processing``) is not counted."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM documents "
+                "WHERE workspace = ? AND status = 'done'", (workspace,)).fetchone()
+        return int(row[0]), int(row[1])
+
     def put(self, rec: DocRecord) -> DocRecord:
         rec = DocRecord(**{**rec.__dict__, "updated": time.time()})
         with self._lock:

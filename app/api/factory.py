@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from app.api import problems, uploads
 from app.api.auth import KeyStore
 from app.api.deps import ApiState
 from app.api.engine import ChatEngine, StraightEngine, engine_for
+from app.api.job_store import job_store
 from app.api.jobs import JobManager
 from app.api.telemetry import Telemetry
 from app.api.threads import ThreadStore
@@ -33,14 +35,40 @@ def api_db(runtime: Runtime) -> Path:
     return runtime.settings.home / API_DB
 
 
+def make_settle(runtime: Runtime) -> Any:
+    """``settle(paths, workspace, why)``: the documents of ``paths`` still ``pending`` or ``processing`` become
+    ``failed`` with ``why`` (a job that ended, or will never run again, leaves no document in between)."""
+    def settle(paths: list[Path], workspace: str, why: str) -> None:
+        from core.types import content_id
+
+        reg = runtime.registry
+        for p in paths:
+            rec = reg.get(workspace, content_id(workspace, str(p.resolve())))
+            if rec is not None and rec.status in ("pending", "processing"):
+                logger.warning("document %s (%s) left %s: marked failed", rec.doc_id, p.name, rec.status)
+                reg.put(dataclasses.replace(rec, status="failed", error=why, chunk_ids=()))
+    return settle
+
+
 def make_ingest(runtime: Runtime) -> Any:
+    settle = make_settle(runtime)
+
     def ingest(paths: list[Path], workspace: str, progress: Any) -> list[Any]:
         ing = runtime.ingestor(enrich=runtime.settings.enrich, progress=progress)  # the wiring of `ragent ingest`
         try:
             return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
         finally:  # a version's uploaded source is kept until a newer version is done, then dropped
+            settle(paths, workspace, "the ingest job stopped before this document was done (see the job's errors "
+                   "and the API log); upload it again")
             uploads.prune(runtime.settings.home, workspace, runtime.registry)
     return ingest
+
+
+def make_jobs(runtime: Runtime) -> JobManager:
+    """The job runner over the configured job store (RAGENT_JOBS_URL; SQLite in api.db by default)."""
+    s = runtime.settings
+    return JobManager(make_ingest(runtime), store=job_store(s.jobs_url, s.memory_url, api_db(runtime)),
+                      settle=make_settle(runtime))
 
 
 def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine | None = None) -> FastAPI:
@@ -56,7 +84,7 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
     state = ApiState(
         runtime=runtime, settings=runtime.settings,
         auth=runtime.settings.api_auth if auth is None else auth,
-        keys=KeyStore(api_db(runtime)), jobs=JobManager(make_ingest(runtime)), threads=ThreadStore(api_db(runtime)),
+        keys=KeyStore(api_db(runtime)), jobs=make_jobs(runtime), threads=ThreadStore(api_db(runtime)),
         engine=engine, engine_name="straight" if isinstance(engine, StraightEngine) else "agent",
         telemetry=Telemetry(), memory_factory=lambda: runtime.memory,
     )
@@ -64,6 +92,10 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info("ragent API up: engine=%s auth=%s", state.engine_name, state.auth)
+        recovered = state.jobs.recover()  # what a stopped API left: ingest jobs run again, the rest fail cleanly
+        if recovered:
+            logger.warning("%d unfinished job(s) from a previous run: %s", len(recovered),
+                           ", ".join(f"{j.id} ({j.kind}: {j.state})" for j in recovered))
         yield
         state.jobs.shutdown()
         state.keys.close()

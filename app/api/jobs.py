@@ -1,8 +1,12 @@
 """Background jobs on one worker thread: ingest (uploads saved under RAGENT_HOME/uploads) and finetune.
 
 One worker means a fine-tuning run never overlaps an ingest of the same process (a swap must not race new
-chunks). Jobs live in memory (lost on restart); the documents registry keeps each document's own status and
-each finetune version its own folder, so a restart never leaves a half-ingested document visible.
+chunks). Each job is written to a ``JobStore`` (app.api.job_store: SQLite by default, Postgres on the server
+stack) on every state change. When the API stops mid-job (a crash, ``kill -9``), ``recover()`` on the next
+start-up runs every unfinished ingest job again from its saved uploads (chunk ids are content hashes and the
+pipeline deletes a half-written version first: nothing is duplicated), and fails a finetune job, or an ingest
+job that already stopped the API ``MAX_ATTEMPTS`` times, with a message saying what to do; its documents are
+marked ``failed`` through the ``settle`` hook, so none stays ``processing``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.api.job_store import JobStore, StoredJob
 from core.errors import RagentError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +31,8 @@ JobKind = Literal["ingest", "finetune"]
 IngestFn = Callable[[list[Path], str, Callable[[str, int], None]], list[Any]]
 StageTick = Callable[[str, int, int], None]  # (stage, done, total)
 TaskFn = Callable[[StageTick], dict[str, Any]]  # a staged job: reports progress, returns its result
+SettleFn = Callable[[list[Path], str, str], None]  # (paths, workspace, why): mark their unfinished documents failed
+MAX_ATTEMPTS = 2  # an ingest job that stopped the API this many times is failed, not run again
 
 
 @dataclass
@@ -47,6 +54,8 @@ class Job:
     stage_done: int = 0
     stage_total: int = 0
     result: dict[str, Any] | None = None
+    paths: list[str] = field(default_factory=list)  # absolute paths of an ingest job's uploads
+    attempts: int = 0  # how often a worker started it (more than once: the API stopped while it ran)
 
     @property
     def progress(self) -> float:
@@ -66,47 +75,114 @@ class Job:
                 "pages": self.pages, "chunks": self.chunks, "results": self.results, "errors": self.errors,
                 "result": self.result, "created": self.created, "finished": self.finished}
 
+    def stored(self) -> StoredJob:
+        return StoredJob(id=self.id, workspace=self.workspace, kind=self.kind, state=self.state,
+                         attempts=self.attempts, paths=tuple(self.paths),
+                         data={**self.to_json(), "stages": list(self.stages)}, created=self.created)
+
+    @classmethod
+    def from_stored(cls, s: StoredJob) -> Job:
+        d = s.data
+        return cls(id=s.id, workspace=s.workspace, files=list(d.get("files", [])), state=s.state,  # type: ignore[arg-type]
+                   files_done=int(d.get("files_done", 0)), pages=int(d.get("pages", 0)),
+                   chunks=int(d.get("chunks", 0)), results=list(d.get("results", [])),
+                   errors=list(d.get("errors", [])), created=s.created, finished=d.get("finished"),
+                   kind=s.kind, stages=tuple(d.get("stages", ())), stage=str(d.get("stage", "")),  # type: ignore[arg-type]
+                   stage_done=int(d.get("stage_done", 0)), stage_total=int(d.get("stage_total", 0)),
+                   result=d.get("result"), paths=list(s.paths), attempts=s.attempts)
+
 
 class JobManager:
     """Runs ``ingest(paths, workspace, progress)`` jobs and staged tasks (finetune) one at a time off the event
-    loop."""
+    loop; with a ``store``, every job is persisted and ``recover()`` resumes what a stopped process left."""
 
-    def __init__(self, ingest: IngestFn, workers: int = 1, keep: int = 500) -> None:
+    def __init__(self, ingest: IngestFn, workers: int = 1, keep: int = 500, store: JobStore | None = None,
+                 settle: SettleFn | None = None) -> None:
         self._ingest = ingest
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragent-ingest")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._keep = keep
+        self._store = store
+        self._settle = settle
 
     def submit(self, workspace: str, paths: list[Path]) -> Job:
-        job = self._add(Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths]))
-        self._pool.submit(self._run, job, paths)
-        return job
+        job = Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths],
+                  paths=[str(p.resolve()) for p in paths])
+        return self._queue(job)
 
     def submit_task(self, workspace: str, kind: JobKind, stages: tuple[str, ...], task: TaskFn) -> Job:
         """Queue a staged job; ``task(tick)`` reports ``tick(stage, done, total)`` and returns its result."""
         job = self._add(Job(id=uuid.uuid4().hex, workspace=workspace, files=[], kind=kind, stages=stages))
+        self._save(job)
         self._pool.submit(self._run_task, job, task)
+        return job
+
+    def _queue(self, job: Job) -> Job:
+        self._add(job)
+        self._save(job)
+        self._pool.submit(self._run, job, [Path(p) for p in job.paths])
         return job
 
     def _add(self, job: Job) -> Job:
         with self._lock:
             self._jobs[job.id] = job
-            if len(self._jobs) > self._keep:  # forget the oldest finished jobs
+            if len(self._jobs) > self._keep:  # forget the oldest finished jobs (the store keeps them)
                 for old in [j.id for j in self._jobs.values() if j.finished][: len(self._jobs) - self._keep]:
                     del self._jobs[old]
         return job
 
+    def _save(self, job: Job) -> None:
+        if self._store is not None:
+            self._store.put(job.stored())
+
     def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        job = self._jobs.get(job_id)
+        if job is None and self._store is not None:
+            stored = self._store.get(job_id)
+            job = Job.from_stored(stored) if stored else None
+        return job
 
     def active(self) -> int:
         return sum(j.state in ("queued", "running") for j in list(self._jobs.values()))
+
+    def recover(self) -> list[Job]:
+        """Start-up: every job a stopped process left queued or running is run again (an ingest job, from its
+        saved uploads) or failed with a message saying what to do. Returns those jobs."""
+        if self._store is None:
+            return []
+        out = []
+        for stored in self._store.unfinished():
+            job = Job.from_stored(stored)
+            if job.kind == "ingest" and job.attempts < MAX_ATTEMPTS:
+                logger.warning("resuming ingest job %s (%s) that the API left %s", job.id, ", ".join(job.files),
+                               job.state)
+                job.state, job.files_done, job.pages, job.chunks, job.results, job.errors = "queued", 0, 0, 0, [], []
+                out.append(self._queue(job))
+                continue
+            if job.kind == "ingest":
+                why = (f"the API stopped {job.attempts} times while running this ingest job, so it is not run "
+                       "again: one of its files may be what stops it (see the API log); re-upload the files to "
+                       "try again, or ingest them one by one")
+                if self._settle is not None:
+                    self._settle([Path(p) for p in job.paths], job.workspace, why)
+            else:
+                why = (f"the API stopped while this {job.kind} job ran{f' (stage {job.stage})' if job.stage else ''}; "
+                       f"nothing of it was kept: start it again (POST /v1/workspaces/{job.workspace}/{job.kind})")
+            logger.warning("failing %s job %s: %s", job.kind, job.id, why)
+            job.errors.append({"file": "", "error": why})
+            job.state, job.finished = "failed", time.time()
+            self._add(job)
+            self._save(job)
+            out.append(job)
+        self._store.prune(self._keep)
+        return out
 
     def _run(self, job: Job, paths: list[Path]) -> None:
         def tick(event: str, n: int) -> None:
             if event == "file":
                 job.files_done += n
+                self._save_quietly(job)
             elif event == "pages":
                 job.pages += n
             elif event == "chunks":
@@ -122,7 +198,10 @@ class JobManager:
 
     def _run_task(self, job: Job, task: TaskFn) -> None:
         def tick(stage: str, done: int, total: int) -> None:
+            new_stage = stage != job.stage
             job.stage, job.stage_done, job.stage_total = stage, done, total
+            if new_stage:
+                self._save_quietly(job)
 
         def body() -> None:
             job.result = task(tick)
@@ -130,10 +209,18 @@ class JobManager:
 
         self._execute(job, body)
 
-    @staticmethod
-    def _execute(job: Job, body: Callable[[], None]) -> None:
+    def _save_quietly(self, job: Job) -> None:
+        """Persist from the worker: a store that fails there is logged, and the job goes on."""
+        try:
+            self._save(job)
+        except Exception:
+            logger.exception("could not save %s job %s to the job store", job.kind, job.id)
+
+    def _execute(self, job: Job, body: Callable[[], None]) -> None:
         """Run a job's body on the worker: it sets the final state; an error fails the job with its message."""
         job.state = "running"
+        job.attempts += 1
+        self._save_quietly(job)
         try:
             body()
         except RagentError as e:
@@ -144,6 +231,7 @@ class JobManager:
             job.errors.append({"file": "", "error": f"internal error ({type(e).__name__}: {e})"})
             job.state = "failed"
         job.finished = time.time()
+        self._save_quietly(job)
 
     def wait(self, job_id: str, timeout: float = 120.0) -> Job | None:
         """Block until the job finishes (tests, CLI)."""
@@ -157,3 +245,6 @@ class JobManager:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._store is not None:
+            self._store.close()
+

@@ -66,9 +66,12 @@ def metrics(st: State) -> Response:
 async def status(st: State, caller: Caller) -> dict[str, Any]:
     rt = st.runtime
 
-    def sizes() -> dict[str, Any]:
-        return {ws: {"chunks": rt.index.count(ws), "documents": len(rt.registry.list(ws, "done"))}
-                for ws in workspaces_visible(st, caller)}
+    def sizes() -> dict[str, Any]:  # committed only: a job still writing (or killed mid-write) adds nothing
+        out = {}
+        for ws in workspaces_visible(st, caller):
+            docs, chunks = rt.registry.committed(ws)
+            out[ws] = {"chunks": chunks, "documents": docs}
+        return out
 
     return {"llm": await llm_status(st), "index": await asyncio.to_thread(sizes), "jobs_active": st.jobs.active(),
             "engine": st.engine_name, "auth": st.auth}
