@@ -51,7 +51,8 @@ class SqliteCheckpoints:
 def answer_from_json(d: dict[str, Any], trace: list[dict[str, Any]], plan: list[dict[str, Any]]) -> Answer:
     cites = tuple(Citation(n=c["n"], chunk_id=c["chunk_id"], doc=c["doc"], page=c.get("page"), quote=c["quote"],
                            verified=bool(c.get("verified")), doc_id=c.get("doc_id", ""),
-                           bbox=tuple(c["bbox"]) if c.get("bbox") else None)  # type: ignore[arg-type]
+                           bbox=tuple(c["bbox"]) if c.get("bbox") else None,  # type: ignore[arg-type]
+                           image=bool(c.get("image")))
                   for c in d.get("citations", []))
     return Answer(d.get("question", ""), d.get("answer", ""), cites, tuple(trace), tuple(plan),
                   short_answer=d.get("short_answer", ""), dropped=tuple(d.get("dropped", [])),

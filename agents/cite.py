@@ -54,7 +54,8 @@ def citations_for(answer: str, hits: list[Hit]) -> list[Citation]:
             quote = best_quote(" ".join(words - covered) or claim, c.text)
             covered |= set(WORD_RE.findall(quote.lower()))
             out.append(Citation(n=n, chunk_id=c.id, doc=c.doc_title or c.source, page=c.page, quote=quote,
-                                verified=verify(quote, c.text), doc_id=c.doc_id, bbox=c.bbox))
+                                verified=verify(quote, c.text), doc_id=c.doc_id, bbox=c.bbox,
+                                image=bool(c.image)))
     return out
 
 

@@ -97,6 +97,8 @@ class Hit:
             "rerank_score": self.rerank_score,
             "paths": self.paths,
             "text": c.text,
+            "image": bool(c.image),
+            "ocr_confidence": c.ocr_confidence,
         }
 
 
@@ -112,6 +114,7 @@ class Citation:
     verified: bool = False
     doc_id: str = ""
     bbox: BBox | None = None
+    image: bool = False  # an image chunk: GET /v1/workspaces/{ws}/images/{chunk_id} returns the image
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

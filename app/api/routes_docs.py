@@ -18,6 +18,7 @@ from app.api.schemas import DocumentList, DocumentOut, JobOut, SearchRequest, Se
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{8,64}$", description="Document id (hex).")]
+ChunkId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="Chunk id (32 hex characters).")]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 PAGE_DPI = 110  # ingest.pdf.render_page's default: those renders are cached under RAGENT_HOME/pages
 MAX_PAGE_PIXELS = 25_000_000  # a page image never has more pixels (25 MP ~ 75 MB RGB): the dpi is lowered
@@ -140,6 +141,24 @@ async def page_image(st: State, ws: Workspace, doc_id: DocId, page: Annotated[in
     data, scale = await asyncio.to_thread(render_png, st.settings.home, doc_id, src, page, dpi)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600",
                                                           "X-Page-Scale": f"{scale:.6f}"})
+
+
+@router.get("/workspaces/{ws}/images/{chunk_id}", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}},
+            summary="The image of an image chunk (a search hit or citation with kind 'image'), as PNG")
+def chunk_image(st: State, ws: Workspace, chunk_id: ChunkId) -> Response:
+    found = st.runtime.index.get(ws, [chunk_id]) if st.runtime.index.exists(ws) else []
+    if not found:
+        raise Problem(404, f"no chunk {chunk_id!r} in workspace {ws!r}")
+    chunk = found[0]
+    if chunk.kind != "image" or not chunk.image:
+        raise Problem(404, f"chunk {chunk_id!r} is a {chunk.kind} chunk with no image; its page image is at "
+                           f"/v1/workspaces/{ws}/documents/{chunk.doc_id}/pages/{chunk.page or 1}.png")
+    folder = (st.settings.home / "files" / chunk.doc_id).resolve()
+    path = (folder / chunk.image).resolve()
+    if path.parent != folder or not path.is_file():
+        raise Problem(404, f"the image file of chunk {chunk_id!r} is gone; re-ingest its document")
+    return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/workspaces/{ws}/search", response_model=SearchResponse, tags=["retrieval"])

@@ -69,6 +69,8 @@ class HitOut(BaseModel):
     rerank_score: float | None
     paths: dict[str, Any]
     text: str
+    image: bool = Field(False, description="An image chunk: GET /v1/workspaces/{ws}/images/{chunk_id} returns it.")
+    ocr_confidence: float | None = Field(None, description="Text read by OCR: estimated confidence 0..1.")
 
 
 class SearchResponse(BaseModel):

@@ -90,9 +90,24 @@ class ApiClient:
     def delete_document(self, ws: str, doc_id: str) -> None:
         self._call("DELETE", f"/v1/workspaces/{ws}/documents/{doc_id}")
 
-    def page_png(self, ws: str, doc_id: str, page: int, dpi: int = 110) -> bytes:
-        return self._call("GET", f"/v1/workspaces/{ws}/documents/{doc_id}/pages/{page}.png",
-                          params={"dpi": dpi}).content
+    def page_png(self, ws: str, doc_id: str, page: int, dpi: int = 110) -> tuple[bytes, float]:
+        """(the page as PNG, pixels per PDF point): the scale comes from X-Page-Scale, which is lower than
+        dpi / 72 when the API's pixel cap shrank a large page."""
+        r = self._call("GET", f"/v1/workspaces/{ws}/documents/{doc_id}/pages/{page}.png", params={"dpi": dpi})
+        try:
+            scale = float(r.headers.get("X-Page-Scale", ""))
+        except ValueError:
+            scale = dpi / 72
+        return r.content, scale
+
+    def image_png(self, ws: str, chunk_id: str) -> bytes:
+        """The image of an image chunk (a hit or citation with ``image: true``)."""
+        return self._call("GET", f"/v1/workspaces/{ws}/images/{chunk_id}").content
+
+    def search(self, ws: str, query: str, k: int = 10) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = self._call("POST", f"/v1/workspaces/{ws}/search",
+                                                json={"query": query, "k": k}).json()["hits"]
+        return hits
 
     # ---- chat ----
     def chat_stream(self, ws: str, question: str, thread_id: str | None = None,

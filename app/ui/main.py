@@ -75,7 +75,7 @@ def show_viewer(ws: str) -> None:
         st.info(f"[{c.get('n')}] {c.get('doc')}: no page image (not a PDF). Quote: {c.get('quote')}")
         return
     try:
-        png = api().page_png(ws, c["doc_id"], int(c["page"]), DPI)
+        png, scale = api().page_png(ws, c["doc_id"], int(c["page"]), DPI)
     except ApiError as e:
         st.warning(f"cannot show the cited page: {e}")
         return
@@ -85,8 +85,20 @@ def show_viewer(ws: str) -> None:
         if close.button("Close", key="viewer-close"):
             st.session_state["viewer"] = None
             st.rerun()
-        st.image(highlight(png, c.get("bbox"), DPI / 72), caption=f"Page {c.get('page')} of {c.get('doc')}",
+        show_chunk_image(ws, c)
+        st.image(highlight(png, c.get("bbox"), scale), caption=f"Page {c.get('page')} of {c.get('doc')}",
                  width=760)
+
+
+def show_chunk_image(ws: str, hit: dict[str, Any], width: int = 420) -> None:
+    """The image of an image hit or citation (figures, screenshots, scanned tables), above its text."""
+    if not hit.get("image") or not hit.get("chunk_id"):
+        return
+    try:
+        st.image(api().image_png(ws, str(hit["chunk_id"])), caption=f"Image on page {hit.get('page') or '-'}",
+                 width=width)
+    except ApiError as e:
+        st.caption(f"(image not available: {e})")
 
 
 def chat_page() -> None:
@@ -136,6 +148,33 @@ def chat_page() -> None:
     messages.append({"role": "assistant", "content": answer, "citations": final.get("citations", []),
                      "trace": trace})
     st.rerun()
+
+
+# ---- search -------------------------------------------------------------------------------------------------
+def search_page() -> None:
+    ws = sidebar_workspace()
+    st.title("Search")
+    query = st.text_input("Search the documents", placeholder="words, a question, an error code…")
+    if not query.strip():
+        return
+    try:
+        hits = api().search(ws, query.strip(), k=10)
+    except ApiError as e:
+        st.error(str(e))
+        return
+    if not hits:
+        st.info(f"Nothing found in '{ws}'.")
+    for i, h in enumerate(hits, start=1):
+        with st.container(border=True):
+            ocr = f" · OCR {h['ocr_confidence']:.0%}" if h.get("ocr_confidence") is not None else ""
+            st.markdown(f"**{i}. {h.get('doc')}** — page {h.get('page') or '-'} · {h.get('kind')}{ocr}")
+            show_chunk_image(ws, h, width=360)
+            st.text(str(h.get("text", ""))[:800])
+            if h.get("page") and st.button("Open page", key=f"hit-{i}"):
+                st.session_state["viewer"] = {"n": i, "doc": h.get("doc"), "doc_id": h.get("doc_id"),
+                                              "page": h.get("page"), "bbox": h.get("bbox"), "quote": "",
+                                              "chunk_id": h.get("chunk_id"), "image": h.get("image")}
+    show_viewer(ws)
 
 
 # ---- documents ----------------------------------------------------------------------------------------------
@@ -270,6 +309,7 @@ def status_page() -> None:
 def main() -> None:
     st.set_page_config(page_title="ragent", page_icon=":material/menu_book:", layout="wide")
     nav = st.navigation([st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),
+                         st.Page(search_page, title="Search", icon=":material/search:"),
                          st.Page(documents_page, title="Documents", icon=":material/description:"),
                          st.Page(memory_page, title="Memory", icon=":material/psychology:"),
                          st.Page(status_page, title="Status", icon=":material/monitoring:")])
