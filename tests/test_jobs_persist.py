@@ -30,6 +30,7 @@ from core.settings import Settings
 from core.types import content_id
 from tests.api_live import free_port, wait_job
 from tests.fakes import FakeLLM, HashEmbedder
+from tests.pg_fixture import pg_server, pg_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 PDF = ROOT / "examples" / "northwind-field-manual.pdf"
@@ -210,10 +211,12 @@ def test_a_job_whose_upload_is_gone_fails_its_document_instead_of_leaving_it_pro
 
 
 # ---- a REAL crash: kill -9 of `ragent api` during an upload job ---------------------------------------------
-def _api(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _api(home: Path, port: int, log: Path, jobs_url: str | None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGENT_")}
     env.update(RAGENT_HOME=str(home), RAGENT_API_AUTH="false", RAGENT_SPLIT_MODE="lexical", HF_HUB_OFFLINE="1",
                RAGENT_LLM_BASE_URL="http://127.0.0.1:9/v1", RAGENT_ENRICH="false")
+    if jobs_url:
+        env["RAGENT_JOBS_URL"] = jobs_url
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "app.cli", "api", "--host", "127.0.0.1", "--port", str(port),
                                  "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -242,19 +245,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_api_job_crash_kill_9(tmp_path: Path) -> None:
-    """Upload a PDF, kill -9 the API while its job runs, restart: the job reaches a final state, the document is
-    searchable, and its chunks equal a clean ingest's (same ids, no duplicates)."""
+@pytest.mark.parametrize("jobs", ["sqlite", "postgres"])
+def test_api_job_crash_kill_9(tmp_path: Path, jobs: str, request: pytest.FixtureRequest) -> None:
+    """Upload a PDF, kill -9 the API while its job writes the document, restart: the job reaches a final state,
+    the document is searchable, and its chunks equal a clean ingest's (no duplicates). Jobs in SQLite (the
+    default) or in a real Postgres (RAGENT_JOBS_URL, the server stack)."""
     from retrieval.index import QdrantIndex
     from retrieval.registry import Registry
 
+    jobs_url = request.getfixturevalue("pg_url") if jobs == "postgres" else None
     log = tmp_path / "api.log"
     homes = {"clean": tmp_path / "clean", "crash": tmp_path / "crash"}
     counts: dict[str, tuple[int, list[str]]] = {}  # chunk count and texts of the clean and the crashed ingest
     for name, home in homes.items():
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = _api(home, port, log)
+        proc = _api(home, port, log, jobs_url)
         try:
             c = _up(url, proc, log)
             with PDF.open("rb") as fh:
@@ -273,9 +279,11 @@ def test_api_job_crash_kill_9(tmp_path: Path) -> None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 assert proc.returncode == -signal.SIGKILL
-                stored = SqliteJobs(home / "api.db").get(job_id)
+                left = job_store(jobs_url, None, home / "api.db")
+                stored = left.get(job_id)
+                left.close()
                 assert stored is not None and stored.state == "running"  # what the killed API left
-                proc = _api(home, port, log)
+                proc = _api(home, port, log, jobs_url)
                 c = _up(url, proc, log)
             job = c.get(f"/v1/jobs/{job_id}").json()
             deadline = time.time() + 600
