@@ -2,13 +2,14 @@
 
 Public API:
     await run_finetune(retriever, workspace, settings.finetune, llm=..., progress=cb) -> FinetuneResult
-    rollback(retriever.index, retriever.active_models, workspace) -> ModelVersion | None
+    rollback(retriever, workspace) -> ModelVersion | None
+    recover(retriever, workspace)   # finish a swap/rollback a crash interrupted (run at start-up)
     list_versions(retriever, settings.finetune.root, workspace) -> list[dict]
 """
 
 from finetune.loop import STAGES, list_versions, run_finetune
-from finetune.swap import rollback
+from finetune.swap import recover, rollback
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
 
-__all__ = ["STAGES", "EvalQuestion", "Example", "FinetuneResult", "Metrics", "Pair", "list_versions", "rollback",
-           "run_finetune"]
+__all__ = ["STAGES", "EvalQuestion", "Example", "FinetuneResult", "Metrics", "Pair", "list_versions", "recover",
+           "rollback", "run_finetune"]

@@ -227,9 +227,9 @@ async def run_finetune(
         t = time.perf_counter()
         tick = (lambda d, n: progress("swap", d, n)) if progress else None
         mv = await asyncio.to_thread(
-            swap_in, retriever.index, retriever.active_models, workspace, corpus, new_dense, version=version,
-            model_dir=model_dir, metrics={f"{k}_{m}": v for k, met in after.items()
-                                          for m, v in met.to_json().items()}, progress=tick)
+            swap_in, retriever, workspace, corpus, new_dense, version=version, model_dir=model_dir,
+            metrics={f"{k}_{m}": v for k, met in after.items() for m, v in met.to_json().items()},
+            embedder=tuned, progress=tick)
         collection = mv.collection
         timings["swap"] = time.perf_counter() - t
     result = FinetuneResult(

@@ -1,8 +1,13 @@
 """Which embedding model a workspace's collection was embedded with (finetune switches it; rollback undoes it).
 
 One JSON file per workspace, ``<home>/finetune/<ws>/active.json``, holding the history of promoted model
-versions (oldest first; the last one is active). No entry means the default embedder. Writes are atomic
+versions (oldest first; the last one is active), the collection the workspace alias must point at
+(``alias``) and the model the graph's entity-name vectors were embedded with (``entity_model``: a model
+folder, "" for the default embedder). No file means the default embedder everywhere. Writes are atomic
 (temp file + ``os.replace``) so a reader in another thread or process never sees half a file.
+
+The record is the truth: the finetune swap writes it first and then moves the alias and re-embeds the entity
+names to match (``finetune.swap.recover`` finishes that after a crash).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +53,27 @@ class ModelVersion:
         )
 
 
+@dataclass(frozen=True)
+class Record:
+    """One workspace's file: the version history, the alias target and the entity vectors' model."""
+
+    history: tuple[ModelVersion, ...] = ()
+    alias: str | None = None  # the collection the workspace alias must point at (None: whatever it points at)
+    entity_model: str | None = ""  # model folder of the entity-name vectors ("" default, None unknown)
+
+
+def model_key(version: ModelVersion | None) -> str:
+    """What ``Record.entity_model`` holds for vectors embedded by ``version``'s model ("" for the default)."""
+    return version.model_dir if version is not None else ""
+
+
 class ActiveModels:
     """Per-workspace active model record with history (``get``/``set``/``pop``); thread-safe, no I/O at init."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.RLock()
-        self._cache: dict[str, tuple[float, list[ModelVersion]]] = {}  # ws -> (mtime, history)
+        self._cache: dict[str, tuple[tuple[int, int, int], Record]] = {}  # ws -> (file stamp, record)
 
     @classmethod
     def for_index(cls, config: IndexConfig) -> ActiveModels:
@@ -64,50 +83,70 @@ class ActiveModels:
     def _file(self, workspace: str) -> Path:
         return self.root / check_workspace(workspace) / "active.json"
 
-    def history(self, workspace: str) -> list[ModelVersion]:
-        """Promoted versions, oldest first; the last one is active."""
+    def record(self, workspace: str) -> Record:
+        """The workspace's whole record (the default one when no file exists)."""
         path = self._file(workspace)
         with self._lock:
             try:
-                mtime = path.stat().st_mtime_ns
+                st = path.stat()
             except FileNotFoundError:
                 self._cache.pop(workspace, None)
-                return []
+                return Record()
+            # each write is a new file (os.replace), so the inode tells two writes within one mtime tick apart
+            mtime = (st.st_mtime_ns, st.st_ino, st.st_size)
             cached = self._cache.get(workspace)
             if cached is not None and cached[0] == mtime:
-                return list(cached[1])
+                return cached[1]
             data = json.loads(path.read_text(encoding="utf-8"))
-            hist = [ModelVersion.from_json(d) for d in data.get("history", [])]
-            self._cache[workspace] = (mtime, hist)
-            return list(hist)
+            hist = tuple(ModelVersion.from_json(d) for d in data.get("history", []))
+            # files written before these fields existed: the alias follows the active version, the entity
+            # vectors' model is unknown (recover re-embeds them once)
+            alias = data["alias"] if "alias" in data else (hist[-1].collection if hist else None)
+            rec = Record(hist, alias, data.get("entity_model"))
+            self._cache[workspace] = (mtime, rec)
+            return rec
+
+    def history(self, workspace: str) -> list[ModelVersion]:
+        """Promoted versions, oldest first; the last one is active."""
+        return list(self.record(workspace).history)
 
     def get(self, workspace: str) -> ModelVersion | None:
         hist = self.history(workspace)
         return hist[-1] if hist else None
 
     def set(self, workspace: str, version: ModelVersion) -> None:
-        """Make ``version`` the active model (appended to the history)."""
+        """Make ``version`` the active model (appended to the history); the alias must point at its collection."""
         with self._lock:
-            hist = self.history(workspace)
+            rec = self.record(workspace)
             if not version.created:
                 version = ModelVersion(**{**version.to_json(), "created": time.time()})
-            self._write(workspace, [*hist, version])
+            self._write(workspace, replace(rec, history=(*rec.history, version), alias=version.collection))
 
     def pop(self, workspace: str) -> ModelVersion | None:
-        """Drop the active version; return it (None when there was none). The previous one becomes active."""
+        """Drop the active version; return it (None when there was none). The previous one becomes active and
+        the alias must point back at the popped version's ``previous_collection``."""
         with self._lock:
-            hist = self.history(workspace)
-            if not hist:
+            rec = self.record(workspace)
+            if not rec.history:
                 return None
-            self._write(workspace, hist[:-1])
-            return hist[-1]
+            top = rec.history[-1]
+            self._write(workspace, replace(rec, history=rec.history[:-1], alias=top.previous_collection))
+            return top
 
-    def _write(self, workspace: str, hist: list[ModelVersion]) -> None:
+    def set_entity_model(self, workspace: str, key: str) -> None:
+        """Record that the workspace's entity-name vectors are now embedded by ``key`` (see ``model_key``)."""
+        with self._lock:
+            self._write(workspace, replace(self.record(workspace), entity_model=key))
+
+    def _write(self, workspace: str, rec: Record) -> None:
         path = self._file(workspace)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".active.", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"workspace": workspace, "history": [v.to_json() for v in hist]}, f, indent=1)
+            json.dump({"workspace": workspace, "history": [v.to_json() for v in rec.history], "alias": rec.alias,
+                       "entity_model": rec.entity_model}, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
         self._cache.pop(workspace, None)
 

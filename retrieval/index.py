@@ -27,7 +27,7 @@ from retrieval.sparse import SparseVec
 logger = logging.getLogger(__name__)
 
 DENSE, SPARSE = "dense", "bm25"
-CHUNK_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+CHUNK_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 Scored = list[tuple[Chunk, float]]
 ALIAS_PREFIX = "chunks_"
 
@@ -56,11 +56,13 @@ class VectorIndex(Protocol):
         self, workspace: str, chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec],
         collection: str | None = None,
     ) -> None: ...
-    def delete_doc(self, workspace: str, doc_id: str) -> None: ...
+    def delete_doc(self, workspace: str, doc_id: str, collection: str | None = None) -> None: ...
     def query_dense(self, workspace: str, vector: np.ndarray, k: int) -> Scored: ...
     def query_sparse(self, workspace: str, vector: SparseVec, k: int) -> Scored: ...
     def get(self, workspace: str, chunk_ids: Sequence[str]) -> list[Chunk]: ...
-    def scroll(self, workspace: str, doc_id: str | None = None, with_vectors: bool = False) -> list[Any]: ...
+    def scroll(
+        self, workspace: str, doc_id: str | None = None, with_vectors: bool = False, collection: str | None = None,
+    ) -> list[Any]: ...
     def count(self, workspace: str) -> int: ...
     def optimize(self, workspace: str, collection: str | None = None) -> None: ...
 
@@ -233,14 +235,15 @@ class QdrantIndex(AliasedIndex):
             for i in range(0, len(points), 256):
                 self.client.upsert(target, points=points[i : i + 256], wait=True)
 
-    def delete_doc(self, workspace: str, doc_id: str) -> None:
+    def delete_doc(self, workspace: str, doc_id: str, collection: str | None = None) -> None:
+        """Delete a document's points from the workspace's collection (or the physical ``collection``)."""
         from qdrant_client import models
 
-        if not self.exists(workspace):
+        if collection is None and not self.exists(workspace):
             return
         with self._lock:
             self.client.delete(
-                self.alias(workspace),
+                collection or self.alias(workspace),
                 points_selector=models.FilterSelector(filter=self._ws_filter(workspace, doc_id)),
                 wait=True,
             )
@@ -283,16 +286,19 @@ class QdrantIndex(AliasedIndex):
                  if r.payload and r.payload.get("workspace") == workspace}
         return [by_id[i] for i in chunk_ids if i in by_id]
 
-    def scroll(self, workspace: str, doc_id: str | None = None, with_vectors: bool = False) -> list[Any]:
-        """All points of a workspace (or one document): Qdrant records with payload (and vectors)."""
-        if not self.exists(workspace):
+    def scroll(
+        self, workspace: str, doc_id: str | None = None, with_vectors: bool = False, collection: str | None = None,
+    ) -> list[Any]:
+        """All points of a workspace (or one document): Qdrant records with payload (and vectors); from the
+        physical ``collection`` instead of the one the alias points at when given."""
+        if collection is None and not self.exists(workspace):
             return []
         out: list[Any] = []
         offset = None
         while True:
             with self._lock:
                 recs, offset = self.client.scroll(
-                    self.alias(workspace), scroll_filter=self._ws_filter(workspace, doc_id), limit=512,
+                    collection or self.alias(workspace), scroll_filter=self._ws_filter(workspace, doc_id), limit=512,
                     offset=offset, with_payload=True, with_vectors=with_vectors,
                 )
             out.extend(recs)

@@ -221,11 +221,12 @@ class EdgeIndex(AliasedIndex):
             for i in range(0, len(points), 256):
                 shard.update(UpdateOperation.upsert_points(points[i : i + 256]))
 
-    def delete_doc(self, workspace: str, doc_id: str) -> None:
+    def delete_doc(self, workspace: str, doc_id: str, collection: str | None = None) -> None:
+        """Delete a document's points from the workspace's collection (or the physical ``collection``)."""
         from qdrant_edge import UpdateOperation
 
         with self._lock:
-            shard = self._target(workspace)
+            shard = self._target(workspace) if collection is None else self._shard(collection)
             if shard is not None:
                 shard.update(UpdateOperation.delete_points_by_filter(self._ws_filter(workspace, doc_id)))
 
@@ -273,15 +274,18 @@ class EdgeIndex(AliasedIndex):
                  if r.payload and r.payload.get("workspace") == workspace}
         return [by_id[i] for i in chunk_ids if i in by_id]
 
-    def scroll(self, workspace: str, doc_id: str | None = None, with_vectors: bool = False) -> list[Any]:
-        """All points of a workspace (or one document): Edge records with ``.payload`` (and ``.vector``)."""
+    def scroll(
+        self, workspace: str, doc_id: str | None = None, with_vectors: bool = False, collection: str | None = None,
+    ) -> list[Any]:
+        """All points of a workspace (or one document): Edge records with ``.payload`` (and ``.vector``); from
+        the physical ``collection`` instead of the one the alias points at when given."""
         from qdrant_edge import ScrollRequest
 
         out: list[Any] = []
         offset: Any = None
         while True:
             with self._lock:
-                shard = self._target(workspace)
+                shard = self._target(workspace) if collection is None else self._shard(collection)
                 if shard is None:
                     return []
                 recs, offset = shard.scroll(ScrollRequest(

@@ -154,12 +154,12 @@ def test_swap_while_querying_never_fails_and_rollback_restores(hash_retriever: R
     t.start()
     try:
         for cycle in range(3):
-            mv = swap_in(r.index, r.active_models, "w", corpus, new_dense, version=cycle + 1,
+            mv = swap_in(r, "w", corpus, new_dense, version=cycle + 1,
                          model_dir=minilm, metrics={"validation_ndcg_at_10": 0.9})  # type: ignore[arg-type]
             assert r.index.physical("w") == mv.collection != original
             assert r.embedder_for("w") is not r.embedder  # the tuned model serves the workspace now
             assert r.index.count("w") == len(corpus.chunks)
-            back = rollback(r.index, r.active_models, "w")
+            back = rollback(r, "w")
             assert back is None and r.index.physical("w") == original and r.embedder_for("w") is r.embedder
             assert mv.collection not in collections(r.index, "w")  # the abandoned collection is dropped
     finally:
@@ -168,4 +168,4 @@ def test_swap_while_querying_never_fails_and_rollback_restores(hash_retriever: R
     assert not errors, errors[:3]
     assert empty[0] == 0
     with pytest.raises(ConfigError, match="nothing to roll back"):
-        rollback(r.index, r.active_models, "w")
+        rollback(r, "w")

@@ -62,7 +62,7 @@ def test_loop_synthesises_mines_trains_evaluates_and_swaps(settings: Settings) -
         assert hits and index.count("w") == 40
         assert list((vdir / "onnx").glob("*.onnx")), "the tuned model re-embeds on ONNX Runtime, exported beside it"
         assert [v["version"] for v in list_versions(r, settings.finetune.root, "w") if v["active"]] == [1]
-        assert rollback(index, r.active_models, "w") is None and index.physical("w") == original
+        assert rollback(r, "w") is None and index.physical("w") == original
     finally:
         index.close()
         registry.close()

@@ -21,7 +21,8 @@ from retrieval.active_model import ActiveModels, collections, drop_collection, n
 from retrieval.factory import build_index, build_retriever, build_writer
 from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.index_edge import EdgeIndex
-from retrieval.registry import DocRecord
+from retrieval.registry import DocRecord, Registry
+from retrieval.retriever import Retriever
 from retrieval.sparse import SparseVec
 from tests.fakes import FakeLLM, HashEmbedder
 
@@ -165,16 +166,30 @@ def test_alias_repoint_and_drop(index: VectorIndex) -> None:
 def test_finetune_swap_and_rollback(index: VectorIndex, tmp_path: Path) -> None:
     chunks, dense, sparse = corpus("w")
     index.upsert("w", chunks, dense, sparse)
-    active = ActiveModels(tmp_path / "finetune")
+    registry = Registry(tmp_path / "registry.db")
+    for doc in ("doc0", "doc1"):
+        ids = tuple(c.id for c in chunks if c.doc_id == doc)
+        registry.put(DocRecord("w", doc, doc, doc, doc, "done", chunk_ids=ids))
+    r = Retriever(index, HashEmbedder(DIM), registry, ActiveModels(tmp_path / "finetune"))
     flipped = np.stack([unit(4 - i) for i in range(5)])
-    mv = swap_in(index, active, "w", Corpus(tuple(chunks), dense, tuple(sparse)), flipped, version=1,
-                 model_dir=tmp_path / "m1", metrics={"ndcg": 0.5})
+    mv = swap_in(r, "w", Corpus(tuple(chunks), dense, tuple(sparse)), flipped, version=1,
+                 model_dir=tmp_path / "m1", metrics={"ndcg": 0.5}, embedder=HashEmbedder(DIM))
     assert mv.collection == "chunks_w_v2" == index.physical("w") and mv.previous_collection == "chunks_w_v1"
     assert index.query_dense("w", unit(0), 1)[0][0].id == chunks[4].id
     assert index.query_sparse("w", ([RARE], [1.0]), 1)[0][0].id == chunks[4].id  # sparse vectors were copied
-    assert rollback(index, active, "w") is None
+    # after the swap: doc1 deleted, doc2 ingested; rollback brings the v1 collection up to date (issue 19, item 9)
+    index.delete_doc("w", "doc1")
+    registry.delete("w", "doc1")
+    new = Chunk(id=content_id("w", "new"), doc_id="doc2", workspace="w", text="a new chunk", doc_title="Doc 2")
+    index.upsert("w", [new], unit(7)[None, :], [([RARE + 1], [1.0])])
+    registry.put(DocRecord("w", "doc2", "doc2", "doc2", "doc2", "done", chunk_ids=(new.id,)))
+    assert rollback(r, "w") is None
     assert index.physical("w") == "chunks_w_v1" and collections(index, "w") == ["chunks_w_v1"]
     assert index.query_dense("w", unit(0), 1)[0][0].id == chunks[0].id
+    assert {rec.payload["doc_id"] for rec in index.scroll("w")} == {"doc0", "doc2"}
+    hit = index.query_dense("w", HashEmbedder(DIM).embed_batch([new.index_text])[0], 1)[0]
+    assert hit[0].id == new.id and hit[1] > 0.99  # re-embedded with the model v1 was embedded with
+    registry.close()
 
 
 def test_edge_store_is_locked_to_one_process(tmp_path: Path) -> None:

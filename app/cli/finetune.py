@@ -130,7 +130,7 @@ def rollback_cmd(
 
     with common.runtime() as rt:
         ws = workspace or rt.settings.workspace
-        now = guarded(lambda: rollback(rt.index, rt.retriever.active_models, ws))
+        now = guarded(lambda: rollback(rt.retriever, ws))
         collection = rt.index.physical(ws)
     if as_json:
         print(json.dumps({"workspace": ws, "active_version": now.version if now else None,
