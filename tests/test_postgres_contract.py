@@ -142,12 +142,19 @@ def test_two_job_stores_share_one_postgres_database(pg_url: str) -> None:  # noq
 
 
 def _drop_connections(url: str) -> int:
-    """What a Postgres restart (or an idle-session timeout) does to the API's connections: they are gone."""
+    """What a Postgres restart (or an idle-session timeout) does to the API's connections: they are gone. Waits
+    until the terminated backends have exited (pg_terminate_backend only signals them)."""
+    import time
+
     import psycopg
 
+    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     with psycopg.connect(url, autocommit=True) as c:
-        row = c.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+        row = c.execute(f"SELECT count(pg_terminate_backend(pid)) {others}").fetchone()
+        deadline = time.time() + 60
+        while (c.execute(f"SELECT count(*) {others}").fetchone() or (0,))[0]:
+            assert time.time() < deadline, "terminated Postgres backends did not exit"
+            time.sleep(0.05)
     return int(row[0]) if row else 0
 
 
