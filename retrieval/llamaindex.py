@@ -19,6 +19,10 @@ The score is the cross-encoder score when the hit was reranked, else the fused R
 
 The core is async (``_aretrieve``); ``_retrieve`` is its one sync wrapper (in a worker thread when the caller
 already runs an event loop, as Jupyter does).
+
+``RagentEmbedding`` is the other direction: ragent's ``Embedder`` (the packaged MiniLM, or a workspace's
+fine-tuned model) as a llama-index ``BaseEmbedding``, so llama-index components that embed (its
+``SemanticSplitterNodeParser``, a ``VectorStoreIndex``) use the same vectors ragent indexes with.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
+from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeRelationship, NodeWithScore, QueryBundle, RelatedNodeInfo, TextNode
+from pydantic import PrivateAttr
 
+from core.embedder import Embedder
 from core.types import Hit
 from retrieval.retriever import Retriever
 
@@ -98,3 +105,26 @@ class RagentRetriever(BaseRetriever):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class RagentEmbedding(BaseEmbedding):
+    """A ragent ``Embedder`` as a llama-index ``BaseEmbedding`` (queries and texts embed alike, as ragent does)."""
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, embedder: Embedder, model_name: str = "ragent", embed_batch_size: int = 32,
+                 **kwargs: Any) -> None:
+        super().__init__(model_name=model_name, embed_batch_size=embed_batch_size, **kwargs)
+        self._embedder = embedder
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [[float(x) for x in row] for row in self._embedder.embed_batch(list(texts))]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)

@@ -9,16 +9,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from llama_index.core import Document
 from llama_index.core.llms import MockLLM
+from llama_index.core.node_parser import SemanticSplitterNodeParser
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode
 
 from app.llamaindex import open_retriever
 from app.runtime import Runtime
 from core.settings import Settings
-from retrieval.llamaindex import RagentRetriever
-
-pytestmark = pytest.mark.slow
+from retrieval.llamaindex import RagentEmbedding, RagentRetriever
+from tests.fakes import HashEmbedder
 
 WS = "li"
 
@@ -35,6 +36,7 @@ def ingested(example_pdf: Path) -> str:
     return res.doc_id
 
 
+@pytest.mark.slow
 def test_query_engine_over_ragent_retriever(ingested: str, example_pdf: Path) -> None:
     with open_retriever(WS, k=3) as retriever:
         assert isinstance(retriever, RagentRetriever)
@@ -62,6 +64,7 @@ def test_query_engine_over_ragent_retriever(ingested: str, example_pdf: Path) ->
         assert "E07" in errors.source_nodes[0].node.get_content()
 
 
+@pytest.mark.slow
 def test_async_query_and_sync_call_inside_a_running_loop(ingested: str) -> None:
     with open_retriever(WS, k=2, paths=("dense", "sparse"), rerank=False) as retriever:
         engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM())
@@ -75,3 +78,16 @@ def test_async_query_and_sync_call_inside_a_running_loop(ingested: str) -> None:
         nodes = retriever.retrieve("What is the rated output of the NW-200?")
         assert len(nodes) == 2
         assert all(set(n.metadata["paths"]) <= {"dense", "sparse"} for n in nodes)
+
+
+def test_ragent_embedding_drives_a_llama_index_parser() -> None:
+    """ragent's Embedder as a llama-index BaseEmbedding: same vectors, usable by llama-index's semantic parser."""
+    inner = HashEmbedder()
+    emb = RagentEmbedding(inner)
+    assert emb.get_text_embedding("pumps") == pytest.approx(inner.embed_batch(["pumps"])[0].tolist())
+    assert emb.get_query_embedding("pumps") == emb.get_text_embedding("pumps")
+    assert len(emb.get_text_embedding_batch(["a", "b", "c"])) == 3
+    assert asyncio.run(emb.aget_query_embedding("pumps")) == emb.get_text_embedding("pumps")
+    text = "Pumps move water. Pumps need seals. Pumps wear out. Taxes are due in April. Taxes fund roads."
+    nodes = SemanticSplitterNodeParser.from_defaults(embed_model=emb).get_nodes_from_documents([Document(text=text)])
+    assert "".join(n.get_content() for n in nodes).replace(" ", "") == text.replace(" ", "")
