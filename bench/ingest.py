@@ -7,8 +7,16 @@ MiniLM and Qdrant local mode in a fresh temp home, on ../shared/data/pdfs (all) 
 (asymptote.pdf: ``cd /tmp && apt-get download asymptote-doc && dpkg-deb -x asymptote-doc_*.deb asy``),
 with a per-stage profile (embedding time measured inside the embedder).
 
+Side by side (``--peer``): on the same PDFs in one run, each in its own process (so peak RSS is its own), the
+pipeline a user would script in an afternoon -- ``pymupdf4llm.to_markdown`` (per page) -> llama-index
+``MarkdownNodeParser`` -> ``SentenceSplitter`` (256 tokens, overlap 32) -> the same MiniLM encoder (ragent's
+core embedder, ONNX) -> the same Qdrant local mode (dense vectors only) -- against ragent's ``Ingestor`` with the
+graph (spaCy entities, entity-name vectors: the default) and without it (``IndexWriter(graph=False)``: what a
+deferred graph stage leaves on the critical path). Pages/s, chunks/s, seconds until every document is
+searchable, peak RSS; model loading is outside the timed region in every pipeline.
+
 Run: .venv/bin/python bench/ingest.py [--skip-quality] [--skip-throughput] [--split lexical,semantic]
-                                      [--embed-backend onnx,torch]
+                                      [--embed-backend onnx,torch] [--peer [--peer-files GLOB]]
 Writes bench/results/ingest.json (a skipped section keeps its previous figures) and prints tables.
 """
 
@@ -18,7 +26,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,6 +133,122 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
     }
 
 
+PEER_PIPELINES = ("scripted", "ragent", "ragent-no-graph")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def scripted_pipeline(files: list[Path], home: Path) -> dict[str, Any]:
+    """What a user scripts: pymupdf4llm Markdown per page -> MarkdownNodeParser -> SentenceSplitter -> MiniLM ->
+    Qdrant local mode (one dense vector per node, payload text + source + page)."""
+    import uuid
+
+    import pymupdf4llm
+    from llama_index.core import Document
+    from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
+    from llama_index.core.schema import MetadataMode
+    from qdrant_client import QdrantClient, models
+
+    from core.embedder import SentenceTransformerEmbedder
+
+    emb = TimingEmbedder(SentenceTransformerEmbedder())
+    emb.inner.embed_batch(["warm up"])
+    md_parser, sentence = MarkdownNodeParser(), SentenceSplitter(chunk_size=256, chunk_overlap=32)
+    sentence.get_nodes_from_documents(md_parser.get_nodes_from_documents(
+        [Document(text="# Warm up\n\nThe tokenizer loads here. Then more.", metadata={"source": "w", "page": 1})]))
+    client = QdrantClient(path=str(home / "qdrant"))
+    client.create_collection("docs", vectors_config=models.VectorParams(size=emb.dim, distance=models.Distance.COSINE))
+    stages = {"parse": 0.0, "split": 0.0, "write": 0.0}
+    pages = chunks = 0
+    t0 = time.perf_counter()
+    for f in files:
+        t = time.perf_counter()
+        page_mds = pymupdf4llm.to_markdown(str(f), page_chunks=True, show_progress=False)
+        stages["parse"] += time.perf_counter() - t
+        t = time.perf_counter()
+        docs = [Document(text=p["text"], metadata={"source": f.name, "page": p["metadata"]["page"]})
+                for p in page_mds if p["text"].strip()]
+        nodes = sentence.get_nodes_from_documents(md_parser.get_nodes_from_documents(docs))
+        stages["split"] += time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(0, len(nodes), 64):
+            part = nodes[i : i + 64]
+            vecs = emb.embed_batch([n.get_content(MetadataMode.NONE) for n in part])
+            client.upsert("docs", [models.PointStruct(id=str(uuid.uuid4()), vector=v.tolist(),
+                                                      payload={"text": n.get_content(MetadataMode.NONE), **n.metadata})
+                                   for n, v in zip(part, vecs, strict=True)])
+        stages["write"] += time.perf_counter() - t
+        pages += len(page_mds)
+        chunks += len(nodes)
+    wall = time.perf_counter() - t0
+    points = client.count("docs").count
+    client.close()
+    return {"pages": pages, "chunks": chunks, "points": points, "seconds": wall, "stages_s": stages,
+            "embed_s": emb.seconds, "embed_texts": emb.texts}
+
+
+def ragent_pipeline(files: list[Path], home: Path, graph: bool) -> dict[str, Any]:
+    from core.embedder import SentenceTransformerEmbedder
+    from core.settings import Settings
+    from ingest.pipeline import Ingestor
+    from retrieval.index import QdrantIndex
+    from retrieval.registry import Registry
+    from retrieval.writer import IndexWriter
+
+    emb = TimingEmbedder(SentenceTransformerEmbedder())
+    emb.inner.embed_batch(["warm up"])
+    s = Settings(home=home)  # type: ignore[call-arg]
+    index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+    writer = IndexWriter(index, lambda ws: emb) if graph else IndexWriter(index, lambda ws: emb, graph=False)
+    if graph:  # spaCy loads outside the timed region, as the encoder does
+        writer.extractor.extract([])
+    ing = Ingestor(index, reg, emb, home=s.home, index_writer=writer)
+    t0 = time.perf_counter()
+    res = ing.ingest(files, "bench")
+    wall = time.perf_counter() - t0
+    points = index.count("bench")
+    index.close()
+    reg.close()
+    return {"pages": sum(r.pages for r in res if r.status == "ingested"), "chunks": sum(r.chunks for r in res),
+            "points": points, "seconds": wall, "stages_s": dict(ing.timings), "embed_s": emb.seconds,
+            "embed_texts": emb.texts, "failed": [Path(r.path).name for r in res if r.status == "failed"]}
+
+
+def peer_worker(name: str, list_file: Path) -> None:
+    """One pipeline in this process; prints its figures as the last line of JSON."""
+    files = [Path(x) for x in list_file.read_text().split("\n") if x]
+    with tempfile.TemporaryDirectory() as tmp:
+        if name == "scripted":
+            r = scripted_pipeline(files, Path(tmp))
+        else:
+            r = ragent_pipeline(files, Path(tmp), graph=name == "ragent")
+    wall = r["seconds"]
+    r.update(pipeline=name, files=len(files), seconds=round(wall, 2), pages_per_s=round(r["pages"] / wall, 2),
+             chunks_per_s=round(r["chunks"] / wall, 2), searchable_s=round(wall, 2), peak_rss_mb=_peak_rss_mb(),
+             stages_s={k: round(v, 2) for k, v in r["stages_s"].items()}, embed_s=round(r["embed_s"], 2))
+    print(json.dumps(r))
+
+
+def peer(files: list[Path]) -> dict[str, Any]:
+    """Every pipeline of PEER_PIPELINES on ``files``, one process each, one after the other."""
+    runs = []
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(str(f) for f in files))
+    try:
+        for name in PEER_PIPELINES:
+            proc = subprocess.run([sys.executable, __file__, "--peer-worker", name, "--peer-list", fh.name],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(runs[-1], flush=True)
+    finally:
+        Path(fh.name).unlink()
+    return {"files": len(files), "load_avg_end": os.getloadavg(), "runs": runs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-quality", action="store_true")
@@ -131,18 +257,25 @@ def main() -> None:
     ap.add_argument("--embed-backend", default="onnx", help="comma-separated embedding backends (onnx, torch)")
     ap.add_argument("--also", default="shared/data/pdfs (all)",
                     help="corpora also measured with the later split modes (the first mode runs on all)")
+    ap.add_argument("--peer", action="store_true", help="also run the side-by-side with a scripted pipeline")
+    ap.add_argument("--peer-files", default="**/*.pdf", help="glob under ../shared/data/pdfs for --peer")
+    ap.add_argument("--peer-worker", choices=PEER_PIPELINES, help=argparse.SUPPRESS)
+    ap.add_argument("--peer-list", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ingest.json"))
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if a.peer_worker:
+        peer_worker(a.peer_worker, Path(a.peer_list))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = Console(width=160)
     out = Path(a.out)
     previous = json.loads(out.read_text()) if out.exists() else {}
     result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                           "load_avg_start": os.getloadavg()}, "started": time.time()}
-    for part in ("quality", "throughput"):  # a section not re-run keeps its last figures
+    for part in ("quality", "throughput", "peer"):  # a section not re-run keeps its last figures
         if part in previous:
             result[part] = previous[part]
     if not a.skip_quality:
@@ -181,6 +314,18 @@ def main() -> None:
                       f"{r['seconds']:.1f}", f"{r['pages_per_s']:.2f}", f"{st.get('parse', 0):.1f}",
                       f"{st.get('split', 0):.1f}", f"{st.get('write', 0):.1f}",
                       f"{r['embed_s']:.1f} ({r['embed_share']:.0%})", f"{r['embed_texts_per_s']:.1f}")
+        con.print(t)
+    if a.peer:
+        files = sorted(SHARED.glob(a.peer_files))
+        result["peer"] = p = {"glob": a.peer_files, "load_avg_start": os.getloadavg(), **peer(files)}
+        t = Table("pipeline", "pages", "chunks", "searchable s", "pages/s", "chunks/s", "parse s", "split s",
+                  "write s", "embed s", "peak RSS MB", title=f"side by side on {len(files)} PDFs ({a.peer_files})")
+        for r in p["runs"]:
+            st = r["stages_s"]
+            t.add_row(r["pipeline"], str(r["pages"]), str(r["chunks"]), f"{r['searchable_s']:.1f}",
+                      f"{r['pages_per_s']:.2f}", f"{r['chunks_per_s']:.2f}", f"{st.get('parse', 0):.1f}",
+                      f"{st.get('split', 0):.1f}", f"{st.get('write', 0):.1f}", f"{r['embed_s']:.1f}",
+                      f"{r['peak_rss_mb']:.0f}")
         con.print(t)
     result["machine"]["load_avg_end"] = os.getloadavg()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
