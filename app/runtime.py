@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from core.embedder import Embedder, embedder_from_settings
 from core.llm import LLM, OpenAILLM
 from core.settings import Settings
+from core.vision import VisionModel, vision_model
 from retrieval.index import VectorIndex
 from retrieval.registry import Registry
 from retrieval.retriever import Retriever
@@ -37,6 +38,14 @@ class Runtime:
     @cached_property
     def llm(self) -> LLM:
         return self.overrides.get("llm") or OpenAILLM(self.settings.llm)
+
+    @cached_property
+    def vision(self) -> VisionModel | None:
+        """The vision model (RAGENT_VLM_BASE_URL), None when unset; replies cached under home by image hash."""
+        if "vision" in self.overrides:
+            return self.overrides["vision"]  # type: ignore[no-any-return]
+        s = self.settings
+        return vision_model(s.vlm_base_url, s.vlm_model, s.vlm_api_key, s.vlm_timeout_s, s.home / "vlm_cache.db")
 
     @cached_property
     def index(self) -> VectorIndex:
@@ -101,7 +110,7 @@ class Runtime:
         return Ingestor(self.index, self.registry, self.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
                         max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
                         enricher=enricher, progress=progress, on_file=on_file,
-                        ocr=OcrConfig(s.ocr, s.ocr_languages, s.ocr_dpi),
+                        ocr=OcrConfig(s.ocr, s.ocr_languages, s.ocr_dpi), vision=self.vision,
                         index_writer=build_writer(s.retrieval, self.retriever, self.llm))
 
     def close(self) -> None:
@@ -109,3 +118,5 @@ class Runtime:
             self.index.close()
         if "registry" in self.__dict__:
             self.registry.close()
+        if self.__dict__.get("vision") is not None:
+            self.vision.close()  # type: ignore[union-attr]

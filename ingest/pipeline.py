@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Literal
 
 from core.embedder import Embedder
-from core.errors import IngestError
+from core.errors import IngestError, LLMUnavailableError
 from core.types import Chunk, content_id
+from core.vision import VisionModel
 from ingest.blocks import ParsedDoc
 from ingest.enrich import Enricher
 from ingest.ocr import OcrConfig
@@ -72,6 +73,7 @@ class Ingestor:
     max_pages: int = 3000
     split_mode: SplitMode = "lexical"  # structure | lexical (TextTiling-style breakpoints) | semantic (model)
     ocr: OcrConfig = field(default_factory=OcrConfig)  # scanned pages and text in images (RAGENT_OCR*)
+    vision: VisionModel | None = None  # describes each saved image (RAGENT_VLM_*); None = OCR + caption only
     enricher: Enricher | None = None
     progress: Progress | None = field(default=None)
     on_file: Callable[[Path], None] | None = field(default=None)
@@ -185,6 +187,8 @@ class Ingestor:
             t0 = time.perf_counter()
             parsed = parse_file(path, max_pages=self.max_pages, files_dir=staging, ocr=self.ocr)
             t0 = self._time("parse", t0)
+            parsed = self.describe_images(parsed, staging)
+            t0 = self._time("vision", t0)
             self._tick("pages", parsed.pages)
             chunks = self.build_chunks(parsed, workspace, doc_id, source)
             t0 = self._time("split", t0)
@@ -241,6 +245,27 @@ class Ingestor:
                   heading_path=p.heading_path, order=i, image=p.image, ocr_confidence=p.ocr_confidence)
             for i, p in enumerate(pieces)
         ]
+
+    def describe_images(self, parsed: ParsedDoc, files: Path | None) -> ParsedDoc:
+        """Each saved image's text gets the vision model's description (cached by image hash). A failing
+        vision server never fails the document: the images keep their OCR text and caption, with a warning."""
+        if self.vision is None or files is None:
+            return parsed
+        blocks, failed = [], ""
+        for b in parsed.blocks:
+            if b.kind == "image" and b.image_path and not failed and (files / b.image_path).is_file():
+                try:
+                    seen = self.vision.describe((files / b.image_path).read_bytes())
+                except LLMUnavailableError as e:
+                    failed = str(e)
+                    logger.warning("%s", e)
+                else:
+                    if seen:
+                        head, _, rest = b.text.partition("\n")
+                        b = replace(b, text="\n".join(p for p in (head, f"Image description: {seen}", rest) if p))
+            blocks.append(b)
+        warnings = (*parsed.warnings, f"images were not described: {failed}") if failed else parsed.warnings
+        return replace(parsed, blocks=blocks, warnings=warnings)
 
     def enrich(self, parsed: ParsedDoc, digest: str, chunks: list[Chunk]) -> tuple[list[Chunk], int, int]:
         """Add LLM contexts (when an enricher is set): (chunks, how many got one, how many LLM calls failed)."""

@@ -25,7 +25,7 @@ SEEN: list[str] = []
 
 def scripted(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
     SEEN.append("\n".join(str(m.get("content", "")) for m in messages))
-    return "{}" if schema is not None else "Answer: reset with key F9\nExplanation: Fault 4711 is reset with key F9 [1]."
+    return "{}" if schema is not None else "Answer: key F9\nExplanation: Fault 4711 is reset with key F9 [1]."
 
 
 @dataclass
@@ -92,3 +92,41 @@ def _data_url(stack: Stack) -> str:
     hit = _image_hit(stack)
     png = stack.client.get(f"/v1/workspaces/mm/images/{hit['chunk_id']}").content
     return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_an_image_in_chat_joins_the_question(stack: Stack) -> None:
+    SEEN.clear()
+    r = stack.client.post("/v1/workspaces/mm/chat", json={
+        "question": "What does this error screenshot mean?", "stream": False, "images": [_data_url(stack)]})
+    assert r.status_code == 200, r.text
+    assert any("4711" in p and "error screenshot" in p for p in SEEN), SEEN[-3:]
+
+
+def test_an_image_part_in_chat_completions_is_used(stack: Stack) -> None:
+    SEEN.clear()
+    r = stack.client.post("/v1/chat/completions", json={"model": "ragent:mm", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "How do I clear the fault in this screenshot?"},
+        {"type": "image_url", "image_url": {"url": _data_url(stack), "detail": "auto"}}]}]})
+    assert r.status_code == 200, r.text
+    assert any("4711" in p and "clear the fault" in p for p in SEEN), SEEN[-3:]
+
+
+@pytest.mark.parametrize(("part", "status", "says"), [
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}, 400, "supported: text, image_url"),
+    ({"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}, 400, "does not fetch"),
+    ({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}, 400, "base64"),
+    ({"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8gd29ybGQ="}}, 400, "decoded"),
+    ({"type": "image_url", "image_url": "data:image/png;base64,aGVsbG8="}, 400, "decoded"),
+    ({"type": "image_url"}, 400, "image_url"),
+])
+def test_unsupported_or_bad_parts_get_a_400_that_says_why(stack: Stack, part: dict[str, Any], status: int,
+                                                          says: str) -> None:
+    r = stack.client.post("/v1/chat/completions", json={"model": "ragent:mm", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "what is this?"}, part]}]})
+    assert r.status_code == status and says in r.json()["detail"], r.text
+
+
+def test_too_many_images_are_refused(stack: Stack) -> None:
+    url = "data:image/png;base64,aGVsbG8="
+    r = stack.client.post("/v1/workspaces/mm/chat", json={"question": "q", "stream": False, "images": [url] * 5})
+    assert r.status_code == 422

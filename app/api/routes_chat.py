@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -14,6 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
 from agents.events import AnswerEvent, ErrorEvent, Event
+from app.api import images
 from app.api.deps import ApiState, Caller, State, Workspace
 from app.api.engine import guarded
 from app.api.problems import Problem
@@ -69,7 +71,8 @@ def _thread(st: ApiState, ws: str, thread_id: str | None) -> str:
              summary="Ask the agent; stream=true (default) answers with Server-Sent Events")
 async def chat(st: State, ws: Workspace, req: ChatRequest) -> Any:
     thread_id = _thread(st, ws, req.thread_id)
-    events = run_chat(st, ws, req.question, thread_id, req.use_memory, "chat")
+    question = await read_images(st, req.question, req.images)
+    events = run_chat(st, ws, question, thread_id, req.use_memory, "chat")
     if req.stream:
         async def body() -> AsyncIterator[str]:
             n = 0
@@ -123,18 +126,31 @@ def workspace_of_model(model: str, caller: Caller) -> str:
 
 
 def _text(m: Any) -> str:
-    if isinstance(m.content, str):
-        return m.content.strip()
-    return " ".join(str(p.get("text", "")) for p in (m.content or []) if p.get("type") == "text").strip()
+    return images.parts_of(m.content)[0]
 
 
-def last_user_text(req: OAIChatRequest) -> str:
+def last_user(req: OAIChatRequest) -> tuple[str, list[str]]:
+    """(text, image data URLs) of the last user message with either: the question ragent answers."""
+    for m in req.messages:
+        images.parts_of(m.content)  # every part of every message is one ragent reads, or a 400 says so
     for m in reversed(req.messages):
         if m.role == "user":
-            text = _text(m)
-            if text:
-                return text[:4000]
-    raise Problem(400, "no user message with text: the last 'user' message is the question ragent answers")
+            text, urls = images.parts_of(m.content)
+            if text or urls:
+                if len(urls) > images.MAX_IMAGES:
+                    raise Problem(400, f"{len(urls)} images in one message; at most {images.MAX_IMAGES}")
+                return text[:4000], urls
+    raise Problem(400, "no user message with text or an image: the last 'user' message is the question ragent "
+                       "answers")
+
+
+async def read_images(st: ApiState, question: str, urls: list[str]) -> str:
+    """The question joined with what the attached images say (OCR, and the vision model when configured)."""
+    if not urls:
+        return question
+    texts = [await asyncio.to_thread(images.read_image, images.decode(u), st.settings, st.runtime.vision)
+             for u in urls]
+    return images.with_images(question, texts)
 
 
 def conversation(req: OAIChatRequest) -> list[tuple[str, str]]:
@@ -166,7 +182,8 @@ def models(st: State, caller: Caller) -> OAIModelList:
              summary="OpenAI-compatible chat; model 'ragent:WS' picks the workspace; citations in `citations`")
 async def chat_completions(st: State, caller: Caller, req: OAIChatRequest) -> Any:
     ws = workspace_of_model(req.model, caller)
-    question = last_user_text(req)
+    text, urls = last_user(req)
+    question = await read_images(st, text, urls)
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     events = run_chat(st, ws, question, uuid.uuid4().hex, True, "openai", history=conversation(req))
 

@@ -85,6 +85,9 @@ class ChatRequest(BaseModel):
     thread_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     stream: bool = Field(True, description="Server-Sent Events (one event per agent event) or one JSON reply.")
     use_memory: bool = True
+    images: list[Annotated[str, Field(max_length=14_000_000)]] = Field(
+        default_factory=list, max_length=4, description="Images as data:image/png;base64,... URLs: their OCR text "
+        "(and the vision model's description, when one is configured) joins the question.")
 
 
 class ChatResponse(BaseModel):
