@@ -3,13 +3,14 @@
 Public API:
     await run_finetune(retriever, workspace, settings.finetune, llm=..., progress=cb) -> FinetuneResult
     rollback(retriever, workspace) -> ModelVersion | None
-    recover(retriever, workspace)   # finish a swap/rollback a crash interrupted (run at start-up)
+    recover(retriever, workspace)   # finish a swap/rollback a crash interrupted
+    recover_all(retriever) -> list[str]   # recover every workspace with a record (run at start-up)
     list_versions(retriever, settings.finetune.root, workspace) -> list[dict]
 """
 
 from finetune.loop import STAGES, list_versions, run_finetune
-from finetune.swap import recover, rollback
+from finetune.swap import recover, recover_all, rollback
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
 
 __all__ = ["STAGES", "EvalQuestion", "Example", "FinetuneResult", "Metrics", "Pair", "list_versions", "recover",
-           "rollback", "run_finetune"]
+           "recover_all", "rollback", "run_finetune"]

@@ -26,7 +26,7 @@ from core.workspace import check_workspace
 from finetune.corpus import Corpus, load_corpus
 from finetune.evaluate import ir_metrics
 from finetune.mine import Scorer, fill_negatives, mine
-from finetune.swap import swap_in
+from finetune.swap import recover, swap_in
 from finetune.synth import BridgeGenerator, KeyphraseGenerator, LLMGenerator, dedupe, sample_chunks, split_by_doc
 from finetune.train import train_model
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
@@ -151,6 +151,7 @@ async def run_finetune(
         scorer = reranker.score
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    await asyncio.to_thread(recover, retriever, workspace)  # a swap/rollback a crash interrupted comes first
     corpus = await asyncio.to_thread(load_corpus, retriever, workspace)  # an empty workspace fails here, no folder
     version, vdir = _version_dir(cfg.root, workspace)
     vdir.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,9 @@ recover``, or at start-up) completes; upserts are by content-hash id, so a rerun
 
 Searches never see a half-built index: until the alias moves they read the old collection, after it the new
 one. Both models have the same dimension, so a query embedded in between still runs (it only ranks a little
-worse for that instant). Chunks ingested while a swap or rollback is running may miss the other collection:
-do not ingest into a workspace during its swap (``recover`` does not see them; a later rollback does).
+worse for that instant). A document ingested between the final sync and the alias move lands in the old
+collection only (``recover`` does not copy it; a later rollback's sync does): do not ingest into a workspace
+during its swap.
 """
 
 from __future__ import annotations
@@ -122,6 +123,14 @@ def recover(retriever: Retriever, workspace: str) -> None:
         n = reembed_entities(retriever, workspace, retriever.embedder_for(workspace))
         active.set_entity_model(workspace, key)
         logger.info("workspace %s: re-embedded %d entity names with %s", workspace, n, key or "the default model")
+
+
+def recover_all(retriever: Retriever) -> list[str]:
+    """``recover`` every workspace with a record (call at start-up, before serving); returns their names."""
+    names = retriever.active_models.workspaces()
+    for ws in names:
+        recover(retriever, ws)
+    return names
 
 
 def swap_in(

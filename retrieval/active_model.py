@@ -106,6 +106,12 @@ class ActiveModels:
             self._cache[workspace] = (mtime, rec)
             return rec
 
+    def workspaces(self) -> list[str]:
+        """Workspaces that have a record (a fine-tuned model now or before)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/active.json"))
+
     def history(self, workspace: str) -> list[ModelVersion]:
         """Promoted versions, oldest first; the last one is active."""
         return list(self.record(workspace).history)

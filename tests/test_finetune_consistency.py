@@ -9,6 +9,7 @@ standing in for a fine-tuned model (same 384 dimensions, very different vectors)
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -216,13 +217,9 @@ print("finished without being killed")
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("op", "point"), [
-    ("swap", "filling"), ("swap", "committed"), ("swap", "aliased"),
-    ("rollback", "filling"), ("rollback", "committed"), ("rollback", "aliased"),
-])
-def test_kill_9_during_swap_or_rollback_then_recover(settings: Settings, tuned_dir: Path, op: str,
-                                                     point: str) -> None:
+def kill_9_during(settings: Settings, tuned_dir: Path, op: str, point: str) -> tuple[set[str], str | None]:
+    """Ingest (and for a rollback, swap and ingest more), then run ``op`` in a child killed -9 at ``point``.
+    Returns the documents that must stay searchable and the workspace's original collection."""
     docs = passages(BEFORE + AFTER)
     s = Stack(settings)
     want = set(s.ingest(docs[:BEFORE]))
@@ -231,12 +228,21 @@ def test_kill_9_during_swap_or_rollback_then_recover(settings: Settings, tuned_d
         s.swap(tuned_dir)
         want |= set(s.ingest(docs[BEFORE:]))  # what the previous collection lacks
     s.close()  # Qdrant local mode: one process at a time
-
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.run([sys.executable, "-c", CHILD, str(settings.home), op, point, str(tuned_dir)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    return want, original
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("op", "point"), [
+    ("swap", "filling"), ("swap", "committed"), ("swap", "aliased"),
+    ("rollback", "filling"), ("rollback", "committed"), ("rollback", "aliased"),
+])
+def test_kill_9_during_swap_or_rollback_then_recover(settings: Settings, tuned_dir: Path, op: str,
+                                                     point: str) -> None:
+    want, original = kill_9_during(settings, tuned_dir, op, point)
     s = Stack(settings)  # the next start
     try:
         recover(s.retriever, WS)
@@ -252,6 +258,24 @@ def test_kill_9_during_swap_or_rollback_then_recover(settings: Settings, tuned_d
             assert rollback(s.retriever, WS) is None
         else:
             s.swap(tuned_dir)
+        assert_consistent(s, want)
+    finally:
+        s.close()
+
+
+@pytest.mark.slow
+def test_cli_recover_finishes_a_swap_killed_after_its_commit(settings: Settings, tuned_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    want, _ = kill_9_during(settings, tuned_dir, "swap", "committed")
+    res = CliRunner().invoke(app, ["finetune", "recover", "--json"])
+    assert res.exit_code == 0, res.output
+    s = Stack(settings)
+    try:
+        rec = s.retriever.active_models.record(WS)
+        assert json.loads(res.stdout) == {"recovered": {WS: rec.alias}}
         assert_consistent(s, want)
     finally:
         s.close()

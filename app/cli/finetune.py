@@ -120,6 +120,30 @@ def list_cmd(
     out.print(table)
 
 
+@finetune_app.command("recover")
+def recover_cmd(
+    workspace: str = typer.Option(None, "--workspace", "-w", help="One workspace (default: every fine-tuned one)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Finish a swap or rollback that was killed part-way (alias, entity-name vectors, abandoned collections)."""
+    from finetune import recover, recover_all
+
+    with common.runtime() as rt:
+        def go() -> list[str]:
+            if workspace:
+                recover(rt.retriever, workspace)
+                return [workspace]
+            return recover_all(rt.retriever)
+
+        done = guarded(go)
+        state = {ws: rt.index.physical(ws) for ws in done}
+    if as_json:
+        print(json.dumps({"recovered": state}))
+        return
+    for ws, collection in state.items():
+        out.print(f"{ws}: searching {collection}", highlight=False)
+
+
 @finetune_app.command("rollback")
 def rollback_cmd(
     workspace: str = WorkspaceOpt,
