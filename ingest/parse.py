@@ -26,11 +26,11 @@ def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = No
     if suffix == ".docx":
         from ingest.docx import parse_docx
 
-        return parse_docx(path)
+        return parse_docx(path, files_dir=files_dir, ocr=ocr)
     if suffix in TEXT_SUFFIXES:
         from ingest.text import parse_text
 
-        return parse_text(path)
+        return parse_text(path, files_dir=files_dir, ocr=ocr)
     raise IngestError(
         f"{path.name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED))}"
     )

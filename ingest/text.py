@@ -1,8 +1,11 @@
 """Parse Markdown, HTML and plain text files into ``Block``s (headings, paragraphs, tables with their cell
-grid)."""
+grid; HTML ``<img>`` as image blocks: alt/title text, and for inline ``data:`` images the saved image and its OCR
+text; remote images are never fetched)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import re
 from html.parser import HTMLParser
@@ -11,6 +14,11 @@ from typing import ClassVar
 
 from core.errors import IngestError
 from ingest.blocks import Block, ParsedDoc, to_markdown
+from ingest.images import image_block
+from ingest.ocr import OcrConfig
+
+DATA_IMG = re.compile(r"\Adata:image/[a-z+.-]+;base64,", re.I)
+MAX_HTML_IMAGES = 500
 
 
 def _decode(path: Path) -> str:
@@ -23,11 +31,12 @@ def _decode(path: Path) -> str:
         raise IngestError(f"{path.name}: not UTF-8 text ({e}); convert it to UTF-8 first") from e
 
 
-def parse_text(path: Path) -> ParsedDoc:
+def parse_text(path: Path, files_dir: Path | None = None, ocr: OcrConfig | None = None) -> ParsedDoc:
     text = _decode(path)
     suffix = path.suffix.lower()
+    warnings: list[str] = []
     if suffix in {".html", ".htm"}:
-        title, blocks = parse_html(text)
+        title, blocks = parse_html(text, files_dir, ocr or OcrConfig(), warnings)
     elif suffix in {".md", ".markdown"}:
         title, blocks = "", parse_markdown(text)
     else:
@@ -36,7 +45,8 @@ def parse_text(path: Path) -> ParsedDoc:
         raise IngestError(f"{path.name}: the file has no text")
     if not title:
         title = next((b.text for b in blocks if b.heading_level == 1), path.stem)
-    return ParsedDoc(title=title[:200], pages=0, blocks=blocks)
+    return ParsedDoc(title=title[:200], pages=0, blocks=blocks, images_seen=sum(b.kind == "image" for b in blocks),
+                     warnings=tuple(warnings))
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -115,6 +125,7 @@ class _HTMLBlocks(HTMLParser):
         self._in_title = False
         self._rows: list[list[str]] | None = None
         self._cell: list[str] | None = None
+        self.images: list[tuple[int, str, str]] = []  # (index in blocks, alt text, src) of each <img>
 
     def _flush(self) -> None:
         t = re.sub(r"\s+", " ", "".join(self._buf)).strip()
@@ -137,6 +148,13 @@ class _HTMLBlocks(HTMLParser):
             self._rows.append([])
         elif tag in {"td", "th"} and self._rows is not None:
             self._cell = []
+        elif tag == "img" and not self._skip and self._rows is None and len(self.images) < MAX_HTML_IMAGES:
+            a = {k: v or "" for k, v in attrs}
+            alt = " ".join(x.strip() for x in (a.get("alt", ""), a.get("title", "")) if x.strip())
+            if alt or DATA_IMG.match(a.get("src", "")):
+                self._flush()
+                self.images.append((len(self.blocks), alt, a.get("src", "")))
+                self.blocks.append(Block(text=f"Image: {alt}" if alt else "Image", kind="image"))
         elif tag in self.BLOCK and self._rows is None:
             self._flush()
 
@@ -176,8 +194,24 @@ class _HTMLBlocks(HTMLParser):
         self._flush()
 
 
-def parse_html(text: str) -> tuple[str, list[Block]]:
+def parse_html(text: str, files_dir: Path | None = None, ocr: OcrConfig | None = None,
+               warnings: list[str] | None = None) -> tuple[str, list[Block]]:
     p = _HTMLBlocks()
     p.feed(text)
     p.close()
-    return html.unescape(p.title).strip(), p.blocks
+    blocks = p.blocks
+    for n, (i, alt, src) in enumerate(p.images, start=1):
+        nearby = next((b.text for b in reversed(blocks[:i]) if b.kind == "text"), "")
+        found: Block | None = None
+        if DATA_IMG.match(src):
+            try:
+                data = base64.b64decode(src.split(",", 1)[1], validate=False)
+            except (binascii.Error, ValueError):
+                data = b""
+            if data:
+                found = image_block(data, f"html-img{n}", alt, nearby, files_dir, ocr or OcrConfig(),
+                                    warnings if warnings is not None else [])
+        if found is None and alt:
+            found = Block(text="\n".join(x for x in (f"Image: {alt}", nearby[:400]) if x), kind="image")
+        blocks[i] = found or Block(text="", kind="image")
+    return html.unescape(p.title).strip(), [b for b in blocks if b.text]

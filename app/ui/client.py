@@ -111,9 +111,11 @@ class ApiClient:
 
     # ---- chat ----
     def chat_stream(self, ws: str, question: str, thread_id: str | None = None,
-                    use_memory: bool = True) -> Iterator[Event]:
-        """The chat's events, each checked against the event union (``agents.events``)."""
-        body = {"question": question, "thread_id": thread_id, "stream": True, "use_memory": use_memory}
+                    use_memory: bool = True, images: list[str] | None = None) -> Iterator[Event]:
+        """The chat's events, each checked against the event union (``agents.events``). ``images``: data URLs
+        whose text (OCR, and the vision model's description) joins the question."""
+        body = {"question": question, "thread_id": thread_id, "stream": True, "use_memory": use_memory,
+                "images": images or []}
         try:
             with self.http.stream("POST", f"/v1/workspaces/{ws}/chat", json=body) as r:
                 if not r.is_success:

@@ -4,6 +4,7 @@ the cited page with the passage highlighted, documents, memory and status pages.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from typing import Any
@@ -16,6 +17,7 @@ from app.ui.render import answer_markdown, highlight, numeric_rows
 from core.settings import Settings
 
 DPI = 110
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 
 
 
@@ -113,16 +115,27 @@ def chat_page() -> None:
     for no, m in enumerate(messages):
         with st.chat_message(m["role"]):
             st.markdown(m["content"])
+            for img in m.get("images", []):
+                st.image(img, width=320)
             if m["role"] == "assistant":
                 show_trace(m.get("trace", []))
                 show_citations(m.get("citations", []), no)
     show_viewer(ws)
-    question = st.chat_input(f"Ask about the documents in '{ws}'")
+    prompt = st.chat_input(f"Ask about the documents in '{ws}' (attach a screenshot or photo with the clip)",
+                           accept_file="multiple", file_type=IMAGE_TYPES)
+    if not prompt:
+        return
+    shots = [f.getvalue() for f in prompt.files][:4]
+    question = prompt.text.strip() or ("What does the attached image show?" if shots else "")
     if not question:
         return
-    messages.append({"role": "user", "content": question})
+    images = [f"data:{f.type or 'image/png'};base64,{base64.b64encode(b).decode()}"
+              for f, b in zip(prompt.files, shots, strict=False)]
+    messages.append({"role": "user", "content": question, "images": shots})
     with st.chat_message("user"):
         st.markdown(question)
+        for img in shots:
+            st.image(img, width=320)
     trace: list[Event] = []
     final: dict[str, Any] = {}
     with st.chat_message("assistant"):
@@ -130,7 +143,7 @@ def chat_page() -> None:
 
         def tokens() -> Any:
             try:
-                for ev in api().chat_stream(ws, question, st.session_state["thread_id"], use_memory):
+                for ev in api().chat_stream(ws, question, st.session_state["thread_id"], use_memory, images):
                     if ev["type"] == "token":
                         yield ev["text"]
                     elif ev["type"] == "answer":
