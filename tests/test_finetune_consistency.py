@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 
 from core.embedder import default_onnx_cache, packaged_minilm_path, tuned_embedder
-from core.settings import Settings
+from core.settings import Settings, VectorBackend
 from core.types import Chunk, content_id
 from finetune.corpus import load_corpus
 from finetune.swap import recover, rollback, swap_in
 from retrieval.active_model import collections
 from retrieval.extract import normalise
+from retrieval.factory import build_index
 from retrieval.graph import ChunkGraph, Entity
 from retrieval.graph_sqlite import SqliteGraphStore
-from retrieval.index import QdrantIndex
 from retrieval.registry import DocRecord, Registry
 from retrieval.retriever import Retriever
 from retrieval.writer import IndexWriter
@@ -63,7 +63,7 @@ class Stack:
     """Index, registry, graph, retriever and writer over one RAGENT_HOME, as a process would open them."""
 
     def __init__(self, settings: Settings) -> None:
-        self.index = QdrantIndex(settings.index)
+        self.index = build_index(settings.index)
         self.registry = Registry(settings.index.db_path)
         self.graph = SqliteGraphStore(settings.index.db_path.parent / "graph.db")
         self.retriever = Retriever(self.index, HashEmbedder(), self.registry, graph=self.graph)
@@ -190,11 +190,11 @@ def test_swap_catches_up_with_documents_ingested_since_the_corpus_was_read(stack
 CHILD = """
 import os, signal, sys
 from pathlib import Path
-from core.settings import Settings
+from core.settings import Settings, VectorBackend
 from tests.test_finetune_consistency import Stack, rollback
 
-home, op, point, model_dir = sys.argv[1:5]
-s = Stack(Settings(home=Path(home)))
+home, backend, op, point, model_dir = sys.argv[1:6]
+s = Stack(Settings(home=Path(home), vector_backend=backend))
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 upsert, point_alias = s.index.upsert, s.index.point_alias
 
@@ -227,21 +227,24 @@ def kill_9_during(settings: Settings, tuned_dir: Path, op: str, point: str) -> t
     if op == "rollback":
         s.swap(tuned_dir)
         want |= set(s.ingest(docs[BEFORE:]))  # what the previous collection lacks
-    s.close()  # Qdrant local mode: one process at a time
+    s.close()  # Qdrant local mode and Qdrant Edge: one process at a time
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.run([sys.executable, "-c", CHILD, str(settings.home), op, point, str(tuned_dir)],
+    child = subprocess.run([sys.executable, "-c", CHILD, str(settings.home), settings.vector_backend, op, point,
+                            str(tuned_dir)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
     return want, original
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["qdrant", "edge"])
 @pytest.mark.parametrize(("op", "point"), [
     ("swap", "filling"), ("swap", "committed"), ("swap", "aliased"),
     ("rollback", "filling"), ("rollback", "committed"), ("rollback", "aliased"),
 ])
-def test_kill_9_during_swap_or_rollback_then_recover(settings: Settings, tuned_dir: Path, op: str,
-                                                     point: str) -> None:
+def test_kill_9_during_swap_or_rollback_then_recover(tmp_path: Path, tuned_dir: Path, backend: VectorBackend,
+                                                     op: str, point: str) -> None:
+    settings = Settings(home=tmp_path / "var", vector_backend=backend)
     want, original = kill_9_during(settings, tuned_dir, op, point)
     s = Stack(settings)  # the next start
     try:
