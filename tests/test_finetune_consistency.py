@@ -282,3 +282,22 @@ def test_cli_recover_finishes_a_swap_killed_after_its_commit(settings: Settings,
         assert_consistent(s, want)
     finally:
         s.close()
+
+
+def test_a_record_written_before_alias_and_entity_model_existed_still_reads(tmp_path: Path) -> None:
+    """Old ``active.json`` files: the alias follows the active version; the entity vectors' model is unknown, so
+    ``recover`` re-embeds the names once."""
+    from retrieval.active_model import ActiveModels, ModelVersion
+
+    mv = ModelVersion(workspace=WS, version=1, model_dir="/m/v1", collection="chunks_w_v2",
+                      previous_collection="chunks_w_v1")
+    path = tmp_path / WS / "active.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"workspace": WS, "history": [mv.to_json()]}))
+    am = ActiveModels(tmp_path)
+    rec = am.record(WS)
+    assert rec.history == (mv,) and rec.alias == "chunks_w_v2" and rec.entity_model is None
+    am.set_entity_model(WS, "/m/v1")
+    assert am.pop(WS) == mv
+    assert am.record(WS).alias == "chunks_w_v1" and am.record(WS).entity_model == "/m/v1"
+    assert ActiveModels(tmp_path / "none").record(WS).entity_model == ""  # never swapped: the default model's
