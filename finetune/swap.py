@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.embedder import Embedder, tuned_embedder
-from core.errors import ConfigError
+from core.errors import ConfigError, RagentError
 from core.types import Chunk
 from finetune.corpus import Corpus
 from retrieval.active_model import ModelVersion, collections, drop_collection, model_key, next_collection
@@ -126,11 +126,17 @@ def recover(retriever: Retriever, workspace: str) -> None:
 
 
 def recover_all(retriever: Retriever) -> list[str]:
-    """``recover`` every workspace with a record (call at start-up, before serving); returns their names."""
-    names = retriever.active_models.workspaces()
-    for ws in names:
-        recover(retriever, ws)
-    return names
+    """``recover`` every workspace with a record (call at start-up, before serving); returns those recovered.
+    A workspace that cannot be (its recorded collection is gone) is logged and skipped, not fatal."""
+    done = []
+    for ws in retriever.active_models.workspaces():
+        try:
+            recover(retriever, ws)
+        except RagentError as e:
+            logger.error("workspace %s: cannot recover the fine-tune state: %s", ws, e)
+            continue
+        done.append(ws)
+    return done
 
 
 def swap_in(

@@ -301,3 +301,14 @@ def test_a_record_written_before_alias_and_entity_model_existed_still_reads(tmp_
     assert am.pop(WS) == mv
     assert am.record(WS).alias == "chunks_w_v1" and am.record(WS).entity_model == "/m/v1"
     assert ActiveModels(tmp_path / "none").record(WS).entity_model == ""  # never swapped: the default model's
+
+
+def test_recover_all_skips_a_workspace_it_cannot_recover(stack: Stack) -> None:
+    from finetune import recover_all
+    from retrieval.active_model import ModelVersion
+
+    stack.ingest(passages(1))
+    am = stack.retriever.active_models
+    am.set_entity_model(WS, "")  # a record with nothing to do
+    am.set("gone", ModelVersion(workspace="gone", version=1, model_dir="/m", collection="chunks_gone_v2"))
+    assert recover_all(stack.retriever) == [WS]  # "gone" is logged, the API still starts
