@@ -173,7 +173,7 @@ def test_status_counts_committed_chunks_only_and_a_killed_job_resumes_on_start_u
     runtime.registry.put(dataclasses.replace(rec, status="processing", chunk_ids=()))
     store = SqliteJobs(api_db(runtime))
     left_by_a_dead_api(store, Job(id="dead", workspace="w", files=["manual.md"], state="running",
-                                  paths=[str(src.resolve())], attempts=1))
+                                  paths=[str(src.resolve())], attempts=1, owner=str(home.resolve())))
     store.close()
     app = create_app(runtime)
     c = TestClient(app)  # no lifespan yet: the API has not recovered anything
@@ -201,7 +201,7 @@ def test_a_job_whose_upload_is_gone_fails_its_document_instead_of_leaving_it_pro
     src.unlink()
     store = SqliteJobs(api_db(runtime))
     left_by_a_dead_api(store, Job(id="gone", workspace="w", files=["gone.md"], state="running",
-                                  paths=[str(src.resolve())], attempts=1))
+                                  paths=[str(src.resolve())], attempts=1, owner=str(home.resolve())))
     store.close()
     with TestClient(create_app(runtime)) as c:
         job = wait_job(c, "gone")

@@ -175,3 +175,17 @@ def test_stores_survive_dropped_postgres_connections(pg_url: str, tmp_path: Path
     finally:
         mem_store.conn.close()
         jobs.close()
+
+
+def test_only_the_owner_resumes_a_job(jobs_db: JobStore, tmp_path: Path) -> None:
+    """Two APIs (two RAGENT_HOMEs) sharing one job database: each resumes its own unfinished jobs only."""
+    jobs_db.put(StoredJob(id="mine", workspace="w", kind="ingest", state="running", owner="/home/a", created=1.0))
+    jobs_db.put(StoredJob(id="theirs", workspace="w", kind="ingest", state="running", owner="/home/b", created=2.0))
+    assert [j.id for j in jobs_db.unfinished("/home/a")] == ["mine"]
+    calls: list[tuple[list[Path], str]] = []
+    jobs = JobManager(fake_ingest(calls), store=jobs_db, owner="/home/b")
+    [job] = jobs.recover()
+    assert job.id == "theirs" and jobs.wait("theirs") is not None
+    jobs._pool.shutdown(wait=True)
+    assert [j.id for j in jobs_db.unfinished("/home/a")] == ["mine"] and jobs_db.unfinished("/home/b") == []
+    assert jobs_db.get("theirs").owner == "/home/b"  # type: ignore[union-attr]

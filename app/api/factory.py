@@ -68,7 +68,7 @@ def make_jobs(runtime: Runtime) -> JobManager:
     """The job runner over the configured job store (RAGENT_JOBS_URL; SQLite in api.db by default)."""
     s = runtime.settings
     return JobManager(make_ingest(runtime), store=job_store(s.jobs_url, s.memory_url, api_db(runtime)),
-                      settle=make_settle(runtime))
+                      settle=make_settle(runtime), owner=str(s.home.resolve()))
 
 
 def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine | None = None) -> FastAPI:

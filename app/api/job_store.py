@@ -1,10 +1,12 @@
 """Where the API's background jobs are kept, so a job outlives the process that ran it.
 
-One table, ``ragent_jobs``: a row per job (id, workspace, kind, state, attempts, the files it reads, and its
-public JSON). SQLite under RAGENT_HOME by default (``api.db``), Postgres on the server stack (``RAGENT_JOBS_URL``,
-else a postgresql:// ``RAGENT_MEMORY_URL``). The same SQL runs on both (``ON CONFLICT ... DO UPDATE`` upserts);
-only the placeholder differs. ``JobManager`` writes a job on every state change and reads the unfinished ones
-back on start-up to resume or fail them.
+One table, ``ragent_jobs``: a row per job (id, owner, workspace, kind, state, attempts, the files it reads, and
+its public JSON). ``owner`` names the API that runs it (its RAGENT_HOME): a job is only ever resumed by the API
+of its own home, so two deployments sharing one Postgres never take over each other's jobs. SQLite under
+RAGENT_HOME by default (``api.db``), Postgres on the server stack (``RAGENT_JOBS_URL``, else a postgresql://
+``RAGENT_MEMORY_URL``). The same SQL runs on both (``ON CONFLICT ... DO UPDATE`` upserts); only the placeholder
+differs. ``JobManager`` writes a job on every state change and reads the unfinished ones back on start-up to
+resume or fail them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from core.sqlite import SqliteStore
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ragent_jobs (
     id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
     workspace TEXT NOT NULL,
     kind TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -32,14 +35,14 @@ CREATE TABLE IF NOT EXISTS ragent_jobs (
     created DOUBLE PRECISION NOT NULL,
     updated DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ragent_jobs_state ON ragent_jobs (state, created);
+CREATE INDEX IF NOT EXISTS ragent_jobs_owner_state ON ragent_jobs (owner, state, created);
 """
-_COLS = "id, workspace, kind, state, attempts, paths, data, created, updated"
-_UPSERT = (f"INSERT INTO ragent_jobs ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+_COLS = "id, owner, workspace, kind, state, attempts, paths, data, created, updated"
+_UPSERT = (f"INSERT INTO ragent_jobs ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
            "state = excluded.state, attempts = excluded.attempts, paths = excluded.paths, data = excluded.data, "
            "updated = excluded.updated")
-_PRUNE = ("DELETE FROM ragent_jobs WHERE state IN ('done', 'failed') AND id NOT IN (SELECT id FROM ragent_jobs "
-          "WHERE state IN ('done', 'failed') ORDER BY created DESC LIMIT ?)")
+_PRUNE = ("DELETE FROM ragent_jobs WHERE owner = ? AND state IN ('done', 'failed') AND id NOT IN (SELECT id FROM "
+          "ragent_jobs WHERE owner = ? AND state IN ('done', 'failed') ORDER BY created DESC LIMIT ?)")
 UNFINISHED = ("queued", "running")
 
 
@@ -56,13 +59,14 @@ class StoredJob:
     paths: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     created: float = 0.0
+    owner: str = ""
 
 
 class JobStore(Protocol):
     def put(self, job: StoredJob) -> None: ...
     def get(self, job_id: str) -> StoredJob | None: ...
-    def unfinished(self) -> list[StoredJob]: ...
-    def prune(self, keep: int) -> None: ...
+    def unfinished(self, owner: str = "") -> list[StoredJob]: ...
+    def prune(self, keep: int, owner: str = "") -> None: ...
     def close(self) -> None: ...
 
 
@@ -73,26 +77,27 @@ class _SqlJobs:
         raise NotImplementedError
 
     def put(self, job: StoredJob) -> None:
-        self._run(_UPSERT, (job.id, job.workspace, job.kind, job.state, job.attempts, json.dumps(list(job.paths)),
-                            json.dumps(job.data), job.created, time.time()))
+        self._run(_UPSERT, (job.id, job.owner, job.workspace, job.kind, job.state, job.attempts,
+                            json.dumps(list(job.paths)), json.dumps(job.data), job.created, time.time()))
 
     def get(self, job_id: str) -> StoredJob | None:
         rows = self._run(f"SELECT {_COLS} FROM ragent_jobs WHERE id = ?", (job_id,))
         return _row(rows[0]) if rows else None
 
-    def unfinished(self) -> list[StoredJob]:
-        """Jobs a stopped process left queued or running, oldest first."""
-        rows = self._run(f"SELECT {_COLS} FROM ragent_jobs WHERE state IN (?, ?) ORDER BY created", UNFINISHED)
+    def unfinished(self, owner: str = "") -> list[StoredJob]:
+        """``owner``'s jobs that a stopped process left queued or running, oldest first."""
+        rows = self._run(f"SELECT {_COLS} FROM ragent_jobs WHERE owner = ? AND state IN (?, ?) ORDER BY created",
+                         (owner, *UNFINISHED))
         return [_row(r) for r in rows]
 
-    def prune(self, keep: int) -> None:
-        """Forget all but the newest ``keep`` finished jobs."""
-        self._run(_PRUNE, (keep,))
+    def prune(self, keep: int, owner: str = "") -> None:
+        """Forget all but ``owner``'s newest ``keep`` finished jobs."""
+        self._run(_PRUNE, (owner, owner, keep))
 
 
 def _row(r: tuple[Any, ...]) -> StoredJob:
-    return StoredJob(id=str(r[0]), workspace=str(r[1]), kind=str(r[2]), state=str(r[3]), attempts=int(r[4]),
-                     paths=tuple(json.loads(r[5])), data=json.loads(r[6]), created=float(r[7]))
+    return StoredJob(id=str(r[0]), owner=str(r[1]), workspace=str(r[2]), kind=str(r[3]), state=str(r[4]),
+                     attempts=int(r[5]), paths=tuple(json.loads(r[6])), data=json.loads(r[7]), created=float(r[8]))
 
 
 class SqliteJobs(_SqlJobs, SqliteStore):

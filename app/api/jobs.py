@@ -56,6 +56,7 @@ class Job:
     result: dict[str, Any] | None = None
     paths: list[str] = field(default_factory=list)  # absolute paths of an ingest job's uploads
     attempts: int = 0  # how often a worker started it (more than once: the API stopped while it ran)
+    owner: str = ""  # the API (its RAGENT_HOME) that runs it; only that API resumes it
 
     @property
     def progress(self) -> float:
@@ -78,7 +79,8 @@ class Job:
     def stored(self) -> StoredJob:
         return StoredJob(id=self.id, workspace=self.workspace, kind=self.kind, state=self.state,
                          attempts=self.attempts, paths=tuple(self.paths),
-                         data={**self.to_json(), "stages": list(self.stages)}, created=self.created)
+                         data={**self.to_json(), "stages": list(self.stages)}, created=self.created,
+                         owner=self.owner)
 
     @classmethod
     def from_stored(cls, s: StoredJob) -> Job:
@@ -89,7 +91,7 @@ class Job:
                    errors=list(d.get("errors", [])), created=s.created, finished=d.get("finished"),
                    kind=s.kind, stages=tuple(d.get("stages", ())), stage=str(d.get("stage", "")),  # type: ignore[arg-type]
                    stage_done=int(d.get("stage_done", 0)), stage_total=int(d.get("stage_total", 0)),
-                   result=d.get("result"), paths=list(s.paths), attempts=s.attempts)
+                   result=d.get("result"), paths=list(s.paths), attempts=s.attempts, owner=s.owner)
 
 
 class JobManager:
@@ -97,7 +99,7 @@ class JobManager:
     loop; with a ``store``, every job is persisted and ``recover()`` resumes what a stopped process left."""
 
     def __init__(self, ingest: IngestFn, workers: int = 1, keep: int = 500, store: JobStore | None = None,
-                 settle: SettleFn | None = None) -> None:
+                 settle: SettleFn | None = None, owner: str = "") -> None:
         self._ingest = ingest
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragent-ingest")
         self._jobs: dict[str, Job] = {}
@@ -105,15 +107,17 @@ class JobManager:
         self._keep = keep
         self._store = store
         self._settle = settle
+        self._owner = owner
 
     def submit(self, workspace: str, paths: list[Path]) -> Job:
         job = Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths],
-                  paths=[str(p.resolve()) for p in paths])
+                  paths=[str(p.resolve()) for p in paths], owner=self._owner)
         return self._queue(job)
 
     def submit_task(self, workspace: str, kind: JobKind, stages: tuple[str, ...], task: TaskFn) -> Job:
         """Queue a staged job; ``task(tick)`` reports ``tick(stage, done, total)`` and returns its result."""
-        job = self._add(Job(id=uuid.uuid4().hex, workspace=workspace, files=[], kind=kind, stages=stages))
+        job = self._add(Job(id=uuid.uuid4().hex, workspace=workspace, files=[], kind=kind, stages=stages,
+                            owner=self._owner))
         self._save(job)
         self._pool.submit(self._run_task, job, task)
         return job
@@ -152,7 +156,7 @@ class JobManager:
         if self._store is None:
             return []
         out = []
-        for stored in self._store.unfinished():
+        for stored in self._store.unfinished(self._owner):
             job = Job.from_stored(stored)
             if job.kind == "ingest" and job.attempts < MAX_ATTEMPTS:
                 logger.warning("resuming ingest job %s (%s) that the API left %s", job.id, ", ".join(job.files),
@@ -175,7 +179,7 @@ class JobManager:
             self._add(job)
             self._save(job)
             out.append(job)
-        self._store.prune(self._keep)
+        self._store.prune(self._keep, self._owner)
         return out
 
     def _run(self, job: Job, paths: list[Path]) -> None:
