@@ -87,7 +87,7 @@ def _media(z: zipfile.ZipFile) -> dict[str, str]:
 
 def _images(p: ET.Element, z: zipfile.ZipFile, media: dict[str, str], nearby: str, files_dir: Path | None,
             ocr: OcrConfig, warnings: list[str], start: int) -> list[Block]:
-    blocks = []
+    blocks: list[Block] = []
     for drawing in p.iter(f"{W}drawing"):
         doc_pr = drawing.find(f".//{WP}docPr")
         alt = " ".join(x for x in ((doc_pr.get("title") or "", doc_pr.get("descr") or "")

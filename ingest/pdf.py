@@ -29,6 +29,7 @@ from typing import Any
 from core.errors import IngestError
 from core.types import BBox
 from ingest.blocks import Block, ParsedDoc, to_markdown
+from ingest.figures import vector_figures
 from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, needs_ocr, ocr_page, ocr_pixmap
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
 
@@ -87,7 +88,10 @@ def _horizontal(line: dict[str, Any]) -> bool:
     return abs(line.get("dir", (1, 0))[1]) < 0.1
 
 
-def _text_blocks(page_dict: dict[str, Any], pno: int, exclude: list[BBox]) -> list[_Raw]:
+def _text_blocks(page_dict: dict[str, Any], pno: int, exclude: list[BBox], figures: list[BBox] | None = None
+                 ) -> list[_Raw]:
+    """Text blocks less the lines read elsewhere: horizontal lines in ``exclude`` (tables), any line in
+    ``figures`` (a figure's labels, often rotated, are in its own block)."""
     out: list[_Raw] = []
     for b in page_dict["blocks"]:
         if b.get("type", 0) != 0:
@@ -102,6 +106,8 @@ def _text_blocks(page_dict: dict[str, Any], pno: int, exclude: list[BBox]) -> li
         for ln in b["lines"]:
             if exclude and _horizontal(ln) and any(inside(ln["bbox"], t) for t in exclude):
                 continue  # read as a table (rotated lines are never in a table's cells: keep them)
+            if figures and any(inside(ln["bbox"], f) for f in figures):
+                continue  # a label drawn inside a figure: read with the figure
             text = "".join(s["text"] for s in ln["spans"])
             if not text.strip():
                 continue
@@ -296,6 +302,39 @@ def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | 
     return blocks, len(seen)
 
 
+def _figures(page: Any, pno: int, page_dict: dict[str, Any], textpage: Any, tables: list[Block],
+             files_dir: Path | None, ocr: OcrConfig, warnings: list[str], min_frac: float) -> list[Block]:
+    """Figure blocks for the page's vector figures (``ingest.figures``): the region rendered and saved as PNG,
+    text = caption + the words drawn inside it (OCR of the render when it has none)."""
+    import pymupdf
+
+    area = page.rect.width * page.rect.height
+    taken = [t.bbox for t in tables if t.bbox] + [tuple(i["bbox"]) for i in page.get_image_info()
+                                                  if _area(tuple(i["bbox"])) >= min_frac * area]
+    blocks = []
+    for n, (bb, caption) in enumerate(vector_figures(page, page_dict, taken, min_frac), start=1):
+        clip = pymupdf.Rect(bb[0] - 4, bb[1] - 4, bb[2] + 4, bb[3] + 4) & page.rect
+        bb = (clip.x0, clip.y0, clip.x1, clip.y1)
+        pix = page.get_pixmap(clip=clip, dpi=150)
+        saved = ""
+        if files_dir is not None:
+            files_dir.mkdir(parents=True, exist_ok=True)
+            dest = files_dir / f"p{pno}-fig{n}.png"
+            pix.save(dest)
+            saved = dest.name
+        labels = " ".join(page.get_text("text", clip=clip, textpage=textpage).split())[:1500]
+        conf = None
+        if len(labels.split()) < 2:
+            labels, conf = _read_image(pix, ocr, warnings, pno)
+        blocks.append(Block(text="\n".join(p for p in (caption[:600], labels) if p), page=pno, bbox=bb,
+                            kind="image", image_path=saved, ocr_confidence=conf))
+    return blocks
+
+
+def _area(b: BBox) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
 def _read_image(pix: Any, ocr: OcrConfig, warnings: list[str], pno: int) -> tuple[str, float | None]:
     """(text OCR reads in an image, its confidence); ('', None) when there is none worth indexing."""
     if pix is None or ocr.mode == "off" or max(pix.width, pix.height) < ocr.min_image_px:
@@ -363,11 +402,16 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
                            if not _horizontal(ln)]
                 words = scanned.words if scanned is not None else page_words(page, textpage, rotated)
                 tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words)]
-            texts = _reading_order(_text_blocks(page_dict, pno, [b.bbox for b in tbls if b.bbox]), page.rect.width)
-            imgs: list[Block] = []
+            figs: list[Block] = []
+            if images and scanned is None:
+                figs = _figures(page, pno, page_dict, textpage, tbls, files_dir, ocr, warnings, min_frac)
+            texts = _reading_order(_text_blocks(page_dict, pno, [b.bbox for b in tbls if b.bbox],
+                                                [b.bbox for b in figs if b.bbox]), page.rect.width)
+            imgs: list[Block] = [*figs]
             if images:
-                imgs, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac, ocr, warnings,
+                found, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac, ocr, warnings,
                                        max_frac=0.6 if pno in ocr_conf else 1.01)
+                imgs += found
                 images_seen += n_seen
             raws += texts
             extra[pno] = [*tbls, *imgs]

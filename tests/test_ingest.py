@@ -119,7 +119,8 @@ def test_delete_removes_vectors_files_and_pages(fake_runtime: Runtime, tmp_path:
     home = fake_runtime.settings.home
     ing = make(fake_runtime, split_mode="structure")
     (r,) = ing.ingest([pdf], "img")
-    assert r.images == 3 and len(list((home / "files" / r.doc_id).glob("*.png"))) == 3
+    # 3 raster images (figures 1-2) + 3 vector figures (3-5), each saved as PNG
+    assert r.images == 6 and len(list((home / "files" / r.doc_id).glob("*.png"))) == 6
     assert not (home / "files" / f"{r.doc_id}.new").exists()
     render_page(home, r.doc_id, pdf, 1)
     assert ing.delete("img", r.doc_id)

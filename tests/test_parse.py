@@ -37,7 +37,7 @@ def test_pdf_headings_tables_no_duplicate_text(example_pdf: Path) -> None:
 
 def test_pdf_images_saved_with_captions(tmp_path: Path) -> None:
     doc = parse_pdf(PDFS / "papers" / "1706.03762v7.pdf", files_dir=tmp_path)
-    imgs = [b for b in doc.blocks if b.kind == "image"]
+    imgs = [b for b in doc.blocks if b.kind == "image" and "-img" in b.image_path]  # raster (figures: "-fig")
     assert len(imgs) == doc.images_seen == 3
     assert all((tmp_path / b.image_path).is_file() and "/" not in b.image_path for b in imgs)  # names in files_dir
     assert imgs[0].page == 3 and imgs[0].text.startswith("Figure 1: The Transformer")
@@ -46,10 +46,10 @@ def test_pdf_images_saved_with_captions(tmp_path: Path) -> None:
 def test_pdf_image_count_mtrag(tmp_path: Path) -> None:
     """22 images per the data README (get_images); 9 are 13-pt icons on page 1 (< 1% of the page): dropped."""
     doc = parse_pdf(PDFS / "papers" / "MTRAG-UN-arxiv.pdf", files_dir=tmp_path)
-    imgs = [b for b in doc.blocks if b.kind == "image"]
+    imgs = [b for b in doc.blocks if b.kind == "image" and "-img" in b.image_path]  # raster only
     assert doc.images_seen == 22
     assert 10 <= len(imgs) <= 13 and not any(b.page == 1 for b in imgs)
-    assert len(list(tmp_path.glob("*.png"))) == len(imgs)
+    assert len(list(tmp_path.glob("*-img*.png"))) == len(imgs)
 
 
 def test_render_page_cached(tmp_path: Path, example_pdf: Path) -> None:
@@ -203,3 +203,21 @@ def test_semantic_splitter_respects_limit() -> None:
     pieces = split_blocks([Block(text, page=1)], chunk_chars=300, semantic=SemanticSplitter(HashEmbedder()))
     assert all(len(p.text) <= 300 for p in pieces)
     assert Counter(" ".join(p.text for p in pieces).split()) == Counter(text.split())
+
+
+def test_vector_figures_become_image_blocks(tmp_path: Path) -> None:
+    """Figures 3-5 of "Attention Is All You Need" are drawn with ~600-900 vector paths each (no raster image):
+    each becomes one figure block with its caption, the words drawn in it, and a rendered PNG. Counted by hand:
+    5 figures in the paper (1-2 raster, 3-5 vector), all 5 found."""
+    doc = parse_pdf(PDFS / "papers" / "1706.03762v7.pdf", files_dir=tmp_path)
+    figs = [b for b in doc.blocks if b.kind == "image" and "-fig" in b.image_path]
+    assert [(b.page, b.text.split(":")[0]) for b in figs] == [(13, "Figure 3"), (14, "Figure 4"), (15, "Figure 5")]
+    for b in figs:
+        assert (tmp_path / b.image_path).is_file() and b.bbox is not None
+        assert b.bbox[3] - b.bbox[1] > 150  # the drawing, not just the caption line
+    assert "making" in figs[0].text  # a word drawn inside the attention map
+    captions = {b.text.split(":")[0] for b in doc.blocks if b.kind == "image"}
+    assert captions >= {f"Figure {i}" for i in range(1, 6)}
+    # the words drawn inside a figure are read once, in the figure, not again as body text
+    assert not any(b.kind == "text" and b.page == 13 and b.bbox and b.bbox[1] > 80 and b.bbox[3] < 300
+                   for b in doc.blocks)

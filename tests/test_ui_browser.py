@@ -87,7 +87,8 @@ def test_upload_ask_stream_and_open_a_cited_page(ui_url: str, example_pdf: Path)
             page.get_by_placeholder("name, then Enter").fill("demo")
             page.get_by_placeholder("name, then Enter").press("Enter")
             page.get_by_role("link", name="Documents").click()
-            page.locator("input[type=file]").set_input_files(str(example_pdf))
+            # the uploader's input (the chat box has its own, for images)
+            page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(example_pdf))
             page.get_by_role("button", name="Upload and ingest").click()
             expect(page.get_by_text(f"Ingested {example_pdf.name}")).to_be_visible(timeout=180_000)
             expect(page.get_by_role("button", name="Delete document")).to_be_visible()  # the list is shown
@@ -111,6 +112,55 @@ def test_upload_ask_stream_and_open_a_cited_page(ui_url: str, example_pdf: Path)
             page.get_by_text("Agent trace").first.click(timeout=10_000)
             expect(page.get_by_text("plan").first).to_be_visible()
             page.screenshot(path="/tmp/ragent_ui_chat.png", full_page=True)
+        except Exception:
+            page.screenshot(path="/tmp/ragent_ui_failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def test_search_shows_image_hits_and_chat_reads_an_attached_image(ui_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.scans import text_image_pdf
+
+    pdf = text_image_pdf(tmp_path / "console.pdf", "The pump console shows its status after start-up.",
+                         ["PUMP STATUS: FAULT 4711", "Reset with key F9"])
+    shot = tmp_path / "shot.png"
+    import pymupdf
+
+    with pymupdf.open(pdf) as d:
+        d[0].get_pixmap(dpi=150, clip=pymupdf.Rect(72, 320, 432, 404)).save(shot)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 2000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(ui_url)
+            page.get_by_placeholder("name, then Enter").fill("demo")
+            page.get_by_placeholder("name, then Enter").press("Enter")
+            page.get_by_role("link", name="Documents").click()
+            page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(pdf))
+            page.get_by_role("button", name="Upload and ingest").click()
+            expect(page.get_by_text(f"Ingested {pdf.name}")).to_be_visible(timeout=180_000)
+
+            page.get_by_role("link", name="Search").click()
+            q = page.get_by_placeholder("words, a question, an error code")
+            q.fill("FAULT 4711 reset")
+            q.press("Enter")
+            expect(page.get_by_text("image · OCR").first).to_be_visible()
+            img = page.locator("[data-testid='stImage'] img").first
+            expect(img).to_be_visible()
+            assert img.evaluate("i => i.naturalWidth") > 200
+            page.screenshot(path="/tmp/ragent_ui_search.png", full_page=True)
+
+            page.get_by_role("link", name="Chat").click()
+            page.locator("[data-testid='stChatInput'] input[type=file]").set_input_files(str(shot))
+            box = page.get_by_placeholder("Ask about the documents in 'demo'")
+            box.fill("How do I clear this fault?")
+            box.press("Enter")
+            expect(page.get_by_text("rated output of 5 kW").first).to_be_visible(timeout=120_000)
+            page.screenshot(path="/tmp/ragent_ui_chat_image.png", full_page=True)
         except Exception:
             page.screenshot(path="/tmp/ragent_ui_failure.png", full_page=True)
             raise
