@@ -197,7 +197,8 @@ def _pg_pool(url: str) -> Any:
     try:  # one plain connection first: its error names the cause (the pool's timeout would not)
         Connection.connect(url, connect_timeout=10).close()
     except OperationalError as e:
-        raise ConfigError(f"cannot reach the memory database at {_redact(url)} ({str(e).strip()}); start "
+        why = " ".join(str(e).split())  # psycopg's message, on one line
+        raise ConfigError(f"cannot reach the memory database at {_redact(url)} ({why}); start "
                           "Postgres or fix RAGENT_MEMORY_URL, or unset it to keep memory in SQLite under "
                           "RAGENT_HOME") from e
     pool: Any = ConnectionPool(url, min_size=1, max_size=4, open=False, name="ragent-memory",

@@ -140,6 +140,17 @@ def test_the_job_store_url_is_checked_with_a_clear_error(tmp_path: Path) -> None
     assert not isinstance(job_store(None, "postgresql://h/db", tmp_path / "api.db"), SqliteJobs)  # server stack
 
 
+def test_an_api_whose_job_database_is_unreachable_does_not_start_and_says_why(tmp_path: Path) -> None:
+    rt = Runtime(Settings(home=tmp_path / "home", api_auth=False, jobs_url="postgresql://u:pw@127.0.0.1:1/jobs"),
+                 overrides={"llm": FakeLLM(["{}"]), "embedder": HashEmbedder()})
+    try:
+        with pytest.raises(ConfigError, match=r"cannot reach the jobs database .*RAGENT_JOBS_URL"), \
+                TestClient(create_app(rt)):
+            pass
+    finally:
+        rt.close()
+
+
 # ---- through the API (HashEmbedder + FakeLLM, in process) -------------------------------------------------
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:

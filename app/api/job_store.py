@@ -131,7 +131,8 @@ class PostgresJobs(_SqlJobs):
                         for stmt in filter(str.strip, SCHEMA.split(";")):
                             conn.execute(stmt)
                 except psycopg.OperationalError as e:
-                    raise ConfigError(f"cannot reach the jobs database at {redact(self.url)} ({str(e).strip()}); "
+                    why = " ".join(str(e).split())  # psycopg's message, on one line
+                    raise ConfigError(f"cannot reach the jobs database at {redact(self.url)} ({why}); "
                                       "start Postgres or fix RAGENT_JOBS_URL, or unset it (and a postgresql:// "
                                       "RAGENT_MEMORY_URL) to keep jobs in SQLite under RAGENT_HOME") from e
                 pool = ConnectionPool(self.url, min_size=1, max_size=2, open=False, name="ragent-jobs",
