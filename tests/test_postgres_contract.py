@@ -106,6 +106,8 @@ def test_job_store_put_get_update(jobs_db: JobStore) -> None:
     got = jobs_db.get("j1")
     assert got is not None and got.state == "running" and got.attempts == 1 and got.data == {}
     assert [j.id for j in jobs_db.unfinished()] == ["j1"]
+    jobs_db.put(_job(2, data={"result": {"model": Path("/m/v1"), "score": 0.5}}))  # a finetune result with a Path
+    assert jobs_db.get("j2").data == {"result": {"model": "/m/v1", "score": 0.5}}  # type: ignore[union-attr]
 
 
 def test_job_store_unfinished_oldest_first_and_prune(jobs_db: JobStore) -> None:

@@ -78,7 +78,8 @@ class _SqlJobs:
 
     def put(self, job: StoredJob) -> None:
         self._run(_UPSERT, (job.id, job.owner, job.workspace, job.kind, job.state, job.attempts,
-                            json.dumps(list(job.paths)), json.dumps(job.data), job.created, time.time()))
+                            json.dumps(list(job.paths)), json.dumps(job.data, default=str), job.created,
+                            time.time()))
 
     def get(self, job_id: str) -> StoredJob | None:
         rows = self._run(f"SELECT {_COLS} FROM ragent_jobs WHERE id = ?", (job_id,))
