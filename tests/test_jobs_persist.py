@@ -219,6 +219,7 @@ def test_a_job_whose_upload_is_gone_fails_its_document_instead_of_leaving_it_pro
         assert job["state"] == "failed" and "no such file" in job["errors"][0]["error"]
         doc = c.get(f"/v1/workspaces/w/documents/{doc_id}").json()
         assert doc["status"] == "failed" and "upload it again" in doc["error"]  # before the fix: `processing`
+    assert runtime.index.count("w") == 0  # the half-written version's points are gone too
 
 
 # ---- a REAL crash: kill -9 of `ragent api` during an upload job ---------------------------------------------

@@ -37,16 +37,21 @@ def api_db(runtime: Runtime) -> Path:
 
 def make_settle(runtime: Runtime) -> Any:
     """``settle(paths, workspace, why)``: the documents of ``paths`` still ``pending`` or ``processing`` become
-    ``failed`` with ``why`` (a job that ended, or will never run again, leaves no document in between)."""
+    ``failed`` with ``why`` (a job that ended, or will never run again, leaves no document in between). A
+    ``processing`` one also loses the points it had written: the pipeline deletes the old version's points before
+    it writes the new ones, so every point of that document is part of the half-written version."""
     def settle(paths: list[Path], workspace: str, why: str) -> None:
         from core.types import content_id
 
         reg = runtime.registry
         for p in paths:
             rec = reg.get(workspace, content_id(workspace, str(p.resolve())))
-            if rec is not None and rec.status in ("pending", "processing"):
-                logger.warning("document %s (%s) left %s: marked failed", rec.doc_id, p.name, rec.status)
-                reg.put(dataclasses.replace(rec, status="failed", error=why, chunk_ids=()))
+            if rec is None or rec.status not in ("pending", "processing"):
+                continue
+            logger.warning("document %s (%s) left %s: marked failed", rec.doc_id, p.name, rec.status)
+            if rec.status == "processing":
+                runtime.ingestor(enrich=False).writer.delete_doc(workspace, rec.doc_id)
+            reg.put(dataclasses.replace(rec, status="failed", error=why, chunk_ids=()))
     return settle
 
 
