@@ -322,7 +322,8 @@ def _figures(page: Any, pno: int, page_dict: dict[str, Any], textpage: Any, tabl
             dest = files_dir / f"p{pno}-fig{n}.png"
             pix.save(dest)
             saved = dest.name
-        labels = " ".join(page.get_text("text", clip=clip, textpage=textpage).split())[:1500]
+        box = (clip.x0, clip.y0, clip.x1, clip.y1)  # (get_text ignores clip= when given a textpage)
+        labels = " ".join(w[4] for w in page.get_text("words", textpage=textpage) if inside(w, box))[:1500]
         conf = None
         if len(labels.split()) < 2:
             labels, conf = _read_image(pix, ocr, warnings, pno)

@@ -1,0 +1,204 @@
+"""Multimodal benchmark (#16): scanned vs text PDFs, and text that only figures carry.
+
+1. Scanned vs text: each shared PDF is rendered at 200 dpi into an image-only PDF (no text layer) and both are
+   parsed and ingested (real MiniLM, Qdrant local mode). Reported: OCR character error rate of the parsed text
+   against the text layer's (same parser, same reading order), OCR pages/s on this machine, and the overlap of the
+   top-5 (document, page) hits for the same 50 queries (sentences sampled from the text version, seeded).
+2. Figures: how many figures/images become chunks with real text (caption, OCR text, words drawn inside), and
+   gold-page@5 on 20 hand-written questions about what the figures show, against the same corpus ingested the
+   way ragent did before #16 (no OCR, no vector figures).
+
+Usage: .venv/bin/python bench/multimodal.py [--queries 50] -> bench/results/multimodal.json + a table
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data" / "pdfs"
+OUT = ROOT / "bench" / "results" / "multimodal.json"
+DOCS = [ROOT / "examples" / "northwind-field-manual.pdf", SHARED / "papers" / "1706.03762v7.pdf",
+        SHARED / "papers" / "MTRAG-UN-arxiv.pdf"] + [SHARED / "layout" / "sources" / f"{n}.pdf" for n in (
+            "amt_handbook_sample", "code_and_formula", "multi_page", "picture_classification", "redp5110_sampled")]
+
+# (document stem, gold pages, question): what the figure shows; the key words are drawn or printed inside it
+FIGURE_QUESTIONS: list[tuple[str, list[int], str]] = [
+    ("1706.03762v7", [3], "Which blocks are stacked N times in the Transformer diagram, such as Add & Norm and "
+                          "Feed Forward?"),
+    ("1706.03762v7", [4], "In the scaled dot-product attention diagram, what optional Mask step comes after Scale "
+                          "and before SoftMax?"),
+    ("1706.03762v7", [4], "In the multi-head attention diagram, which step joins the heads with Concat before the "
+                          "Linear layer?"),
+    ("1706.03762v7", [13], "Which example sentence about American governments passing new laws since 2009 is shown "
+                           "in the attention visualization?"),
+    ("1706.03762v7", [14, 15], "Which sentence begins 'The Law will never be perfect' in the attention head "
+                               "visualizations?"),
+    ("1706.03762v7", [14], "How do heads 5 and 6 attend from the word its in 'its application should be just'?"),
+    ("1706.03762v7", [13], "Which word's attention completes the phrase making the registration or voting process "
+                           "more difficult?"),
+    ("MTRAG-UN-arxiv", [1], "Which fast food chains does the assistant list, like In-N-Out Burger or Jack in the "
+                            "Box?"),
+    ("MTRAG-UN-arxiv", [4], "How do generation results differ between the banking and telco domains?"),
+    ("MTRAG-UN-arxiv", [4], "How do generation results compare for clarification versus follow-up questions?"),
+    ("MTRAG-UN-arxiv", [4], "What are the RLF, RBllm and RBalg scores in the reference setting?"),
+    ("MTRAG-UN-arxiv", [6], "What share of tasks falls on each conversational turn, such as 0.31 or 0.40?"),
+    ("amt_handbook_sample", [1], "What is the difference between a Flexloc nut, a fiber locknut and an elastic "
+                                 "stop nut?"),
+    ("amt_handbook_sample", [1], "What are the parts of a Boots aircraft nut, such as the nut case and threaded "
+                                 "nut core?"),
+    ("picture_classification", [2], "Where is the map of Florida power plant locations?"),
+    ("redp5110_sampled", [7], "How does a user with DATAACCESS authority differ from a regular user going through "
+                              "application logic?"),
+    ("redp5110_sampled", [14], "Where does System i Navigator list Journal Receivers, Sequences and Global "
+                               "Variables for HR_SCHEMA?"),
+    ("redp5110_sampled", [15], "Which Visual Explain plan shows a nested loop join with an index probe on "
+                               "ACCOUNT_CUSTOMER_ID_FK?"),
+    ("redp5110_sampled", [15], "Which index does the Index and Statistics Advisor recommend creating on "
+                               "ACCOUNT_NUMBER?"),
+    ("redp5110_sampled", [7], "Which users with *ALLOBJ access can bypass the controls built into an SQL view?"),
+]
+
+
+def image_only(src: Path, dst: Path, dpi: int = 200) -> Path:
+    import pymupdf
+
+    with pymupdf.open(src) as doc, pymupdf.open() as out:
+        for page in doc:
+            new = out.new_page(width=page.rect.width, height=page.rect.height)
+            new.insert_image(new.rect, pixmap=page.get_pixmap(dpi=dpi))
+        out.save(dst)
+    return dst
+
+
+def page_texts(doc: Any) -> dict[int, str]:
+    out: dict[int, list[str]] = {}
+    for b in doc.blocks:
+        if b.kind in ("text", "table") and b.page:
+            out.setdefault(b.page, []).append(b.text)
+    return {p: " ".join(" ".join(t).split()) for p, t in out.items()}
+
+
+def runtime(home: Path) -> Any:
+    from app.runtime import Runtime
+    from core.settings import Settings
+
+    return Runtime(Settings(home=home, llm_base_url="http://127.0.0.1:9/v1"))
+
+
+def top_pages(rt: Any, ws: str, query: str, k: int = 5) -> list[tuple[str, int | None]]:
+    hits = asyncio.run(rt.retriever.search(ws, query, k=k))
+    return [(Path(h.chunk.source).stem.removesuffix("-scan"), h.chunk.page) for h in hits]
+
+
+def scanned_vs_text(tmp: Path, n_queries: int) -> dict[str, Any]:
+    from rapidfuzz.distance import Levenshtein
+
+    from ingest.pdf import parse_pdf
+
+    scans = tmp / "scans"
+    scans.mkdir()
+    rows, errs, chars, ocr_s, ocr_pages = [], 0, 0, 0.0, 0
+    for src in DOCS:
+        scan = image_only(src, scans / f"{src.stem}-scan.pdf")
+        native = parse_pdf(src)
+        t0 = time.perf_counter()
+        scanned = parse_pdf(scan)
+        dt = time.perf_counter() - t0
+        a, b = page_texts(native), page_texts(scanned)
+        e = sum(Levenshtein.distance(a[p], b.get(p, "")) for p in a)
+        n = sum(len(t) for t in a.values())
+        rows.append({"doc": src.stem, "pages": native.pages, "ocr_pages": scanned.ocr_pages,
+                     "cer": round(e / max(n, 1), 4), "ocr_pages_per_s": round(scanned.ocr_pages / dt, 2)})
+        errs, chars, ocr_s, ocr_pages = errs + e, chars + n, ocr_s + dt, ocr_pages + scanned.ocr_pages
+        print(f"  {src.stem}: CER {rows[-1]['cer']:.3f}, {rows[-1]['ocr_pages_per_s']} pages/s", flush=True)
+    rt = runtime(tmp / "home")
+    try:
+        ing = rt.ingestor()
+        ing.ingest(DOCS, "text")
+        ing.ingest(sorted(scans.glob("*.pdf")), "scan")
+        sents = [s for p in rt.index.scroll("text") if p.payload.get("kind") == "text"
+                 for s in re.split(r"(?<=[.!?])\s+", p.payload["text"]) if 8 <= len(s.split()) <= 60]
+        random.Random(13).shuffle(sents)
+        queries = [" ".join(s.split()[:12]) for s in sents[:n_queries]]
+        overlaps = []
+        for q in queries:
+            a_set, b_set = set(top_pages(rt, "text", q)), set(top_pages(rt, "scan", q))
+            overlaps.append(len(a_set & b_set) / max(len(a_set), 1))
+    finally:
+        rt.close()
+    return {"docs": rows, "pages": sum(r["pages"] for r in rows), "cer": round(errs / max(chars, 1), 4),
+            "ocr_pages_per_s": round(ocr_pages / ocr_s, 2), "queries": len(queries),
+            "top5_page_overlap": round(sum(overlaps) / max(len(overlaps), 1), 3)}
+
+
+def figures(tmp: Path) -> dict[str, Any]:
+    import ingest.pdf as pdfmod
+    from ingest.ocr import OcrConfig
+
+    out: dict[str, Any] = {}
+    for setting in ("before", "now"):
+        rt = runtime(tmp / f"fig-{setting}")
+        original = pdfmod.vector_figures
+        try:
+            ing = rt.ingestor()
+            if setting == "before":  # ragent before #16: no OCR of images, no vector figures
+                ing.ocr = OcrConfig(mode="off")
+                pdfmod.vector_figures = lambda *a, **k: []  # type: ignore[assignment]
+            ing.ingest(DOCS, "figs")
+            chunks = [p.payload for p in rt.index.scroll("figs") if p.payload.get("kind") == "image"]
+            real = [c for c in chunks if len(re.sub(r"^Image on page \d+", "", c["text"]).split()) >= 3]
+            hits = []
+            for stem, pages, q in FIGURE_QUESTIONS:
+                top = top_pages(rt, "figs", q)
+                hits.append(any(d == stem and p in pages for d, p in top))
+            out[setting] = {"image_chunks": len(chunks), "with_text": len(real),
+                            "ocr_text": sum(c.get("ocr_confidence") is not None for c in chunks),
+                            "gold_page_at_5": round(sum(hits) / len(hits), 3), "per_question": hits}
+        finally:
+            pdfmod.vector_figures = original
+            rt.close()
+        print(f"  figures ({setting}): {out[setting]['gold_page_at_5']:.2f} gold-page@5", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--queries", type=int, default=50)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        print("scanned vs text ...", flush=True)
+        scan = scanned_vs_text(tmp, args.queries)
+        print("figures ...", flush=True)
+        figs = figures(tmp)
+    import os
+
+    result = {"machine": f"{os.cpu_count()} cores", "dpi": 200, "scanned_vs_text": scan, "figures": figs,
+              "figure_questions": [{"doc": d, "pages": p, "question": q} for d, p, q in FIGURE_QUESTIONS],
+              "command": "python bench/multimodal.py --queries " + str(args.queries)}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n| measure | value |\n|---|---|\n| pages (scanned and text) | {scan['pages']} |"
+          f"\n| OCR character error rate vs text layer | {scan['cer']:.1%} |"
+          f"\n| OCR pages/s | {scan['ocr_pages_per_s']} |"
+          f"\n| top-5 page overlap, {scan['queries']} queries | {scan['top5_page_overlap']:.2f} |")
+    for k in ("before", "now"):
+        f = figs[k]
+        print(f"| figures {k}: image chunks / with text / OCR | {f['image_chunks']} / {f['with_text']} / "
+              f"{f['ocr_text']} |\n| figures {k}: gold-page@5 (20 questions) | {f['gold_page_at_5']:.2f} |")
+    print(f"\nwrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
