@@ -170,9 +170,11 @@ class JobManager:
                        "try again, or ingest them one by one")
                 if self._settle is not None:
                     self._settle([Path(p) for p in job.paths], job.workspace, why)
-            else:
-                why = (f"the API stopped while this {job.kind} job ran{f' (stage {job.stage})' if job.stage else ''}; "
-                       f"nothing of it was kept: start it again (POST /v1/workspaces/{job.workspace}/{job.kind})")
+            else:  # a staged task is a closure of the process that queued it: it cannot be run again
+                when = f"while this {job.kind} job ran" if job.state == "running" else f"before this {job.kind} job ran"
+                stage = f" (stage {job.stage})" if job.stage else ""
+                why = (f"the API stopped {when}{stage}; GET /v1/workspaces/{job.workspace}/{job.kind} shows what is "
+                       f"in use; start it again with POST /v1/workspaces/{job.workspace}/{job.kind}")
             logger.warning("failing %s job %s: %s", job.kind, job.id, why)
             job.errors.append({"file": "", "error": why})
             job.state, job.finished = "failed", time.time()
