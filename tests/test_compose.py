@@ -34,7 +34,7 @@ def test_docker_compose_config_accepts_the_file() -> None:
     if not _compose_plugin():  # this machine's docker CLI has no compose plugin: the checks below stand in
         assert COMPOSE.is_file()
         return
-    for profile in ([], ["--profile", "gpu", "--profile", "neo4j"]):
+    for profile in ([], ["--profile", "gpu", "--profile", "neo4j", "--profile", "vlm"]):
         r = subprocess.run(["docker", "compose", "-f", str(COMPOSE), *profile, "config", "--quiet"],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert r.returncode == 0, r.stderr
@@ -44,6 +44,8 @@ def test_services_profiles_and_wiring(compose: dict[str, Any]) -> None:
     svc = compose["services"]
     assert {"qdrant", "vllm", "api", "ui", "neo4j"} <= set(svc)
     assert svc["vllm"]["profiles"] == ["gpu"] and svc["neo4j"]["profiles"] == ["neo4j"]
+    assert svc["vlm"]["profiles"] == ["vlm"] and "--limit-mm-per-prompt" in svc["vlm"]["command"]
+    assert "RAGENT_VLM_BASE_URL" in svc["api"]["environment"]
     assert "profiles" not in svc["qdrant"] and "profiles" not in svc["api"] and "profiles" not in svc["ui"]
     assert "qdrant/qdrant:" in svc["qdrant"]["image"]
     env = svc["api"]["environment"]
