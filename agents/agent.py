@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -63,8 +63,8 @@ class Agent:
     """Planner / executor / reflector / answerer with an experience memory (see agents/graph.py)."""
 
     def __init__(self, retriever: Retriever, llm: LLM, memory: ExperienceMemory | None, config: AgentConfig,
-                 checkpointer: Any = None) -> None:
-        self.deps = Deps(retriever, llm, memory, config)
+                 checkpointer: Any = None, figures: Callable[[str, str, str], str] | None = None) -> None:
+        self.deps = Deps(retriever, llm, memory, config, figures)
         self.builder = build_graph(self.deps)
         self.checkpointer = checkpointer
         self.last_state: dict[str, Any] = {}

@@ -3,7 +3,10 @@ earlier turns), then the claim check of ``agents.answer.finalize``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+from dataclasses import replace
 from typing import Any
 
 from agents.answer import NOT_FOUND, answer_messages, finalize, short_supported
@@ -13,9 +16,34 @@ from agents.evidence import ranked_hits
 from agents.state import AgentState
 from core.errors import LLMUnavailableError, RagentError
 from core.llm import stream_chat
-from core.types import Answer
+from core.types import Answer, Hit
 
 logger = logging.getLogger(__name__)
+FIGURE_Q = re.compile(r"\b(figures?|fig\.|charts?|diagrams?|graphs?|plots?|images?|pictures?|photos?|screenshots?|"
+                      r"maps?|drawings?|illustrations?|axis|axes|legend|shown|shows?|depicted)\b", re.I)
+MAX_FIGURES = 2  # figures read by the vision model per answer
+
+
+async def read_figures(question: str, hits: list[Hit], deps: Deps) -> list[Hit]:
+    """For a question about a figure, chart or diagram: the top image hits get what the vision model reads in
+    the figure for this question, as part of their text (so the answer can quote and cite it). Failures keep the
+    hit as it was."""
+    if deps.figures is None or not FIGURE_Q.search(question):
+        return hits
+    out, read = [], 0
+    for h in hits:
+        c = h.chunk
+        if c.kind == "image" and c.image and read < MAX_FIGURES:
+            read += 1
+            try:
+                seen = await asyncio.to_thread(deps.figures, c.doc_id, c.image, question)
+            except RagentError as e:
+                logger.warning("the vision model could not read figure %s (%s)", c.id, e)
+                seen = ""
+            if seen:
+                h = replace(h, chunk=replace(c, text=f"{c.text}\nWhat the figure shows: {seen}"))
+        out.append(h)
+    return out
 
 
 def facts_of(state: AgentState) -> list[tuple[str, str]]:
@@ -55,6 +83,7 @@ async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
         ans = Answer(q, text, short_answer=NOT_FOUND)
         return {"answer": ans.to_json(), "answer_source": "none", "answer_supported": False, "answered_round": rnd,
                 "trace": trace}
+    hits = await read_figures(state["question"], hits, deps)
     history = [(str(t["question"]), str(t["answer"])) for t in (state.get("history") or [])][-cfg.history_turns:]
     msgs = answer_messages(last_q or q, hits, max_chars=cfg.source_chars, facts=facts, history=history)
     raw = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.config import AgentConfig
@@ -16,3 +17,5 @@ class Deps:
     llm: LLM
     memory: ExperienceMemory | None
     config: AgentConfig
+    # (doc_id, image file, question) -> what a vision model reads in that figure; None = no vision model
+    figures: Callable[[str, str, str], str] | None = None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from core.embedder import Embedder, embedder_from_settings
 from core.llm import LLM, OpenAILLM
 from core.settings import Settings
-from core.vision import VisionModel, vision_model
+from core.vision import FigureReader, VisionModel, vision_model
 from retrieval.index import VectorIndex
 from retrieval.registry import Registry
 from retrieval.retriever import Retriever
@@ -90,7 +90,9 @@ class Runtime:
         cfg = AgentConfig(max_steps=s.agent_max_steps, max_replans=s.agent_max_replans,
                           time_budget_s=s.agent_time_budget_s, llm_experience=s.agent_llm_experience,
                           chain_first_depth=s.agent_chain_first_depth)
-        return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"))
+        figures = FigureReader(self.vision, s.home / "files") if self.vision is not None else None
+        return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"),
+                     figures=figures)
 
     def ingestor(self, enrich: bool = False, progress: Progress | None = None,
                  on_file: Callable[[Path], None] | None = None) -> Ingestor:

@@ -89,6 +89,26 @@ class VisionModel:
             self.cache.close()
 
 
+FIGURE_PROMPT = ("A user asks: {question}\nAnswer from this image if it shows the answer, quoting the labels and "
+                 "values you read; then describe what the image shows in one or two sentences.")
+
+
+@dataclass
+class FigureReader:
+    """Reads a cited figure for a question about it: the image chunk's saved PNG, sent to the vision model with
+    the question (``agents`` call it when a question is about a figure, chart or diagram)."""
+
+    vision: VisionModel
+    files: Path  # RAGENT_HOME/files: <doc_id>/<image>
+
+    def __call__(self, doc_id: str, image: str, question: str) -> str:
+        folder = (self.files / doc_id).resolve()
+        path = (folder / image).resolve()
+        if path.parent != folder or not path.is_file():
+            return ""
+        return self.vision.describe(path.read_bytes(), FIGURE_PROMPT.format(question=question[:1000]))
+
+
 def vision_model(base_url: str | None, model: str, api_key: str, timeout_s: float,
                  cache_path: Path | None) -> VisionModel | None:
     """The configured vision model, or None when ``RAGENT_VLM_BASE_URL`` is unset."""

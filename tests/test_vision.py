@@ -119,3 +119,35 @@ def test_chat_images_are_described_by_the_vision_model(vlm: tuple[str, list[dict
         assert any("981 units" in a and "peak in this chart" in a for a in asked)
     finally:
         rt.close()
+
+
+def test_a_question_about_a_figure_sends_the_cited_figure_to_the_vision_model(
+    vlm: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    url, seen = vlm
+    asked: list[str] = []
+
+    def record(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
+        asked.append("\n".join(str(m.get("content", "")) for m in messages))
+        return "{}" if schema is not None else "Answer: 981 units\nExplanation: The chart peaks at 981 units [1]."
+
+    pdf = text_image_pdf(tmp_path / "report.pdf", "Sales grew in every region this year.", ["Q1 Q2 Q3 Q4"])
+    s = Settings(home=tmp_path / "var", vlm_base_url=url, vlm_model="fake-vl")
+    rt = Runtime(s, overrides={"llm": FakeLLM([record]), "embedder": HashEmbedder()})
+    try:
+        rt.ingestor().ingest([pdf], "fig")
+        seen.clear()
+
+        async def run() -> list[dict[str, Any]]:
+            return [dict(ev) async for ev in rt.agent.astream("fig", "What does the sales chart in the figure show?")]
+
+        events = asyncio.run(run())
+        (body,) = seen  # the cited figure went to the vision model with the question
+        text_part, image_part = body["messages"][0]["content"]
+        assert "What does the sales chart in the figure show?" in text_part["text"]
+        assert image_part["image_url"]["url"].startswith("data:image/png;base64,")
+        assert any(f"What the figure shows: {DESCRIPTION}" in a for a in asked)  # the answer reads it
+        answer = next(e for e in events if e["type"] == "answer")["answer"]
+        assert "981" in answer["short_answer"]
+    finally:
+        rt.close()
