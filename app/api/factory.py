@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -97,6 +98,12 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info("ragent API up: engine=%s auth=%s", state.engine_name, state.auth)
+        from finetune.swap import recover_all
+
+        # a fine-tune swap or rollback a stopped process left half done is finished first (#19 item 9)
+        fixed = await asyncio.to_thread(recover_all, runtime.retriever)
+        if fixed:
+            logger.info("fine-tune state checked for: %s", ", ".join(fixed))
         recovered = state.jobs.recover()  # what a stopped API left: ingest jobs run again, the rest fail cleanly
         if recovered:
             logger.warning("%d unfinished job(s) from a previous run: %s", len(recovered),

@@ -62,7 +62,7 @@ async def upload(st: State, ws: Workspace, files: Annotated[list[UploadFile], Fi
 def get_job(st: State, caller: Caller, job_id: Annotated[str, PathParam(max_length=64)]) -> JobOut:
     job = st.jobs.get(job_id)
     if job is None or not caller.can(job.workspace):
-        raise Problem(404, f"no job {job_id!r}: jobs are kept in memory until the API restarts")
+        raise Problem(404, f"no job {job_id!r}; finished jobs are kept for a while, then pruned")
     return JobOut(**job.to_json())
 
 
