@@ -200,6 +200,11 @@ def render_png(page: Any, dpi: int, max_pixels: int = 40_000_000) -> tuple[bytes
 def ocr_page(page: Any, cfg: OcrConfig) -> OcrPage:
     """The page rendered at ``cfg.dpi`` and read by Tesseract."""
     png, dpi = render_png(page, cfg.dpi)
+    return read_png(png, cfg, dpi)
+
+
+def read_png(png: bytes, cfg: OcrConfig, dpi: int) -> OcrPage:
+    """A rendered page read by Tesseract (thread-safe: the work is a subprocess, so pages run in parallel)."""
     words = [w for w in tesseract(png, cfg, dpi) if w.conf >= 0]
     conf = sum(w.conf for w in words) / len(words) / 100.0 if words else 0.0
     d = _as_dict(words) if words else {"blocks": []}

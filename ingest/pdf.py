@@ -20,8 +20,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from core.errors import IngestError
 from core.types import BBox
 from ingest.blocks import Block, ParsedDoc, to_markdown
 from ingest.figures import vector_figures
-from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, needs_ocr, ocr_page, ocr_pixmap
+from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, needs_ocr, ocr_pixmap, read_png, render_png
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
 
 logger = logging.getLogger(__name__)
@@ -380,42 +382,45 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
         ocr_conf: dict[int, float] = {}  # OCRed page -> confidence
         warnings: list[str] = []
         flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
-        for page in doc:
-            pno = page.number + 1
-            textpage = page.get_textpage(flags=flags)  # one text extraction for the text blocks and the tables
-            page_dict = page.get_text("dict", textpage=textpage)
-            native = "".join(s["text"] for b in page_dict["blocks"] for ln in b.get("lines", ()) for s in ln["spans"])
-            scanned: OcrPage | None = None
-            if needs_ocr(page, native, ocr.mode):
-                try:
-                    scanned = ocr_page(page, ocr)
-                except OcrUnavailable:
-                    raise
-                except Exception as e:  # a page Tesseract cannot read must not stop the document
-                    logger.warning("page %d: OCR failed (%s)", pno, e)
-                    warnings.append(f"page {pno}: OCR failed ({e})")
-                else:
-                    page_dict = scanned.dict
-                    ocr_conf[pno] = scanned.confidence
-            tbls: list[Block] = []
-            if tables:
-                rotated = [tuple(ln["bbox"]) for b in page_dict["blocks"] for ln in b.get("lines", ())
-                           if not _horizontal(ln)]
-                words = scanned.words if scanned is not None else page_words(page, textpage, rotated)
-                tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words)]
-            figs: list[Block] = []
-            if images and scanned is None:
-                figs = _figures(page, pno, page_dict, textpage, tbls, files_dir, ocr, warnings, min_frac)
-            texts = _reading_order(_text_blocks(page_dict, pno, [b.bbox for b in tbls if b.bbox],
-                                                [b.bbox for b in figs if b.bbox]), page.rect.width)
-            imgs: list[Block] = [*figs]
-            if images:
-                found, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac, ocr, warnings,
-                                       max_frac=0.6 if pno in ocr_conf else 1.01)
-                imgs += found
-                images_seen += n_seen
-            raws += texts
-            extra[pno] = [*tbls, *imgs]
+        ahead = _OcrAhead(doc, ocr, flags)
+        try:
+            for page in doc:
+                pno = page.number + 1
+                textpage = page.get_textpage(flags=flags)  # one text extraction for the text blocks and the tables
+                page_dict = page.get_text("dict", textpage=textpage)
+                scanned: OcrPage | None = None
+                if (reading := ahead.get(page.number)) is not None:
+                    try:
+                        scanned = reading.result()
+                    except OcrUnavailable:
+                        raise
+                    except Exception as e:  # a page Tesseract cannot read must not stop the document
+                        logger.warning("page %d: OCR failed (%s)", pno, e)
+                        warnings.append(f"page {pno}: OCR failed ({e})")
+                    else:
+                        page_dict = scanned.dict
+                        ocr_conf[pno] = scanned.confidence
+                tbls: list[Block] = []
+                if tables:
+                    rotated = [tuple(ln["bbox"]) for b in page_dict["blocks"] for ln in b.get("lines", ())
+                               if not _horizontal(ln)]
+                    words = scanned.words if scanned is not None else page_words(page, textpage, rotated)
+                    tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words)]
+                figs: list[Block] = []
+                if images and scanned is None:
+                    figs = _figures(page, pno, page_dict, textpage, tbls, files_dir, ocr, warnings, min_frac)
+                texts = _reading_order(_text_blocks(page_dict, pno, [b.bbox for b in tbls if b.bbox],
+                                                    [b.bbox for b in figs if b.bbox]), page.rect.width)
+                imgs: list[Block] = [*figs]
+                if images:
+                    found, n_seen = _images(doc, page, pno, texts, files_dir, repeated, min_px, min_frac, ocr, warnings,
+                                           max_frac=0.6 if pno in ocr_conf else 1.01)
+                    imgs += found
+                    images_seen += n_seen
+                raws += texts
+                extra[pno] = [*tbls, *imgs]
+        finally:
+            ahead.close()
         levels = _heading_levels(raws)
         blocks: list[Block] = []
         by_page: dict[int, list[Block]] = {}
@@ -453,6 +458,34 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
             warnings.append("the PDF was damaged and repaired while reading; check the text")
         return ParsedDoc(title=title[:200], pages=doc.page_count, blocks=blocks, images_seen=images_seen,
                          warnings=tuple(warnings), ocr_pages=len(ocr_conf))
+
+
+class _OcrAhead:
+    """Tesseract reads the next pages that need OCR while this one is parsed: each read is a subprocess, so
+    ``workers`` pages (one per core) are read at once; at most ``2 x workers`` rendered pages wait in memory."""
+
+    def __init__(self, doc: Any, ocr: OcrConfig, flags: int, workers: int | None = None) -> None:
+        self.doc, self.ocr, self.flags = doc, ocr, flags
+        self.workers = max(1, min(workers or os.cpu_count() or 1, 8))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ocr") if ocr.mode != "off" else None
+        self.futures: dict[int, Future[OcrPage]] = {}
+        self.next = 0
+
+    def get(self, index: int) -> Future[OcrPage] | None:
+        """The OCR reading of page ``index`` (0-based), or None when the page has a usable text layer."""
+        end = min(self.doc.page_count, index + 2 * self.workers + 1)
+        while self.pool is not None and self.next < end:
+            page = self.doc[self.next]
+            if needs_ocr(page, page.get_text("text", flags=self.flags), self.ocr.mode):
+                png, dpi = render_png(page, self.ocr.dpi)
+                self.futures[self.next] = self.pool.submit(read_png, png, self.ocr, dpi)
+            self.next += 1
+        return self.futures.pop(index, None)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
 
 def _pages(nums: list[int]) -> str:
