@@ -84,14 +84,11 @@ class Runtime:
     @cached_property
     def agent(self) -> Agent:
         """The planner/executor/reflector agent; checkpoints runs in SQLite under home (resume by thread id)."""
-        from agents import Agent, AgentConfig, SqliteCheckpoints
+        from agents import Agent, SqliteCheckpoints
 
         s = self.settings
-        cfg = AgentConfig(max_steps=s.agent_max_steps, max_replans=s.agent_max_replans,
-                          time_budget_s=s.agent_time_budget_s, llm_experience=s.agent_llm_experience,
-                          chain_first_depth=s.agent_chain_first_depth)
         figures = FigureReader(self.vision, s.home / "files") if self.vision is not None else None
-        return Agent(self.retriever, self.llm, self.memory, cfg, SqliteCheckpoints(s.home / "checkpoints.db"),
+        return Agent(self.retriever, self.llm, self.memory, s.agent, SqliteCheckpoints(s.home / "checkpoints.db"),
                      figures=figures)
 
     def ingestor(self, enrich: bool = False, progress: Progress | None = None,
@@ -99,21 +96,18 @@ class Runtime:
         """An Ingestor wired from the settings: the retriever's per-workspace embedder, the settings' limits, the
         configured graph store and extractor, optional enrichment (an LLM context per chunk, cached under home)."""
         from ingest.enrich import ContextCache, Enricher
-        from ingest.ocr import OcrConfig
         from ingest.pipeline import Ingestor
         from retrieval.factory import build_writer
 
-        s = self.settings
+        s, cfg = self.settings, self.settings.ingest
         enricher = None
         if enrich:
             enricher = Enricher(self.llm, ContextCache(s.home / "enrich_cache.db"),
-                                model_key=f"{s.llm_model}:{s.llm_served_name}", doc_chars=s.enrich_doc_chars,
-                                concurrency=s.enrich_concurrency)
-        return Ingestor(self.index, self.registry, self.retriever.embedder_for, home=s.home, chunk_chars=s.chunk_chars,
-                        max_file_mb=s.max_file_mb, max_pages=s.max_pages, split_mode=s.split_mode,
-                        enricher=enricher, progress=progress, on_file=on_file,
-                        ocr=OcrConfig(s.ocr, s.ocr_languages, s.ocr_dpi), vision=self.vision,
-                        index_writer=build_writer(s.retrieval, self.retriever, self.llm))
+                                model_key=f"{s.llm_model}:{s.llm_served_name}", doc_chars=cfg.enrich_doc_chars,
+                                concurrency=cfg.enrich_concurrency)
+        return Ingestor.from_config(self.index, self.registry, self.retriever.embedder_for, cfg, home=s.home,
+                                    enricher=enricher, progress=progress, on_file=on_file, vision=self.vision,
+                                    index_writer=build_writer(s.retrieval, self.retriever, self.llm))
 
     def close(self) -> None:
         if "index" in self.__dict__:

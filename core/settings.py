@@ -6,18 +6,30 @@ Every variable is listed with a comment in ``.env.example``. Only entry points r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.errors import ConfigError
+from core.config import (
+    AgentConfig,
+    DType,
+    FinetuneConfig,
+    IndexConfig,
+    IngestConfig,
+    LLMConfig,
+    OcrMode,
+    OcrSettings,
+    RetrievalConfig,
+    ServeConfig,
+    SpecMethod,
+    SplitMode,
+    VectorBackend,
+)
 
-SpecMethod = Literal["ngram", "draft_model", "eagle", "eagle3", "off"]
-DType = Literal["auto", "bfloat16", "float32", "float16"]
-VectorBackend = Literal["qdrant", "edge"]
+__all__ = ["PACKAGED_LLMS", "AgentConfig", "DType", "FinetuneConfig", "IndexConfig", "IngestConfig", "LLMConfig",
+           "OcrSettings", "RetrievalConfig", "ServeConfig", "Settings", "SpecMethod", "VectorBackend"]
 
 # Models this project can assemble offline from PyPI part wheels (see scripts/prepare_model.py).
 PACKAGED_LLMS = {
@@ -26,107 +38,10 @@ PACKAGED_LLMS = {
     "smollm2-135m": "SmolLM2-135M-Instruct",
 }
 
-
-@dataclass(frozen=True)
-class LLMConfig:
-    """How ragent talks to the OpenAI-compatible server."""
-
-    base_url: str
-    api_key: str
-    model: str
-    timeout_s: float
-    max_tokens: int
-    temperature: float
-    retries: int
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """How ragent launches its own vLLM CPU server (unused when RAGENT_LLM_BASE_URL is set)."""
-
-    model_dir: Path
-    served_name: str
-    host: str
-    port: int
-    venv: Path
-    spec_method: SpecMethod
-    spec_tokens: int
-    spec_lookup_min: int
-    spec_lookup_max: int
-    spec_draft_model: str | None
-    max_model_len: int
-    memory_fraction: float
-    prefix_caching: bool
-    dtype: DType
-    kv_cache_gib: float
-    compact_json: bool
-    run_dir: Path
-    startup_timeout_s: float
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    """Where vectors, the graph and the registry live."""
-
-    qdrant_path: Path
-    qdrant_url: str | None
-    qdrant_api_key: str | None
-    db_path: Path
-    dense_dim: int
-    backend: VectorBackend
-    edge_path: Path
-
-    def __post_init__(self) -> None:
-        if self.backend == "edge" and self.qdrant_url:
-            raise ConfigError(
-                "RAGENT_VECTOR_BACKEND=edge runs Qdrant Edge inside this process and cannot use the Qdrant server "
-                "in RAGENT_QDRANT_URL: unset RAGENT_QDRANT_URL, or set RAGENT_VECTOR_BACKEND=qdrant to use the server."
-            )
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Embedding fine-tuning loop (finetune/): pair synthesis, mining, training, promotion."""
-
-    root: Path  # <home>/finetune: model versions live in <root>/<ws>/v<N>/
-    generator: Literal["keyphrase", "llm", "both"] = "keyphrase"
-    max_pairs: int = 1000
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 2e-5
-    negatives: int = 1
-    filter_k: int = 20
-    val_fraction: float = 0.2
-    min_gain: float = 0.005
-    seed: int = 13
-    rerank_negatives: bool = False
-    bridge: bool = True
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """Recall paths, fusion, rerank and the graph (retrieval/)."""
-
-    paths: tuple[str, ...] = ("dense", "sparse", "graph", "decompose")
-    weights: tuple[tuple[str, float], ...] = (("dense", 1.0), ("sparse", 1.0), ("graph", 2.0), ("decompose", 1.0))
-    rrf_k: int = 60
-    candidates: int = 50
-    rerank_model: str = "ms-marco-minilm"
-    rerank_top_n: int = 30
-    rerank_blend: float = 0.0
-    rerank_bridge: int = 3
-    rerank_max_tokens: int = 256
-    ppr_damping: float = 0.5
-    ppr_eps: float = 1e-6
-    graph_passage_weight: float = 0.05
-    link_threshold: float = 0.8
-    link_mentions: Literal["fallback", "always"] = "fallback"
-    graph_extractor: Literal["spacy", "llm"] = "spacy"
-    decompose: Literal["auto", "on", "off"] = "off"
-    decompose_timeout_s: float = 30.0
-    neo4j_url: str | None = None
-    neo4j_user: str = "neo4j"
-    neo4j_password: str = ""
+# The configs' dataclass defaults are the one source of defaults: every field below that a config carries reads
+# its default from the config class (``_R.rrf_k`` is ``RetrievalConfig``'s default for ``rrf_k``).
+_R, _F, _I, _O, _A = RetrievalConfig, FinetuneConfig, IngestConfig, OcrSettings, AgentConfig
+_W = dict(RetrievalConfig.weights)
 
 
 class Settings(BaseSettings):
@@ -185,13 +100,15 @@ class Settings(BaseSettings):
         "onnx", description="onnx = ONNX Runtime (the model exported once into ~/.cache/ragent/onnx, or "
         "$XDG_CACHE_HOME/ragent/onnx; same vectors as PyTorch, ~1.7x faster on CPU); torch = sentence-transformers "
         "on PyTorch. Models that cannot be exported use PyTorch either way.")
-    rerank_model: str = Field("ms-marco-minilm", description="'ms-marco-minilm' (packaged ONNX) or a name.")
-    rerank_top_n: int = Field(30, description="How many fused candidates the cross-encoder rescores.")
+    rerank_model: str = Field(_R.rerank_model, description="'ms-marco-minilm' (packaged ONNX) or a name.")
+    rerank_top_n: int = Field(_R.rerank_top_n, description="How many fused candidates the cross-encoder rescores.")
     rerank_blend: float = Field(
-        0.0, description="Weight of the fused rank next to the cross-encoder's in the final order (RRF of the two "
+        _R.rerank_blend,
+        description="Weight of the fused rank next to the cross-encoder's in the final order (RRF of the two "
         "ranks); 0 = cross-encoder order only.")
     rerank_bridge: int = Field(
-        3, description="Bridge hop after the rerank: up to this many documents whose title the best passage names "
+        _R.rerank_bridge,
+        description="Bridge hop after the rerank: up to this many documents whose title the best passage names "
         "move up behind it (multi-hop questions); 0 = off.")
 
     # Index
@@ -203,27 +120,29 @@ class Settings(BaseSettings):
     )
 
     # Ingest
-    chunk_chars: int = Field(1200, description="Target chunk size in characters.")
-    max_file_mb: float = Field(200.0, description="Refuse files larger than this.")
-    max_pages: int = Field(3000, description="Refuse PDFs with more pages than this.")
+    chunk_chars: int = Field(_I.chunk_chars, description="Target chunk size in characters.")
+    max_file_mb: float = Field(_I.max_file_mb, description="Refuse files larger than this.")
+    max_pages: int = Field(_I.max_pages, description="Refuse PDFs with more pages than this.")
     # Ingest (ingest/): semantic split + contextual enrichment
-    split_mode: Literal["structure", "lexical", "semantic"] = Field(
-        "lexical", description="Long sections: lexical = TextTiling-style breakpoints (free); semantic = "
+    split_mode: SplitMode = Field(
+        _I.split_mode, description="Long sections: lexical = TextTiling-style breakpoints (free); semantic = "
         "embedding breakpoints (~1.7x the chunk embedding cost on CPU); structure = pack by sentences.",
     )
     enrich: bool = Field(
-        False, description="LLM chunk contexts (contextual retrieval) by default; slow on CPU, so off here."
+        _I.enrich, description="LLM chunk contexts (contextual retrieval) by default; slow on CPU, so off here."
     )
-    enrich_doc_chars: int = Field(6000, description="Document characters shown to the LLM when enriching.")
-    enrich_concurrency: int = Field(4, description="Enrichment requests in flight at once.")
+    enrich_doc_chars: int = Field(
+        _I.enrich_doc_chars, description="Document characters shown to the LLM when enriching.")
+    enrich_concurrency: int = Field(_I.enrich_concurrency, description="Enrichment requests in flight at once.")
     # Ingest: OCR (Tesseract through PyMuPDF) and the vision-model path
-    ocr: Literal["auto", "off", "force"] = Field(
-        "auto", description="OCR with Tesseract: auto = pages without a usable text layer and images that carry "
+    ocr: OcrMode = Field(
+        _O.mode, description="OCR with Tesseract: auto = pages without a usable text layer and images that carry "
         "text; force = every page; off = never (scanned PDFs are then refused)."
     )
-    ocr_languages: str = Field("eng", description="Tesseract languages, '+'-joined (e.g. eng+deu); each needs its "
-                               "Debian package tesseract-ocr-<lang>.")
-    ocr_dpi: int = Field(200, ge=72, le=600, description="Resolution scanned pages are OCRed at.")
+    ocr_languages: str = Field(
+        _O.languages, description="Tesseract languages, '+'-joined (e.g. eng+deu); each needs its "
+        "Debian package tesseract-ocr-<lang>.")
+    ocr_dpi: int = Field(_O.dpi, ge=72, le=600, description="Resolution scanned pages are OCRed at.")
     vlm_base_url: str | None = Field(
         None, description="OpenAI-compatible multimodal server (e.g. vLLM serving Qwen2.5-VL) that describes images "
         "at ingest and reads cited figures at question time; unset = no vision model."
@@ -243,64 +162,73 @@ class Settings(BaseSettings):
 
     # Finetune (embedding fine-tuning loop)
     finetune_generator: Literal["keyphrase", "llm", "both"] = Field(
-        "keyphrase", description="Question generator for training pairs: keyphrase (spaCy/yake, no LLM), llm, both."
+        _F.generator, description="Question generator for training pairs: keyphrase (spaCy/yake, no LLM), llm, both."
     )
-    finetune_max_pairs: int = Field(1000, description="Most synthetic (question, chunk) pairs per run.")
-    finetune_epochs: int = Field(1, description="Training epochs.")
-    finetune_batch_size: int = Field(32, description="Training batch size (in-batch negatives).")
-    finetune_lr: float = Field(2e-5, description="Learning rate.")
-    finetune_negatives: int = Field(1, description="Hard negatives per pair mined from the recall pool.")
-    finetune_filter_k: int = Field(20, description="A pair is kept only if its chunk ranks in this top-k now.")
-    finetune_val_fraction: float = Field(0.2, description="Share of documents held out for validation.")
-    finetune_min_gain: float = Field(0.005, description="Promote only if the metric improves by more than this.")
-    finetune_seed: int = Field(13, description="Seed for sampling, splitting and training.")
+    finetune_max_pairs: int = Field(_F.max_pairs, description="Most synthetic (question, chunk) pairs per run.")
+    finetune_epochs: int = Field(_F.epochs, description="Training epochs.")
+    finetune_batch_size: int = Field(_F.batch_size, description="Training batch size (in-batch negatives).")
+    finetune_lr: float = Field(_F.lr, description="Learning rate.")
+    finetune_negatives: int = Field(_F.negatives, description="Hard negatives per pair mined from the recall pool.")
+    finetune_filter_k: int = Field(_F.filter_k, description="A pair is kept only if its chunk ranks in this top-k now.")
+    finetune_val_fraction: float = Field(_F.val_fraction, description="Share of documents held out for validation.")
+    finetune_min_gain: float = Field(_F.min_gain, description="Promote only if the metric improves by more than this.")
+    finetune_seed: int = Field(_F.seed, description="Seed for sampling, splitting and training.")
     finetune_rerank_negatives: bool = Field(
-        False, description="Drop hard negatives the cross-encoder scores near the positive (slow: ~20 pairs/s)."
+        _F.rerank_negatives,
+        description="Drop hard negatives the cross-encoder scores near the positive (slow: ~20 pairs/s)."
     )
     finetune_bridge: bool = Field(
-        True, description="Add two-hop pairs (chunk A names document B by title: A's subject + B's content -> B); "
+        _F.bridge, description="Add two-hop pairs (chunk A names document B by title: A's subject + B's content -> B); "
         "at most half of the pairs.")
 
     # Retrieval (recall paths, fusion, rerank, graph)
-    search_paths: str = Field("dense,sparse,graph,decompose", description="Recall paths `search` runs by default.")
-    weight_dense: float = Field(1.0, description="RRF weight of the dense path.")
-    weight_sparse: float = Field(1.0, description="RRF weight of the BM25 path.")
+    search_paths: str = Field(",".join(_R.paths), description="Recall paths `search` runs by default.")
+    weight_dense: float = Field(_W["dense"], description="RRF weight of the dense path.")
+    weight_sparse: float = Field(_W["sparse"], description="RRF weight of the BM25 path.")
     weight_graph: float = Field(
-        2.0, description="RRF weight of the graph (entity PPR) path (the best single path on both dev sets)."
+        _W["graph"], description="RRF weight of the graph (entity PPR) path (the best single path on both dev sets)."
     )
-    weight_decompose: float = Field(1.0, description="RRF weight of the sub-query (decomposition) path.")
-    rrf_k: int = Field(60, description="RRF constant k (Cormack et al. 2009).")
-    recall_candidates: int = Field(50, description="Candidates each recall path contributes to fusion.")
-    rerank_max_tokens: int = Field(256, description="Query+passage tokens the cross-encoder reads per pair.")
-    ppr_damping: float = Field(0.5, description="Personalised PageRank damping (probability of walking on).")
-    ppr_eps: float = Field(1e-6, ge=0.0, description="PPR push tolerance (score error <= eps x degree); 0 = exact "
+    weight_decompose: float = Field(_W["decompose"], description="RRF weight of the sub-query (decomposition) path.")
+    rrf_k: int = Field(_R.rrf_k, description="RRF constant k (Cormack et al. 2009).")
+    recall_candidates: int = Field(_R.candidates, description="Candidates each recall path contributes to fusion.")
+    rerank_max_tokens: int = Field(
+        _R.rerank_max_tokens, description="Query+passage tokens the cross-encoder reads per pair.")
+    ppr_damping: float = Field(_R.ppr_damping, description="Personalised PageRank damping (probability of walking on).")
+    ppr_eps: float = Field(
+        _R.ppr_eps, ge=0.0, description="PPR push tolerance (score error <= eps x degree); 0 = exact "
                            "power iteration over the whole graph (slower past ~10k chunks).")
-    graph_passage_weight: float = Field(0.05, description="PPR seed mass on dense-hit chunks (HippoRAG 2); 0=off.")
-    link_threshold: float = Field(0.8, description="Min cosine for linking a query mention to a graph entity.")
+    graph_passage_weight: float = Field(
+        _R.graph_passage_weight, description="PPR seed mass on dense-hit chunks (HippoRAG 2); 0=off.")
+    link_threshold: float = Field(
+        _R.link_threshold, description="Min cosine for linking a query mention to a graph entity.")
     link_mentions: Literal["fallback", "always"] = Field(
-        "fallback", description="When spaCy parses the query for mentions to link by embedding: fallback = only when "
+        _R.link_mentions,
+        description="When spaCy parses the query for mentions to link by embedding: fallback = only when "
         "no entity name occurs in it verbatim (saves ~6-12 ms a query on CPU); always = every query.")
-    graph_extractor: Literal["spacy", "llm"] = Field("spacy", description="Graph extraction at write time.")
+    graph_extractor: Literal["spacy", "llm"] = Field(_R.graph_extractor, description="Graph extraction at write time.")
     decompose: Literal["auto", "on", "off"] = Field(
-        "off", description="Sub-query path of every search: auto = with the configured LLM server (not an injected "
+        _R.decompose,
+        description="Sub-query path of every search: auto = with the configured LLM server (not an injected "
         "LLM); off by default: on the CPU models it cost 2-8 s a search and no recall (docs/RETRIEVAL.md), and the "
         "agent decomposes multi-hop questions itself, with each hop's answer in the next query."
     )
-    decompose_timeout_s: float = Field(30.0, description="Give up on the decomposition LLM call after this.")
-    neo4j_url: str | None = Field(None, description="Neo4j bolt URL for the graph; unset = embedded SQLite.")
-    neo4j_user: str = Field("neo4j", description="Neo4j user.")
-    neo4j_password: str = Field("", description="Neo4j password.")
+    decompose_timeout_s: float = Field(
+        _R.decompose_timeout_s, description="Give up on the decomposition LLM call after this.")
+    neo4j_url: str | None = Field(_R.neo4j_url, description="Neo4j bolt URL for the graph; unset = embedded SQLite.")
+    neo4j_user: str = Field(_R.neo4j_user, description="Neo4j user.")
+    neo4j_password: str = Field(_R.neo4j_password, description="Neo4j password.")
 
     # Agents (planner / executor / reflector, experience memory)
-    agent_max_steps: int = Field(8, description="Tool calls per agent run (retries and replans included).")
-    agent_max_replans: int = Field(1, description="How often the reflector may ask for a new plan.")
-    agent_time_budget_s: float = Field(240.0, description="Wall-clock budget per agent run, in seconds.")
-    agent_chain_first_depth: int = Field(2, ge=1, le=100, description="Questions that nest this many descriptions "
-                                         "('the state that borders the state where X lived') start with the self-ask "
-                                         "chain (a decomposition call + a call per hop); others are answered from one "
-                                         "search first and take the chain only when the answer is missing or "
-                                         "unsupported. 1 = every multi-hop question; 100 = never first.")
-    agent_llm_experience: bool = Field(True, description="Let the LLM propose tips after each run.")
+    agent_max_steps: int = Field(_A.max_steps, description="Tool calls per agent run (retries and replans included).")
+    agent_max_replans: int = Field(_A.max_replans, description="How often the reflector may ask for a new plan.")
+    agent_time_budget_s: float = Field(_A.time_budget_s, description="Wall-clock budget per agent run, in seconds.")
+    agent_chain_first_depth: int = Field(
+        _A.chain_first_depth, ge=1, le=100, description="Questions that nest this many descriptions "
+        "('the state that borders the state where X lived') start with the self-ask "
+        "chain (a decomposition call + a call per hop); others are answered from one "
+        "search first and take the chain only when the answer is missing or "
+        "unsupported. 1 = every multi-hop question; 100 = never first.")
+    agent_llm_experience: bool = Field(_A.llm_experience, description="Let the LLM propose tips after each run.")
     memory_url: str | None = Field(
         None, description="Experience memory store: unset = SQLite under home; postgresql://... = Postgres."
     )
@@ -402,4 +330,21 @@ class Settings(BaseSettings):
             graph_extractor=self.graph_extractor, decompose=self.decompose,
             decompose_timeout_s=self.decompose_timeout_s, neo4j_url=self.neo4j_url, neo4j_user=self.neo4j_user,
             neo4j_password=self.neo4j_password,
+        )
+
+    @property
+    def ingest(self) -> IngestConfig:
+        return IngestConfig(
+            chunk_chars=self.chunk_chars, max_file_mb=self.max_file_mb, max_pages=self.max_pages,
+            split_mode=self.split_mode, enrich=self.enrich, enrich_doc_chars=self.enrich_doc_chars,
+            enrich_concurrency=self.enrich_concurrency,
+            ocr=OcrSettings(mode=self.ocr, languages=self.ocr_languages, dpi=self.ocr_dpi),
+        )
+
+    @property
+    def agent(self) -> AgentConfig:
+        """The full AgentConfig: the knobs Settings exposes, the rest at their (AgentConfig) defaults."""
+        return AgentConfig(
+            max_steps=self.agent_max_steps, max_replans=self.agent_max_replans, time_budget_s=self.agent_time_budget_s,
+            chain_first_depth=self.agent_chain_first_depth, llm_experience=self.agent_llm_experience,
         )

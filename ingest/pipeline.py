@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from core.config import IngestConfig, SplitMode
 from core.embedder import Embedder
 from core.errors import IngestError, LLMUnavailableError
 from core.types import Chunk, content_id
@@ -35,7 +36,6 @@ from retrieval.writer import IndexWriter
 
 logger = logging.getLogger(__name__)
 
-SplitMode = Literal["structure", "lexical", "semantic"]
 FileStatus = Literal["ingested", "unchanged", "updated", "duplicate", "failed"]
 Progress = Callable[[str, int], None]  # (event, amount): events "file", "pages", "chunks", "embedded"
 
@@ -68,10 +68,10 @@ class Ingestor:
     registry: Registry
     embedder: Embedder | Callable[[str], Embedder]
     home: Path | None = None  # RAGENT_HOME: images go to home/files/<doc_id>/, page images to home/pages/
-    chunk_chars: int = 1200
-    max_file_mb: float = 200.0
-    max_pages: int = 3000
-    split_mode: SplitMode = "lexical"  # structure | lexical (TextTiling-style breakpoints) | semantic (model)
+    chunk_chars: int = IngestConfig.chunk_chars  # the limits default to IngestConfig's (one source of defaults)
+    max_file_mb: float = IngestConfig.max_file_mb
+    max_pages: int = IngestConfig.max_pages
+    split_mode: SplitMode = IngestConfig.split_mode  # structure | lexical (TextTiling-style) | semantic (model)
     ocr: OcrConfig = field(default_factory=OcrConfig)  # scanned pages and text in images (RAGENT_OCR*)
     vision: VisionModel | None = None  # describes each saved image (RAGENT_VLM_*); None = OCR + caption only
     enricher: Enricher | None = None
@@ -81,6 +81,15 @@ class Ingestor:
     # the writer of vectors + graph (retrieval.factory.build_writer: the configured graph store and entity
     # extractor); None = an IndexWriter with the embedded SQLite graph and spaCy
     index_writer: IndexWriter | None = None
+
+    @classmethod
+    def from_config(cls, index: VectorIndex, registry: Registry, embedder: Embedder | Callable[[str], Embedder],
+                    config: IngestConfig, **kw: Any) -> Ingestor:
+        """An Ingestor with ``config``'s limits, splitting and OCR (``Settings.ingest``); ``kw`` sets the rest."""
+        o = config.ocr
+        return cls(index, registry, embedder, chunk_chars=config.chunk_chars, max_file_mb=config.max_file_mb,
+                   max_pages=config.max_pages, split_mode=config.split_mode,
+                   ocr=OcrConfig(mode=o.mode, languages=o.languages, dpi=o.dpi), **kw)
 
     def _time(self, stage: str, t0: float) -> float:
         now = time.perf_counter()

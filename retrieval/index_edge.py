@@ -30,7 +30,7 @@ from retrieval.sparse import SparseVec
 if TYPE_CHECKING:
     from qdrant_edge import EdgeShard, Filter
 
-COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+COLLECTION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")  # \Z: "$" would accept a trailing newline
 ALIASES = "aliases.json"
 
 

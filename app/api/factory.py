@@ -60,7 +60,7 @@ def make_ingest(runtime: Runtime) -> Any:
     settle = make_settle(runtime)
 
     def ingest(paths: list[Path], workspace: str, progress: Any) -> list[Any]:
-        ing = runtime.ingestor(enrich=runtime.settings.enrich, progress=progress)  # the wiring of `ragent ingest`
+        ing = runtime.ingestor(enrich=runtime.settings.ingest.enrich, progress=progress)  # as `ragent ingest`
         try:
             return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
         finally:  # a version's uploaded source is kept until a newer version is done, then dropped

@@ -73,7 +73,7 @@ def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -
         def on_file(p: Path) -> None:
             bar.update(t_files, description=f"files ({p.name[:20]})")
 
-        use_enrich = rt.settings.enrich if enrich is None else enrich
+        use_enrich = rt.settings.ingest.enrich if enrich is None else enrich
         ing = rt.ingestor(enrich=use_enrich, progress=tick, on_file=on_file)
         results = guarded(lambda: ing.ingest(files, ws))
         if ing.enricher is not None:
