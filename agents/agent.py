@@ -27,7 +27,7 @@ from agents.rewrite import MAX_QUESTION_CHARS
 from agents.state import RESET
 from core.llm import LLM
 from core.types import Answer, Citation
-from retrieval.retriever import Retriever
+from retrieval.searcher import Searcher
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def answer_from_json(d: dict[str, Any], trace: list[dict[str, Any]], plan: list[
 class Agent:
     """Planner / executor / reflector / answerer with an experience memory (see agents/graph.py)."""
 
-    def __init__(self, retriever: Retriever, llm: LLM, memory: ExperienceMemory | None, config: AgentConfig,
+    def __init__(self, retriever: Searcher, llm: LLM, memory: ExperienceMemory | None, config: AgentConfig,
                  checkpointer: Any = None, figures: Callable[[str, str, str], str] | None = None) -> None:
         self.deps = Deps(retriever, llm, memory, config, figures)
         self.builder = build_graph(self.deps)

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from agents.config import AgentConfig
 from agents.memory import ExperienceMemory
 from core.llm import LLM
-from retrieval.retriever import Retriever
+from retrieval.searcher import Searcher
 
 
 @dataclass(frozen=True)
 class Deps:
-    retriever: Retriever
+    retriever: Searcher
     llm: LLM
     memory: ExperienceMemory | None
     config: AgentConfig

@@ -13,7 +13,7 @@ from typing import Any
 from agents.answer import NOT_FOUND, answer_messages, parse_reply, short_supported
 from core.llm import LLM
 from core.types import Chunk, Hit
-from retrieval.retriever import Retriever
+from retrieval.searcher import Searcher
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class ToolContext:
-    retriever: Retriever
+    retriever: Searcher
     llm: LLM
     workspace: str
     question: str

@@ -94,11 +94,9 @@ def _multihop(name: str, data_dir: Path, limit: int | None) -> QASet:
         qs.append(QA(eq.qid, q["question"], tuple(dict.fromkeys(a for a in aliases if a)), frozenset(gold)))
 
     def prepare(rt: Runtime) -> str:
-        from retrieval.factory import build_writer
-
         s = rt.settings
         ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")  # shared with `ragent eval retrieval`
-        index_corpus(ds, ws, build_writer(s.retrieval, rt.retriever, rt.llm), rt.registry)
+        index_corpus(ds, ws, rt.writer, rt.registry)
         return ws
 
     return QASet(name, qs, prepare=prepare, notes={"passages": len(ds.passages)})

@@ -1,4 +1,9 @@
-"""Builds ragent's components from Settings: the one place where backends are chosen (lazily)."""
+"""``Runtime``: the one place ragent's components are built from Settings (lazily), shared and closed.
+
+Each part is built once, on first use, and the same object is handed to everything that needs it: the index,
+registry, graph store, active-model record and spaCy extractor go to both the retriever and the writer; the
+retriever, LLM and memory go to the agent. ``close()`` closes what the runtime built (not what a caller passed
+in ``overrides``)."""
 
 from __future__ import annotations
 
@@ -10,9 +15,13 @@ from core.embedder import Embedder, embedder_from_settings
 from core.llm import LLM, OpenAILLM
 from core.settings import Settings
 from core.vision import FigureReader, VisionModel, vision_model
+from retrieval.active_model import ActiveModels
+from retrieval.extract import SpacyExtractor
+from retrieval.graph import GraphStore
 from retrieval.index import VectorIndex
 from retrieval.registry import Registry
 from retrieval.retriever import Retriever
+from retrieval.writer import IndexWriter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +68,24 @@ class Runtime:
         return Registry(self.settings.index.db_path)
 
     @cached_property
+    def graph(self) -> GraphStore:
+        """The entity graph (RAGENT_NEO4J_URL, else SQLite next to the registry): the retriever reads it, the
+        writer writes it."""
+        from retrieval.factory import build_graph_store
+
+        return build_graph_store(self.settings.retrieval, self.settings.index.db_path.parent)
+
+    @cached_property
+    def active_models(self) -> ActiveModels:
+        """Each workspace's active fine-tuned embedding model (finetune's record under home/finetune)."""
+        return ActiveModels.for_index(self.settings.index)
+
+    @cached_property
+    def extractor(self) -> SpacyExtractor:
+        """spaCy entity extraction (loaded on first use), shared by query linking and the writer."""
+        return SpacyExtractor()
+
+    @cached_property
     def retriever(self) -> Retriever:
         """Hybrid retriever (dense, BM25, graph PPR, decomposition; RRF; cross-encoder rerank).
 
@@ -69,7 +96,17 @@ class Runtime:
 
         cfg = self.settings.retrieval
         use_llm = cfg.decompose == "on" or (cfg.decompose == "auto" and "llm" not in self.overrides)
-        return build_retriever(cfg, self.index, self.embedder, self.registry, self.llm if use_llm else None)
+        return build_retriever(cfg, self.index, self.embedder, self.registry, self.llm if use_llm else None,
+                               graph=self.graph, active_models=self.active_models, extractor=self.extractor)
+
+    @cached_property
+    def writer(self) -> IndexWriter:
+        """The one write path into the index and the graph (ingest, eval corpora): each workspace's embedder
+        (its fine-tuned model, if any) and the configured entity extractor (RAGENT_GRAPH_EXTRACTOR)."""
+        from retrieval.factory import build_writer
+
+        return build_writer(self.settings.retrieval, self.index, self.retriever.embedder_for, self.graph, self.llm,
+                            extractor=self.extractor)
 
     @cached_property
     def memory(self) -> ExperienceMemory:
@@ -93,11 +130,10 @@ class Runtime:
 
     def ingestor(self, enrich: bool = False, progress: Progress | None = None,
                  on_file: Callable[[Path], None] | None = None) -> Ingestor:
-        """An Ingestor wired from the settings: the retriever's per-workspace embedder, the settings' limits, the
-        configured graph store and extractor, optional enrichment (an LLM context per chunk, cached under home)."""
+        """An Ingestor wired from the settings (``Settings.ingest``): the runtime's writer (per-workspace embedder,
+        graph store, extractor), optional enrichment (an LLM context per chunk, cached under home)."""
         from ingest.enrich import ContextCache, Enricher
         from ingest.pipeline import Ingestor
-        from retrieval.factory import build_writer
 
         s, cfg = self.settings, self.settings.ingest
         enricher = None
@@ -107,12 +143,19 @@ class Runtime:
                                 concurrency=cfg.enrich_concurrency)
         return Ingestor.from_config(self.index, self.registry, self.retriever.embedder_for, cfg, home=s.home,
                                     enricher=enricher, progress=progress, on_file=on_file, vision=self.vision,
-                                    index_writer=build_writer(s.retrieval, self.retriever, self.llm))
+                                    index_writer=self.writer)
 
     def close(self) -> None:
-        if "index" in self.__dict__:
-            self.index.close()
-        if "registry" in self.__dict__:
-            self.registry.close()
-        if self.__dict__.get("vision") is not None:
+        """Close what this runtime built and opened (overrides belong to the caller)."""
+        built = self.__dict__
+        if "memory" in built and "memory" not in self.overrides:
+            conn = getattr(self.memory.store, "conn", None)  # langgraph's SqliteStore / PostgresStore (a pool)
+            if conn is not None:
+                conn.close()
+        if built.get("vision") is not None and "vision" not in self.overrides:
             self.vision.close()  # type: ignore[union-attr]
+        for name in ("graph", "registry", "index"):  # these reopen lazily if used again
+            if name in built:
+                built[name].close()
+        for name in ("agent", "memory"):
+            built.pop(name, None)  # the memory's store connection is closed: a later use builds a fresh one

@@ -236,6 +236,11 @@ class Settings(BaseSettings):
         None, description="API job store: unset = a postgresql:// RAGENT_MEMORY_URL, else SQLite under home (api.db); "
         "postgresql://... = Postgres. Unfinished jobs are resumed (ingest) or failed (finetune) on API start-up."
     )
+    graph_stage: Literal["deferred", "inline"] = Field(
+        "deferred",
+        description="Ingest's graph work: deferred = a document is searchable once its dense + sparse vectors are "
+        "written, and its entities, relations and entity-name vectors follow in a second stage; inline = together.",
+    )
 
     @classmethod
     def from_env(cls, env_file: str | None = None) -> Settings:

@@ -6,6 +6,13 @@ parse + split (+ enrich) -> registry ``processing`` -> delete the old version's 
 anywhere leaves a ``pending``/``processing`` row that the next run redoes from scratch (chunk ids are content
 hashes and the old points are deleted first: no duplicates). A bad file is reported and the batch goes on;
 when a changed file turns out to be bad, the previous version stays searchable.
+
+Deferred graph stage (``graph_stage="deferred"``, the default): a file's write is dense + sparse vectors only,
+its row turns ``done`` with ``graph="pending"`` (shown as ``searchable``), and once every file of the batch is
+searchable ``graph_stage_run`` extracts entities and relations, embeds new entity names and writes the graph of
+every pending document of the workspace, one document at a time, marking each ``graph="done"``. A crash in
+that stage leaves rows ``pending``: the next ``ingest`` (even of nothing new) finishes them, and rewriting a
+chunk's graph is idempotent. ``graph_stage="inline"`` writes vectors and graph together, as before.
 """
 
 from __future__ import annotations
@@ -36,8 +43,11 @@ from retrieval.writer import IndexWriter
 
 logger = logging.getLogger(__name__)
 
+GraphStage = Literal["deferred", "inline"]
 FileStatus = Literal["ingested", "unchanged", "updated", "duplicate", "failed"]
-Progress = Callable[[str, int], None]  # (event, amount): events "file", "pages", "chunks", "embedded"
+# (event, amount): events "file", "pages", "chunks", "embedded"; graph stage: "graph_chunks" (chunks it will
+# walk, added to its total), "graphed" (chunks done)
+Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class Ingestor:
     # the writer of vectors + graph (retrieval.factory.build_writer: the configured graph store and entity
     # extractor); None = an IndexWriter with the embedded SQLite graph and spaCy
     index_writer: IndexWriter | None = None
+    graph_stage: GraphStage = "deferred"  # RAGENT_GRAPH_STAGE: graph after all files are searchable, or inline
 
     @classmethod
     def from_config(cls, index: VectorIndex, registry: Registry, embedder: Embedder | Callable[[str], Embedder],
@@ -139,7 +150,27 @@ class Ingestor:
             self._tick("file")
         if any(r.status in ("ingested", "updated") for r in results):
             self.index.optimize(workspace)  # Qdrant Edge: build HNSW for the new points; elsewhere a no-op
+        self.graph_stage_run(workspace)
         return results
+
+    def graph_stage_run(self, workspace: str) -> int:
+        """The deferred graph stage: write the graph of every searchable document whose graph is pending (this
+        batch's, and any a crash left); returns how many documents it finished. Search works throughout."""
+        pending = self.registry.graph_pending(workspace)
+        if not pending:
+            return 0
+        self._tick("graph_chunks", sum(len(r.chunk_ids) for r in pending))
+        t0 = time.perf_counter()
+        finished = 0
+        for rec in pending:
+            chunks = self.index.get(workspace, rec.chunk_ids)
+            self.writer.write_graph(workspace, chunks, progress=lambda n: self._tick("graphed", n))
+            if self.registry.set_graph(workspace, rec.doc_id, rec.content_hash, "done"):
+                finished += 1
+            elif self.registry.get(workspace, rec.doc_id) is None and self.writer.graph is not None:
+                self.writer.graph.delete_doc(workspace, rec.doc_id)  # deleted while its graph was written
+        self._time("graph", t0)
+        return finished
 
     def _mark_pending(self, paths: Sequence[Path], workspace: str) -> None:
         """Register new files as ``pending`` so a listing shows the whole batch and a crash is visible."""
@@ -223,8 +254,13 @@ class Ingestor:
         if prev is not None:  # replace the old version (also cleans up after a crash mid-ingest)
             self.writer.delete_doc(workspace, doc_id)
         self._commit_files(doc_id, staging)
-        self.writer.write(workspace, chunks, progress=lambda n: self._tick("embedded", n))
-        self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks)))
+        deferred = self.graph_stage == "deferred" and self.writer.graph is not None
+        if deferred:
+            self.writer.write_vectors(workspace, chunks, progress=lambda n: self._tick("embedded", n))
+        else:
+            self.writer.write(workspace, chunks, progress=lambda n: self._tick("embedded", n))
+        self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks),
+                                  graph="pending" if deferred else "done"))
         self._time("write", t0)
         return FileResult(str(path), "updated" if had_done else "ingested", doc_id, parsed.pages, len(chunks),
                           version=version, tables=sum(c.kind == "table" for c in chunks),

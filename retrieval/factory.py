@@ -1,14 +1,17 @@
-"""Builds the vector index, the graph store, the hybrid Retriever and the matching IndexWriter from settings:
-the one place retrieval backends are chosen. Nothing is opened or loaded here; every backend loads lazily on
-first use."""
+"""Builds the vector index, the graph store, the hybrid Retriever and the IndexWriter: the one place retrieval
+backends are chosen. The caller (``app.runtime.Runtime``) builds the shared parts once (index, registry, graph
+store, active-model record, spaCy extractor) and hands the same objects to the retriever and the writer. Nothing
+is opened or loaded here; every backend loads lazily on first use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from core.embedder import Embedder
 from core.llm import LLM
 from core.settings import IndexConfig, RetrievalConfig
+from retrieval.active_model import ActiveModels
 from retrieval.extract import Extractor, LLMExtractor, SpacyExtractor
 from retrieval.graph import GraphStore
 from retrieval.index import QdrantIndex, VectorIndex
@@ -24,34 +27,37 @@ def build_index(config: IndexConfig) -> VectorIndex:
     return EdgeIndex(config) if config.backend == "edge" else QdrantIndex(config)
 
 
-def graph_store_from_settings(db_dir: Path, neo4j_url: str | None = None, neo4j_user: str = "neo4j",
-                              neo4j_password: str = "") -> GraphStore:
-    """The graph store: Neo4j when a URL is set, else the embedded SQLite store next to the registry."""
-    if neo4j_url:
+def build_graph_store(config: RetrievalConfig, db_dir: Path) -> GraphStore:
+    """The graph store: Neo4j when ``config.neo4j_url`` is set, else the embedded SQLite store in ``db_dir`` (next
+    to the registry)."""
+    if config.neo4j_url:
         from retrieval.graph_neo4j import Neo4jGraphStore
 
-        return Neo4jGraphStore(neo4j_url, neo4j_user, neo4j_password)
+        return Neo4jGraphStore(config.neo4j_url, config.neo4j_user, config.neo4j_password)
     from retrieval.graph_sqlite import SqliteGraphStore
 
     return SqliteGraphStore(db_dir / "graph.db")
 
 
-def graph_store(config: RetrievalConfig, index: VectorIndex) -> GraphStore:
-    return graph_store_from_settings(index.config.db_path.parent, config.neo4j_url, config.neo4j_user,
-                                     config.neo4j_password)
-
-
 def build_retriever(config: RetrievalConfig, index: VectorIndex, embedder: Embedder, registry: Registry,
-                    llm: LLM | None, graph: GraphStore | None = None) -> Retriever:
-    """``llm`` drives the decomposition path (None = path skipped)."""
-    return Retriever(index, embedder, registry, graph=graph or graph_store(config, index),
+                    llm: LLM | None, *, graph: GraphStore | None = None, active_models: ActiveModels | None = None,
+                    extractor: SpacyExtractor | None = None) -> Retriever:
+    """``llm`` drives the decomposition path (None = path skipped). ``graph`` defaults to the configured store
+    next to the index's SQLite file, ``active_models`` to the record next to it (``ActiveModels.for_index``)."""
+    return Retriever(index, embedder, registry, active_models,
+                     graph=graph or build_graph_store(config, index.config.db_path.parent),
                      reranker=reranker_from_settings(config.rerank_model, config.rerank_max_tokens),
-                     llm=None if config.decompose == "off" else llm, config=config)
+                     llm=None if config.decompose == "off" else llm, config=config, extractor=extractor)
 
 
-def build_writer(config: RetrievalConfig, retriever: Retriever, llm: LLM | None = None) -> IndexWriter:
-    """An IndexWriter that writes into the retriever's graph store with the configured extractor."""
-    extractor: Extractor = retriever.extractor if isinstance(retriever.extractor, SpacyExtractor) else SpacyExtractor()
+def build_writer(config: RetrievalConfig, index: VectorIndex, embedder_for: Callable[[str], Embedder],
+                 graph: GraphStore | None, llm: LLM | None = None, *,
+                 extractor: SpacyExtractor | None = None) -> IndexWriter:
+    """An IndexWriter into ``index`` and ``graph`` (None = no graph) with the configured entity extractor: spaCy
+    (``extractor``, shared with the retriever's query linking), or the LLM with spaCy as its fallback when
+    ``config.graph_extractor`` is ``llm`` and an ``llm`` is given."""
+    spacy = extractor or SpacyExtractor()
+    chosen: Extractor = spacy
     if config.graph_extractor == "llm" and llm is not None:
-        extractor = LLMExtractor(llm, fallback=retriever.extractor)
-    return IndexWriter(retriever.index, retriever.embedder_for, graph=retriever.graph or False, extractor=extractor)
+        chosen = LLMExtractor(llm, fallback=spacy)
+    return IndexWriter(index, embedder_for, graph=graph if graph is not None else False, extractor=chosen)

@@ -3,11 +3,17 @@
 Status moves pending -> processing -> done | failed. Search only ever sees chunks of documents whose row
 is ``done`` (the retriever filters on that), so a crash mid-ingest leaves no half-document visible and the
 next run redoes the document from scratch (chunk ids are content hashes: no duplicates).
+
+A ``done`` row also has a ``graph`` state: ``pending`` while the deferred graph stage (entities, relations,
+entity-name vectors) has not run for it yet, ``done`` once it has. Such a document is already searchable
+(dense + sparse); its public status (``DocRecord.stage``, the ``status`` of ``to_json``) reads ``searchable``
+until its graph is written. Files written before the column existed get it added with ``done``.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,6 +21,7 @@ from typing import Literal
 from core.sqlite import SqliteStore
 
 Status = Literal["pending", "processing", "done", "failed"]
+GraphState = Literal["pending", "done"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -30,11 +37,14 @@ CREATE TABLE IF NOT EXISTS documents (
     error TEXT NOT NULL DEFAULT '',
     meta TEXT NOT NULL DEFAULT '{}',
     updated REAL NOT NULL,
+    graph TEXT NOT NULL DEFAULT 'done',
     PRIMARY KEY (workspace, doc_id)
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents (workspace, source);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents (workspace, content_hash);
 """
+COLUMNS = ("workspace, doc_id, source, title, content_hash, status, version, pages, chunk_ids, error, meta, updated, "
+           "graph")
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,17 @@ class DocRecord:
     error: str = ""
     meta: dict[str, object] = field(default_factory=dict)
     updated: float = 0.0
+    graph: GraphState = "done"  # pending: searchable, the deferred graph stage has not written its graph yet
+
+    @property
+    def stage(self) -> str:
+        """The status a user sees: ``searchable`` for a ``done`` document whose graph is still pending."""
+        return "searchable" if self.status == "done" and self.graph == "pending" else self.status
 
     def to_json(self) -> dict[str, object]:
         return {
             "doc_id": self.doc_id, "workspace": self.workspace, "source": self.source, "title": self.title,
-            "content_hash": self.content_hash, "status": self.status, "version": self.version,
+            "content_hash": self.content_hash, "status": self.stage, "graph": self.graph, "version": self.version,
             "pages": self.pages, "chunks": len(self.chunk_ids), "error": self.error, "meta": self.meta,
             "updated": self.updated,
         }
@@ -66,6 +82,16 @@ class Registry(SqliteStore):
 
     schema = SCHEMA
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = super().conn
+            cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(documents)")}
+            if "graph" not in cols:  # a registry written before the deferred graph stage: every graph is built
+                conn.execute("ALTER TABLE documents ADD COLUMN graph TEXT NOT NULL DEFAULT 'done'")
+            return conn
+        return self._conn
+
     @staticmethod
     def _row(r: tuple[object, ...]) -> DocRecord:
         return DocRecord(
@@ -73,14 +99,13 @@ class Registry(SqliteStore):
             content_hash=str(r[4]), status=r[5],  # type: ignore[arg-type]
             version=int(r[6]), pages=int(r[7]),  # type: ignore[call-overload]
             chunk_ids=tuple(json.loads(str(r[8]))), error=str(r[9]), meta=json.loads(str(r[10])),
-            updated=float(r[11]),  # type: ignore[arg-type]
+            updated=float(r[11]), graph="pending" if r[12] == "pending" else "done",  # type: ignore[arg-type]
         )
 
     def _select(self, where: str, args: tuple[object, ...]) -> list[DocRecord]:
         with self._lock:
             rows = self.conn.execute(
-                "SELECT workspace, doc_id, source, title, content_hash, status, version, pages, chunk_ids, "
-                f"error, meta, updated FROM documents WHERE {where} ORDER BY updated", args
+                f"SELECT {COLUMNS} FROM documents WHERE {where} ORDER BY updated", args
             ).fetchall()
         return [self._row(r) for r in rows]
 
@@ -94,6 +119,25 @@ class Registry(SqliteStore):
 
     def by_hash(self, workspace: str, content_hash: str) -> list[DocRecord]:
         return self._select("workspace = ? AND content_hash = ?", (workspace, content_hash))
+
+    def graph_pending(self, workspace: str) -> list[DocRecord]:
+        """Searchable documents whose deferred graph stage has not run (or was cut short by a crash)."""
+        return self._select("workspace = ? AND status = 'done' AND graph = 'pending'", (workspace,))
+
+    def graph_pending_workspaces(self) -> list[str]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT DISTINCT workspace FROM documents WHERE status = 'done' AND graph = 'pending'").fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def set_graph(self, workspace: str, doc_id: str, content_hash: str, graph: GraphState) -> bool:
+        """Record a document's graph state, only if the row still holds that content (False otherwise: it was
+        deleted or replaced meanwhile)."""
+        with self._lock:
+            cur = self.conn.execute(
+                "UPDATE documents SET graph = ?, updated = ? WHERE workspace = ? AND doc_id = ? AND content_hash = ? "
+                "AND status = 'done'", (graph, time.time(), workspace, doc_id, content_hash))
+        return cur.rowcount > 0
 
     def list(self, workspace: str, status: Status | None = None) -> list[DocRecord]:
         if status is None:
@@ -121,9 +165,10 @@ class Registry(SqliteStore):
         rec = DocRecord(**{**rec.__dict__, "updated": time.time()})
         with self._lock:
             self.conn.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO documents ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.workspace, rec.doc_id, rec.source, rec.title, rec.content_hash, rec.status, rec.version,
-                 rec.pages, json.dumps(list(rec.chunk_ids)), rec.error, json.dumps(rec.meta), rec.updated),
+                 rec.pages, json.dumps(list(rec.chunk_ids)), rec.error, json.dumps(rec.meta), rec.updated,
+                 rec.graph),
             )
         return rec
 

@@ -6,7 +6,9 @@ Public API (stable; other packages code against it):
     await neighbourhood(workspace, entities, hops=1) -> Neighbourhood
     get_chunks(workspace, ids) -> list[Chunk]; page_chunks(workspace, doc_id, page) -> list[Chunk]
     paths -> tuple of recall path names available
+    embedder_for(workspace) -> Embedder                            # the workspace's (fine-tuned) embedder
 Also: await run(...) -> SearchResult (per-path hits and timings, the fused pool, rerank time).
+``retrieval.searcher.Searcher`` is this API as a Protocol; agents/ depend on it, not on this class.
 
 Recall paths run concurrently (``asyncio.gather``; blocking work in threads): ``dense`` (Qdrant dense vector),
 ``sparse`` (Qdrant BM25 sparse vector, IDF), ``graph`` (entity linking -> personalised PageRank over the

@@ -2,8 +2,12 @@
 
 ``write`` embeds (dense with the workspace's embedder, sparse BM25) and upserts, then extracts the chunks'
 entities and relations into the graph store and embeds new entity names (for query-time linking), so every
-writer of chunks keeps vectors and graph in step. ``delete_doc`` removes a document's vectors and its graph
-mentions/relations (entities nothing mentions any more go too).
+writer of chunks keeps vectors and graph in step. Ingest's deferred graph stage splits it in two:
+``write_vectors`` (what makes a document searchable) now, ``write_graph`` (extraction, graph upsert, entity-name
+vectors) later; ``write_graph`` is idempotent (the store replaces a chunk's mentions and relations), so a stage
+cut short by a crash is simply run again. Entity names that already have a vector are never embedded again.
+``delete_doc`` removes a document's vectors and its graph mentions/relations (entities nothing mentions any more
+go too).
 
 Without an explicit graph store the writer uses the embedded SQLite graph next to the index's registry file
 and the spaCy extractor, so existing callers get graph extraction without changes; ``graph=False`` turns it off.
@@ -68,6 +72,38 @@ class IndexWriter:
                 self.index.upsert(workspace, part, dense, sparse)
                 if graph is not None and extracted is not None:
                     self._write_graph(graph, embedder, workspace, extracted.result())
+                if progress is not None:
+                    progress(len(part))
+
+    def write_vectors(self, workspace: str, chunks: Sequence[Chunk],
+                      progress: Callable[[int], None] | None = None) -> None:
+        """Dense + sparse vectors only: the document is searchable once this returns (no graph work)."""
+        embedder = self.embedder_for(workspace)
+        for i in range(0, len(chunks), self.batch):
+            part = list(chunks[i : i + self.batch])
+            texts = [c.index_text for c in part]
+            self.index.upsert(workspace, part, embedder.embed_batch(texts), [bm25_document(t) for t in texts])
+            if progress is not None:
+                progress(len(part))
+
+    def write_graph(self, workspace: str, chunks: Sequence[Chunk],
+                    progress: Callable[[int], None] | None = None) -> None:
+        """The graph of chunks already written by ``write_vectors``: entities, relations and vectors of new entity
+        names. Extraction of the next batch (spaCy) overlaps the upsert and name embedding of this one."""
+        graph = self.graph
+        if graph is None:
+            if progress is not None:
+                progress(len(chunks))
+            return
+        embedder = self.embedder_for(workspace)
+        parts = [list(chunks[i : i + self.batch]) for i in range(0, len(chunks), self.batch)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract") as pool:
+            nxt = pool.submit(self.extractor.extract, parts[0]) if parts else None
+            for j, part in enumerate(parts):
+                assert nxt is not None
+                graphs = nxt.result()
+                nxt = pool.submit(self.extractor.extract, parts[j + 1]) if j + 1 < len(parts) else None
+                self._write_graph(graph, embedder, workspace, graphs)
                 if progress is not None:
                     progress(len(part))
 

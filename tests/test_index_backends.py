@@ -228,7 +228,7 @@ def test_hybrid_retriever_end_to_end_on_edge(tmp_path: Path, monkeypatch: pytest
     rt = Runtime(Settings.from_env(), overrides={"embedder": HashEmbedder(), "llm": FakeLLM()})
     try:
         assert isinstance(rt.index, EdgeIndex)
-        r = build_retriever(rt.settings.retrieval, rt.index, rt.embedder, rt.registry, None)
+        r = build_retriever(rt.settings.retrieval, rt.index, rt.embedder, rt.registry, None, graph=rt.graph)
         r.reranker = None
         facts = [("Alpha Station", "Alpha Station is a research base in Antarctica run by the Nordic Polar Institute."),
                  ("Nordic Polar Institute", "The Nordic Polar Institute was founded in 1951 by Ingrid Halvorsen."),
@@ -236,7 +236,7 @@ def test_hybrid_retriever_end_to_end_on_edge(tmp_path: Path, monkeypatch: pytest
                  ("Bananas", "Bananas are a tropical fruit grown in Ecuador and the Philippines.")]
         chunks = [Chunk(id=f"{i:032x}", doc_id=f"doc{i}", workspace="h", text=f"{t}\n{x}", doc_title=t)
                   for i, (t, x) in enumerate(facts)]
-        build_writer(rt.settings.retrieval, r).write("h", chunks)
+        build_writer(rt.settings.retrieval, rt.index, r.embedder_for, rt.graph).write("h", chunks)
         for c in chunks:
             rt.registry.put(DocRecord("h", c.doc_id, c.doc_title, c.doc_title, c.doc_id, "done", chunk_ids=(c.id,)))
         res = asyncio.run(r.run("h", "Where was Ingrid Halvorsen born?", k=4))

@@ -45,9 +45,9 @@ def rt(settings: Settings) -> Iterator[Runtime]:
 def setup(rt: Runtime, llm: FakeLLM | None, ws: str = "h") -> Retriever:
     settings = rt.settings
     cfg = dataclasses.replace(settings.retrieval, decompose="auto")  # the path under test (off by default)
-    r = build_retriever(cfg, rt.index, rt.embedder, rt.registry, llm)
+    r = build_retriever(cfg, rt.index, rt.embedder, rt.registry, llm, graph=rt.graph)
     r.reranker = None
-    w = build_writer(settings.retrieval, r)
+    w = build_writer(settings.retrieval, rt.index, r.embedder_for, rt.graph)
     w.write(ws, chunks(ws))
     from retrieval.registry import DocRecord
 
@@ -80,7 +80,7 @@ def test_only_done_documents_and_delete_removes_graph(rt: Runtime) -> None:
     r.registry.put(DocRecord("h", "doc2", "x", "x", "x", "processing"))
     hits = asyncio.run(r.search("h", "Ingrid Halvorsen glaciologist Bergen", k=4, rerank=False))
     assert all(h.chunk.doc_id != "doc2" for h in hits)
-    w = build_writer(rt.settings.retrieval, r)
+    w = build_writer(rt.settings.retrieval, rt.index, r.embedder_for, rt.graph)
     assert r.graph is not None
     w.delete_doc("h", "doc2")
     assert all(c != "00000000000000000000000000000002" for _, c in r.graph.view("h").mentions)

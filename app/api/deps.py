@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +19,9 @@ from app.api.threads import ThreadStore
 from app.runtime import Runtime
 from core.settings import Settings
 from core.workspace import WORKSPACE_PATTERN
+
+if TYPE_CHECKING:
+    from agents import ExperienceMemory
 
 KEY_HINT = "create one with `ragent keys create --workspace WS` and send it as 'Authorization: Bearer <key>'"
 
@@ -34,18 +37,15 @@ class ApiState:
     engine: ChatEngine
     engine_name: str
     telemetry: Telemetry
-    memory_factory: Any
     llm_sample: tuple[float, float] | None = None  # (time, generation_tokens) of the last status poll
-    _memory: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def memory(self) -> Any:
-        """The experience memory (tips, shortcuts), built on first use; None when agents offer none."""
+    def memory(self) -> ExperienceMemory:
+        """The runtime's experience memory (tips, shortcuts), built on first use (once, under a lock: requests
+        run in worker threads)."""
         with self._lock:
-            if self._memory is None:
-                self._memory = self.memory_factory()
-        return self._memory
+            return self.runtime.memory
 
     def tokens_per_s(self, generation_tokens: float) -> float | None:
         now, prev = time.time(), self.llm_sample

@@ -92,7 +92,7 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
         auth=runtime.settings.api_auth if auth is None else auth,
         keys=KeyStore(api_db(runtime)), jobs=make_jobs(runtime), threads=ThreadStore(api_db(runtime)),
         engine=engine, engine_name="straight" if isinstance(engine, StraightEngine) else "agent",
-        telemetry=Telemetry(), memory_factory=lambda: runtime.memory,
+        telemetry=Telemetry(),
     )
 
     @asynccontextmanager

@@ -7,6 +7,11 @@ start-up runs every unfinished ingest job again from its saved uploads (chunk id
 pipeline deletes a half-written version first: nothing is duplicated), and fails a finetune job, or an ingest
 job that already stopped the API ``MAX_ATTEMPTS`` times, with a message saying what to do; its documents are
 marked ``failed`` through the ``settle`` hook, so none stays ``processing``.
+
+An ingest job has two stages: ``vectors`` (each file parsed, embedded and searchable; ``stage_done`` counts
+files) and ``graph`` (the deferred graph stage over the workspace's documents whose graph is pending;
+``stage_done`` counts chunks). A job the API stopped in its graph stage is run again like any other: its files
+are unchanged, so only the pending graphs are written.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ IngestFn = Callable[[list[Path], str, Callable[[str, int], None]], list[Any]]
 StageTick = Callable[[str, int, int], None]  # (stage, done, total)
 TaskFn = Callable[[StageTick], dict[str, Any]]  # a staged job: reports progress, returns its result
 SettleFn = Callable[[list[Path], str, str], None]  # (paths, workspace, why): mark their unfinished documents failed
+INGEST_STAGES = ("vectors", "graph")  # searchable first, then the deferred graph stage
 MAX_ATTEMPTS = 2  # an ingest job that stopped the API this many times is failed, not run again
 
 
@@ -111,7 +117,7 @@ class JobManager:
 
     def submit(self, workspace: str, paths: list[Path]) -> Job:
         job = Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths],
-                  paths=[str(p.resolve()) for p in paths], owner=self._owner)
+                  paths=[str(p.resolve()) for p in paths], owner=self._owner, stages=INGEST_STAGES)
         return self._queue(job)
 
     def submit_task(self, workspace: str, kind: JobKind, stages: tuple[str, ...], task: TaskFn) -> Job:
@@ -162,6 +168,7 @@ class JobManager:
                 logger.warning("resuming ingest job %s (%s) that the API left %s", job.id, ", ".join(job.files),
                                job.state)
                 job.state, job.files_done, job.pages, job.chunks, job.results, job.errors = "queued", 0, 0, 0, [], []
+                job.stages, job.stage, job.stage_done, job.stage_total = INGEST_STAGES, "", 0, 0
                 out.append(self._queue(job))
                 continue
             if job.kind == "ingest":
@@ -185,14 +192,22 @@ class JobManager:
         return out
 
     def _run(self, job: Job, paths: list[Path]) -> None:
+        job.stage, job.stage_done, job.stage_total = "vectors", 0, len(paths)
+
         def tick(event: str, n: int) -> None:
             if event == "file":
                 job.files_done += n
+                job.stage_done = job.files_done
                 self._save_quietly(job)
             elif event == "pages":
                 job.pages += n
             elif event == "chunks":
                 job.chunks += n
+            elif event == "graph_chunks":  # the deferred graph stage starts: every file is searchable
+                job.stage, job.stage_done, job.stage_total = "graph", 0, n
+                self._save_quietly(job)
+            elif event == "graphed":
+                job.stage_done += n
 
         def body() -> None:
             results = self._ingest(paths, job.workspace, tick)

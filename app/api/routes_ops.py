@@ -78,13 +78,6 @@ async def status(st: State, caller: Caller) -> dict[str, Any]:
 
 
 # ---- memory ---------------------------------------------------------------------------------------------
-def _memory(st: ApiState) -> Any:
-    mem = st.memory
-    if mem is None:
-        raise Problem(501, "experience memory is not available in this build (agents.memory is missing)")
-    return mem
-
-
 def _checked(kind: str, item: dict[str, Any]) -> dict[str, Any]:
     """``item`` when it is a valid ``kind`` (a shortcut has name and steps, a tip text), else a 422."""
     if errors := check_kind(kind, item):
@@ -94,13 +87,13 @@ def _checked(kind: str, item: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/v1/workspaces/{ws}/memory/{kind}", response_model=MemoryList, tags=["memory"])
 async def list_memory(st: State, ws: Workspace, kind: MemoryKind) -> MemoryList:
-    items = await asyncio.to_thread(_memory(st).list, kind, ws)
+    items = await asyncio.to_thread(st.memory.list, kind, ws)
     return MemoryList(workspace=ws, kind=kind, items=items)
 
 
 @router.get("/v1/workspaces/{ws}/memory/{kind}/{item_id}", tags=["memory"])
 async def get_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: ItemId) -> dict[str, Any]:
-    item = await asyncio.to_thread(_memory(st).get, kind, ws, item_id)
+    item = await asyncio.to_thread(st.memory.get, kind, ws, item_id)
     if item is None:
         raise Problem(404, f"no {kind} item {item_id!r} in workspace {ws!r}")
     return item  # type: ignore[no-any-return]
@@ -109,26 +102,26 @@ async def get_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: ItemId
 @router.post("/v1/workspaces/{ws}/memory/{kind}", status_code=201, tags=["memory"],
              summary="Add a tip or shortcut (a duplicate merges into the existing item)")
 async def add_memory(st: State, ws: Workspace, kind: MemoryKind, item: MemoryItemIn) -> dict[str, Any]:
-    mem = _memory(st)
+    mem = st.memory
     value = _checked(kind, item.fields())
     item_id = await asyncio.to_thread(mem.put, kind, ws, value)
-    return await asyncio.to_thread(mem.get, kind, ws, item_id)  # type: ignore[no-any-return]
+    return await asyncio.to_thread(lambda: mem.get(kind, ws, item_id) or {})  # just written: never empty
 
 
 @router.put("/v1/workspaces/{ws}/memory/{kind}/{item_id}", tags=["memory"], summary="Edit a tip or shortcut")
 async def edit_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: ItemId,
                       item: MemoryItemIn) -> dict[str, Any]:
-    mem = _memory(st)
+    mem = st.memory
     old = await asyncio.to_thread(mem.get, kind, ws, item_id)
     if old is None:
         raise Problem(404, f"no {kind} item {item_id!r} in workspace {ws!r}")
     await asyncio.to_thread(mem.put, kind, ws, _checked(kind, {**old, **item.fields(), "id": item_id}))
-    return await asyncio.to_thread(mem.get, kind, ws, item_id)  # type: ignore[no-any-return]
+    return await asyncio.to_thread(lambda: mem.get(kind, ws, item_id) or {})  # just written: never empty
 
 
 @router.delete("/v1/workspaces/{ws}/memory/{kind}/{item_id}", status_code=204, tags=["memory"])
 async def delete_memory(st: State, ws: Workspace, kind: MemoryKind, item_id: ItemId) -> Response:
-    if not await asyncio.to_thread(_memory(st).delete, kind, ws, item_id):
+    if not await asyncio.to_thread(st.memory.delete, kind, ws, item_id):
         raise Problem(404, f"no {kind} item {item_id!r} in workspace {ws!r}")
     return Response(status_code=204)
 

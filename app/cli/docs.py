@@ -15,7 +15,8 @@ from app.cli.common import JsonOpt, WorkspaceOpt, err, fail, guarded, out
 
 docs_app = typer.Typer(no_args_is_help=True, help="Documents in a workspace: list, show, delete.")
 STATUS_STYLE = {"done": "green", "ingested": "green", "updated": "green", "unchanged": "dim",
-                "duplicate": "yellow", "pending": "yellow", "processing": "yellow", "failed": "red"}
+                "duplicate": "yellow", "pending": "yellow", "processing": "yellow", "searchable": "cyan",
+                "failed": "red"}
 
 
 def expand(paths: list[Path], recursive: bool) -> list[Path]:
@@ -44,7 +45,10 @@ def ingest(
     as_json: bool = JsonOpt,
 ) -> None:
     """Ingest PDFs, Word (.docx), Markdown, HTML and text files into a workspace (unchanged files are
-    skipped, changed ones replaced, a crashed run resumes). Exits 1 if any file failed."""
+    skipped, changed ones replaced, a crashed run resumes). Each document is searchable once its vectors are
+    written; the graph stage (entities, relations) then runs for every searchable document whose graph is
+    pending, this batch's and any a crash left (RAGENT_GRAPH_STAGE=inline: vectors and graph together).
+    Exits 1 if any file failed."""
     ws = workspace or common.settings().workspace
     run_ingest(expand(paths, recursive), ws, enrich, as_json)
 
@@ -58,6 +62,7 @@ def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -
         t_files = bar.add_task("files", total=len(files))
         t_pages = bar.add_task("pages parsed", total=None)
         t_chunks = bar.add_task("chunks embedded", total=0)
+        t_graph = bar.add_task("graph stage (chunks)", total=0, visible=False)
 
         def tick(event: str, n: int) -> None:
             if event == "file":
@@ -69,12 +74,17 @@ def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -
                 bar.update(t_chunks, total=total + n)
             elif event == "embedded":
                 bar.advance(t_chunks, n)
+            elif event == "graph_chunks":
+                bar.update(t_graph, total=(bar.tasks[t_graph].total or 0) + n, visible=True)
+            elif event == "graphed":
+                bar.advance(t_graph, n)
 
         def on_file(p: Path) -> None:
             bar.update(t_files, description=f"files ({p.name[:20]})")
 
         use_enrich = rt.settings.ingest.enrich if enrich is None else enrich
         ing = rt.ingestor(enrich=use_enrich, progress=tick, on_file=on_file)
+        ing.graph_stage = rt.settings.graph_stage
         results = guarded(lambda: ing.ingest(files, ws))
         if ing.enricher is not None:
             ing.enricher.cache.close()
@@ -112,19 +122,21 @@ def _find(rt: Any, ws: str, ref: str) -> Any:
 
 
 @docs_app.command("list")
-def list_(workspace: str = WorkspaceOpt, status: str = typer.Option(None, "--status", help="Only this status."),
+def list_(workspace: str = WorkspaceOpt,
+          status: str = typer.Option(None, "--status", help="Only this status (searchable: graph stage pending)."),
           as_json: bool = JsonOpt) -> None:
-    """List the workspace's documents with status, version, pages and chunks."""
+    """List the workspace's documents with status, version, pages and chunks. A searchable document is found
+    by search; its graph stage (entities, relations) has not finished yet (`ragent ingest` finishes it)."""
     with common.runtime() as rt:
         ws = workspace or rt.settings.workspace
-        recs = [r for r in rt.registry.list(ws) if status is None or r.status == status]
+        recs = [r for r in rt.registry.list(ws) if status is None or status in (r.status, r.stage)]
     if as_json:
         print(json.dumps({"workspace": ws, "documents": [r.to_json() for r in recs]}))
         return
     table = Table("id", "title", "file", "status", "v", "pages", "chunks", title=f"documents in {ws!r}")
     for r in recs:
-        st = STATUS_STYLE.get(r.status, "")
-        table.add_row(r.doc_id[:12], r.title[:40], Path(r.source).name, f"[{st}]{r.status}[/]", str(r.version),
+        st = STATUS_STYLE.get(r.stage, "")
+        table.add_row(r.doc_id[:12], r.title[:40], Path(r.source).name, f"[{st}]{r.stage}[/]", str(r.version),
                       str(r.pages), str(len(r.chunk_ids)))
     out.print(table)
 

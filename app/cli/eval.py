@@ -56,8 +56,6 @@ def retrieval(
 ) -> None:
     """Index a multi-hop corpus (cached) and report recall@2/5/10, MRR, nDCG@10 per path, fused and reranked."""
     from retrieval.eval import HEADER, evaluate, index_corpus, load_dataset, table_rows, workspace_for
-    from retrieval.factory import build_writer
-
     try:
         with common.runtime() as rt:
             s = rt.settings
@@ -67,7 +65,7 @@ def retrieval(
             if no_rerank:
                 retriever.reranker = None
             rerank_key = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{s.rerank_model}_{s.rerank_max_tokens}")
-            writer = build_writer(s.retrieval, retriever, rt.llm)
+            writer = rt.writer
             with Progress(console=err, transient=True) as bar:
                 task = bar.add_task(f"indexing {ds.name} into {ws}", total=len(ds.passages))
                 bar.advance(task, len(rt.registry.done_doc_ids(ws) & {p.pid for p in ds.passages}))

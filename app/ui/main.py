@@ -207,9 +207,11 @@ def documents_page() -> None:
             while job["state"] in ("queued", "running"):
                 time.sleep(0.5)
                 job = api().job(job["id"])
-                bar.progress(min(1.0, float(job["progress"])),
-                             text=f"{job['state']}: {job['files_done']}/{len(job['files'])} files, "
-                                  f"{job['pages']} pages, {job['chunks']} chunks")
+                text = (f"graph stage (documents already searchable): {job['stage_done']}/{job['stage_total']} chunks"
+                        if job.get("stage") == "graph" else
+                        f"{job['state']}: {job['files_done']}/{len(job['files'])} files, {job['pages']} pages, "
+                        f"{job['chunks']} chunks")
+                bar.progress(min(1.0, float(job["progress"])), text=text)
             bar.progress(1.0, text=f"{job['state']}: {job['pages']} pages, {job['chunks']} chunks")
             for err in job["errors"]:
                 st.error(f"{err['file']}: {err['error']}")
@@ -225,6 +227,9 @@ def documents_page() -> None:
         return
     st.dataframe([{k: d[k] for k in ("title", "status", "pages", "chunks", "version", "doc_id", "error")}
                   for d in docs], width="stretch", hide_index=True)
+    if any(d["status"] == "searchable" for d in docs):
+        st.caption("searchable: found by search now; its graph stage (entities and relations for the graph path) "
+                   "is still running.")
     by_label = {f"{d['title'] or d['source']} ({d['doc_id'][:8]})": d for d in docs}
     pick = st.selectbox("Document", list(by_label))
     if pick and st.button("Delete document", type="secondary"):
