@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from app.cli import docs, eval, finetune, llm, memory, query, server
+from app.cli import docs, eval, finetune, llm, mcp, memory, query, server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ragent: documents in, cited answers out.")
 app.command()(docs.ingest)
@@ -20,6 +20,7 @@ app.command()(query.search)
 app.command()(query.ask)
 app.command("api")(server.api)
 app.command("ui")(server.ui)
+app.command("mcp")(mcp.serve)
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(memory.memory_app, name="memory")
 app.add_typer(eval.eval_app, name="eval")
