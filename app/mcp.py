@@ -306,6 +306,7 @@ async def _ingest(runtime: Runtime, ws: str, files: list[Path], ctx: Context[Any
             counts[event] += n
 
     ing = runtime.ingestor(enrich=False, progress=tick)
+    ing.graph_stage = runtime.settings.graph_stage
     job = asyncio.ensure_future(asyncio.to_thread(ing.ingest, files, ws))
     sent = -1
     while True:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from app.api.factory import API_DB
 from app.mcp import build_server, http_app
 from app.runtime import Runtime
 from core.settings import Settings
-from tests.api_live import auth, live_server
+from tests.api_live import auth, free_port, live_server
 from tests.fakes import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,4 +271,39 @@ def test_stdio_subprocess_ingests_searches_reads_and_refuses(tmp_path: Path, exa
     assert isinstance(out["other_res"], McpError) and "'demo' only" in str(out["other_res"])
     assert out["missing"].isError and "no such file" in text_of(out["missing"])
     # no LLM server: a clear tool error, and the server answered every call up to here
-    assert out["ask"].isError and "could not answer" in text_of(out["ask"]), text_of(out["ask"])
+    assert out["ask"].isError and "cannot reach the LLM server" in text_of(out["ask"]), text_of(out["ask"])
+
+
+def test_cli_http_transport_needs_a_key_and_serves_with_one(tmp_path: Path) -> None:
+    """``ragent mcp --transport http``: the real command, behind the key store of its RAGENT_HOME."""
+    home, port = tmp_path / "home", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGENT_")}
+    env.update(RAGENT_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    home.mkdir()
+    keys = KeyStore(home / API_DB)
+    demo = keys.create(["demo"])
+    keys.close()
+    url = f"http://127.0.0.1:{port}/mcp"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "mcp", "--transport", "http", "--port", str(port),
+                             "--workspace", "demo"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline, r = time.time() + 90, None
+        while r is None:
+            try:
+                r = httpx.post(url, json={}, headers={"Accept": "application/json, text/event-stream"})
+            except httpx.TransportError:
+                assert proc.poll() is None and time.time() < deadline, "the MCP server did not start"
+                time.sleep(0.2)
+        assert r.status_code == 401 and "ragent keys create" in r.json()["detail"]
+
+        async def go() -> tuple[Any, Any]:
+            async with http_session(url, demo) as s:
+                return await s.list_tools(), await s.call_tool("list_documents", {})
+
+        tools, docs = run(go())
+        assert {t.name for t in tools.tools} == {"search", "ask", "list_documents"}
+        assert data(docs) == {"workspace": "demo", "documents": []}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
