@@ -64,6 +64,8 @@ def make_ingest(runtime: Runtime) -> Any:
         try:
             return ing.ingest(paths, workspace)  # type: ignore[no-any-return]
         finally:  # a version's uploaded source is kept until a newer version is done, then dropped
+            if ing.enricher is not None:
+                ing.enricher.cache.close()  # this job's enrichment cache (the runtime's parts stay open)
             settle(paths, workspace, "the ingest job stopped before this document was done (see the job's errors "
                    "and the API log); upload it again")
             uploads.prune(runtime.settings.home, workspace, runtime.registry)
