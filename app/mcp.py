@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from agents.events import describe
 from app.api.auth import ANONYMOUS, Principal
 from core.errors import RagentError
+from core.types import Hit
 from core.workspace import check_workspace
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ async def _guard(fn: Callable[[], Awaitable[Any]]) -> Any:
         raise ToolError(str(e)) from e
 
 
-def _hit(ws: str, rank: int, h: Any) -> HitOut:
+def _hit(ws: str, rank: int, h: Hit) -> HitOut:
     c = h.chunk
     return HitOut(rank=rank, doc=c.doc_title or Path(c.source).name, doc_id=c.doc_id, chunk_id=c.id, page=c.page,
                   score=round(float(h.score), 6), text=c.text, uri=f"ragent://{ws}/chunk/{c.id}",
