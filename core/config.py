@@ -19,6 +19,7 @@ DType = Literal["auto", "bfloat16", "float32", "float16"]
 VectorBackend = Literal["qdrant", "edge"]
 OcrMode = Literal["auto", "off", "force"]
 SplitMode = Literal["structure", "lexical", "semantic"]
+GraphStage = Literal["deferred", "inline"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class IngestConfig:
     enrich_doc_chars: int = 6000  # document characters shown to the LLM when enriching
     enrich_concurrency: int = 4  # enrichment requests in flight at once
     ocr: OcrSettings = field(default_factory=OcrSettings)
+    graph_stage: GraphStage = "deferred"  # graph after every file of the batch is searchable, or inline
 
 
 @dataclass(frozen=True)

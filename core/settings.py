@@ -16,6 +16,7 @@ from core.config import (
     AgentConfig,
     DType,
     FinetuneConfig,
+    GraphStage,
     IndexConfig,
     IngestConfig,
     LLMConfig,
@@ -134,6 +135,11 @@ class Settings(BaseSettings):
     enrich_doc_chars: int = Field(
         _I.enrich_doc_chars, description="Document characters shown to the LLM when enriching.")
     enrich_concurrency: int = Field(_I.enrich_concurrency, description="Enrichment requests in flight at once.")
+    graph_stage: GraphStage = Field(
+        _I.graph_stage,
+        description="Ingest's graph work: deferred = a document is searchable once its dense + sparse vectors are "
+        "written, and its entities, relations and entity-name vectors follow in a second stage; inline = together.",
+    )
     # Ingest: OCR (Tesseract through PyMuPDF) and the vision-model path
     ocr: OcrMode = Field(
         _O.mode, description="OCR with Tesseract: auto = pages without a usable text layer and images that carry "
@@ -235,11 +241,6 @@ class Settings(BaseSettings):
     jobs_url: str | None = Field(
         None, description="API job store: unset = a postgresql:// RAGENT_MEMORY_URL, else SQLite under home (api.db); "
         "postgresql://... = Postgres. Unfinished jobs are resumed (ingest) or failed (finetune) on API start-up."
-    )
-    graph_stage: Literal["deferred", "inline"] = Field(
-        "deferred",
-        description="Ingest's graph work: deferred = a document is searchable once its dense + sparse vectors are "
-        "written, and its entities, relations and entity-name vectors follow in a second stage; inline = together.",
     )
 
     @classmethod
@@ -344,6 +345,7 @@ class Settings(BaseSettings):
             split_mode=self.split_mode, enrich=self.enrich, enrich_doc_chars=self.enrich_doc_chars,
             enrich_concurrency=self.enrich_concurrency,
             ocr=OcrSettings(mode=self.ocr, languages=self.ocr_languages, dpi=self.ocr_dpi),
+            graph_stage=self.graph_stage,
         )
 
     @property

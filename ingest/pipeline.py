@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from core.config import IngestConfig, SplitMode
+from core.config import GraphStage, IngestConfig, SplitMode
 from core.embedder import Embedder
 from core.errors import IngestError, LLMUnavailableError
 from core.types import Chunk, content_id
@@ -43,7 +43,6 @@ from retrieval.writer import IndexWriter
 
 logger = logging.getLogger(__name__)
 
-GraphStage = Literal["deferred", "inline"]
 FileStatus = Literal["ingested", "unchanged", "updated", "duplicate", "failed"]
 # (event, amount): events "file", "pages", "chunks", "embedded"; graph stage: "graph_chunks" (chunks it will
 # walk, added to its total), "graphed" (chunks done)
@@ -91,7 +90,7 @@ class Ingestor:
     # the writer of vectors + graph (retrieval.factory.build_writer: the configured graph store and entity
     # extractor); None = an IndexWriter with the embedded SQLite graph and spaCy
     index_writer: IndexWriter | None = None
-    graph_stage: GraphStage = "deferred"  # RAGENT_GRAPH_STAGE: graph after all files are searchable, or inline
+    graph_stage: GraphStage = IngestConfig.graph_stage  # RAGENT_GRAPH_STAGE: after all files are searchable, or inline
 
     @classmethod
     def from_config(cls, index: VectorIndex, registry: Registry, embedder: Embedder | Callable[[str], Embedder],
@@ -99,7 +98,7 @@ class Ingestor:
         """An Ingestor with ``config``'s limits, splitting and OCR (``Settings.ingest``); ``kw`` sets the rest."""
         o = config.ocr
         return cls(index, registry, embedder, chunk_chars=config.chunk_chars, max_file_mb=config.max_file_mb,
-                   max_pages=config.max_pages, split_mode=config.split_mode,
+                   max_pages=config.max_pages, split_mode=config.split_mode, graph_stage=config.graph_stage,
                    ocr=OcrConfig(mode=o.mode, languages=o.languages, dpi=o.dpi), **kw)
 
     def _time(self, stage: str, t0: float) -> float:

@@ -84,7 +84,6 @@ def run_ingest(files: list[Path], ws: str, enrich: bool | None, as_json: bool) -
 
         use_enrich = rt.settings.ingest.enrich if enrich is None else enrich
         ing = rt.ingestor(enrich=use_enrich, progress=tick, on_file=on_file)
-        ing.graph_stage = rt.settings.graph_stage
         results = guarded(lambda: ing.ingest(files, ws))
         if ing.enricher is not None:
             ing.enricher.cache.close()
