@@ -25,11 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from core.config import OcrMode, OcrSettings
 from core.errors import IngestError
 
-OcrMode = Literal["auto", "off", "force"]
 MIN_TEXT_CHARS = 25  # fewer non-space characters on a page (with an image on it) = no usable text layer
 _WORD = re.compile(r"^[(\[\"'“‘]*([A-Za-z][a-z]*(['’-][A-Za-z]+)*|[A-Z]+s?|[$€£]?\d+([.,:/-]\d+)*%?|[A-Za-z]+\d+"
                    r"|\d+[A-Za-z]{1,3})[)\]\"'”’.,;:!?]*$")
@@ -37,13 +37,15 @@ _LANG = re.compile(r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
 
 
 @dataclass(frozen=True)
-class OcrConfig:
-    """How PDFs and images are OCRed (``RAGENT_OCR``, ``RAGENT_OCR_LANGUAGES``, ``RAGENT_OCR_DPI``)."""
+class OcrConfig(OcrSettings):
+    """How PDFs and images are OCRed: ``core.config.OcrSettings`` (``RAGENT_OCR``, ``RAGENT_OCR_LANGUAGES``,
+    ``RAGENT_OCR_DPI``, the one copy of their defaults) plus what only the reader needs."""
 
-    mode: OcrMode = "auto"
-    languages: str = "eng"
-    dpi: int = 200
     min_image_px: int = 100  # images smaller than this on both sides are not read (icons, bullets)
+
+    @classmethod
+    def of(cls, s: OcrSettings) -> OcrConfig:
+        return cls(mode=s.mode, languages=s.languages, dpi=s.dpi)
 
 
 class OcrUnavailable(IngestError):

@@ -96,10 +96,9 @@ class Ingestor:
     def from_config(cls, index: VectorIndex, registry: Registry, embedder: Embedder | Callable[[str], Embedder],
                     config: IngestConfig, **kw: Any) -> Ingestor:
         """An Ingestor with ``config``'s limits, splitting and OCR (``Settings.ingest``); ``kw`` sets the rest."""
-        o = config.ocr
         return cls(index, registry, embedder, chunk_chars=config.chunk_chars, max_file_mb=config.max_file_mb,
                    max_pages=config.max_pages, split_mode=config.split_mode, graph_stage=config.graph_stage,
-                   ocr=OcrConfig(mode=o.mode, languages=o.languages, dpi=o.dpi), **kw)
+                   ocr=OcrConfig.of(config.ocr), **kw)
 
     def _time(self, stage: str, t0: float) -> float:
         now = time.perf_counter()

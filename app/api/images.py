@@ -69,7 +69,7 @@ def read_image(data: bytes, settings: Settings, vision: VisionModel | None) -> s
             raise Problem(503, str(e)) from e
     if settings.ocr != "off":
         try:
-            text, conf = ocr_pixmap(pix, OcrConfig(settings.ocr, settings.ocr_languages, settings.ocr_dpi))
+            text, conf = ocr_pixmap(pix, OcrConfig.of(settings.ingest.ocr))
         except IngestError as e:
             raise Problem(503, f"cannot read the attached image: {e}") from e
         if text and conf >= 0.3:
