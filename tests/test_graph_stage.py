@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,30 @@ def test_ingest_job_reports_the_graph_stage(tmp_path: Path) -> None:
     jobs.shutdown()
     assert seen == [("vectors", 1, 1, 0.5), ("graph", 4, 10, 0.7)]
     assert done is not None and done.to_json()["stage"] == "graph" and done.progress == 1.0
+
+
+def test_api_start_up_finishes_a_graph_stage_a_killed_cli_left(tmp_path: Path, example_pdf: Path) -> None:
+    """A CLI ingest killed in its graph stage leaves documents searchable with the graph pending; the next API
+    start runs the stage as a job, so nothing waits for another `ragent ingest`."""
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+    from core.settings import Settings
+    from tests.fakes import FakeLLM, HashEmbedder
+
+    rt = Runtime(Settings(home=tmp_path / "var", api_auth=False),
+                 overrides={"llm": FakeLLM(), "embedder": HashEmbedder()})
+    try:
+        (res,) = rt.ingestor().ingest([example_pdf], "gs")
+        rec = rt.registry.get("gs", res.doc_id)
+        assert rec is not None and rt.registry.set_graph("gs", rec.doc_id, rec.content_hash, "pending")
+        rt.graph.delete_doc("gs", rec.doc_id)  # as the kill left it: no graph yet
+        assert rt.registry.graph_pending_workspaces() == ["gs"]
+        with TestClient(create_app(rt)):
+            deadline = time.time() + 60
+            while rt.registry.graph_pending_workspaces() and time.time() < deadline:
+                time.sleep(0.1)
+        assert rt.registry.graph_pending_workspaces() == []
+        assert rt.registry.get("gs", rec.doc_id).stage == "done"  # type: ignore[union-attr]
+    finally:
+        rt.close()

@@ -79,6 +79,24 @@ def make_jobs(runtime: Runtime) -> JobManager:
                       settle=make_settle(runtime), owner=str(s.home.resolve()))
 
 
+def graph_stage_task(runtime: Runtime, workspace: str) -> Any:
+    """A job body that finishes the deferred graph stage a stopped process (a killed CLI ingest) left pending."""
+
+    def task(tick: Any) -> dict[str, Any]:
+        done, total = [0], [0]
+
+        def progress(event: str, n: int) -> None:
+            if event == "graph_chunks":
+                total[0] = n
+            elif event == "graphed":
+                done[0] += n
+            tick("graph", done[0], total[0])
+
+        return {"documents": runtime.ingestor(progress=progress).graph_stage_run(workspace)}
+
+    return task
+
+
 def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine | None = None) -> FastAPI:
     """The API app. ``auth`` defaults to ``RAGENT_API_AUTH``; ``engine`` to the runtime's agent (else the straight
     adapter). The caller owns (and closes) ``runtime``."""
@@ -107,6 +125,10 @@ def create_app(runtime: Runtime, *, auth: bool | None = None, engine: ChatEngine
         if fixed:
             logger.info("fine-tune state checked for: %s", ", ".join(fixed))
         recovered = state.jobs.recover()  # what a stopped API left: ingest jobs run again, the rest fail cleanly
+        # documents a killed CLI ingest left searchable get their graph stage, one job per workspace
+        for ws in await asyncio.to_thread(runtime.registry.graph_pending_workspaces):
+            job = state.jobs.submit_task(ws, "ingest", ("graph",), graph_stage_task(runtime, ws))
+            logger.info("workspace %s: finishing the graph stage a stopped ingest left (job %s)", ws, job.id)
         if recovered:
             logger.warning("%d unfinished job(s) from a previous run: %s", len(recovered),
                            ", ".join(f"{j.id} ({j.kind}: {j.state})" for j in recovered))
