@@ -291,6 +291,9 @@ def main() -> None:
     for part in ("quality", "throughput", "peer"):  # a section not re-run keeps its last figures
         if part in previous:
             result[part] = previous[part]
+    peer_only = a.skip_quality and a.skip_throughput
+    if peer_only and "machine" in previous:  # the peer section records its own load; keep the others' context
+        result.update(machine=previous["machine"], started=previous.get("started"))
     if not a.skip_quality:
         q = quality()
         result["quality"] = q
@@ -342,7 +345,8 @@ def main() -> None:
                       f"{st.get('split', 0):.1f}", f"{st.get('write', 0):.1f}", f"{st.get('graph', 0):.1f}",
                       f"{r['embed_s']:.1f}", f"{r['peak_rss_mb']:.0f}")
         con.print(t)
-    result["machine"]["load_avg_end"] = os.getloadavg()
+    if not peer_only:
+        result["machine"]["load_avg_end"] = os.getloadavg()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))
     con.print(f"wrote {a.out}")
