@@ -311,3 +311,21 @@ def test_neighbourhood_hops_are_bounded(fake_runtime: Runtime) -> None:
     asyncio.run(retriever.neighbourhood("w", ["Northwind"], hops=10**9))
     asyncio.run(retriever.neighbourhood("w", ["Northwind"], hops=-5))
     assert seen == [MAX_HOPS, 0] and 1 <= MAX_HOPS <= 3
+
+
+# ---- 7. leftovers: reads never create threads, jobs ingest what was uploaded, safe page caching, no paths ---
+def test_an_unused_thread_id_is_404_and_reading_it_creates_nothing(api: Api) -> None:
+    c, h = api.client, auth(api.demo)
+    for _ in range(2):  # the first read must not create the thread the second would find
+        r = c.get("/v1/workspaces/demo/threads/never-used", headers=h)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", r.text
+    assert c.get("/v1/workspaces/demo/threads", headers=h).json()["threads"] == []
+    # chat with a new thread id still creates it; then it reads back
+    r = c.post("/v1/workspaces/demo/chat", headers=h,
+               json={"question": "hello?", "thread_id": "fresh", "stream": False})
+    assert r.status_code == 200 and r.json()["thread_id"] == "fresh", r.text
+    r = c.post("/v1/workspaces/demo/chat", headers=h, json={"question": "and then?", "thread_id": "fresh"})
+    assert r.status_code == 200 and r.headers["x-thread-id"] == "fresh" and '"type": "answer"' in r.text
+    r = c.get("/v1/workspaces/demo/threads/fresh", headers=h)
+    assert r.status_code == 200 and [m["role"] for m in r.json()["messages"]] == ["user", "assistant"] * 2
+    assert c.get("/v1/workspaces/other/threads/fresh", headers=auth(api.admin)).status_code == 404
