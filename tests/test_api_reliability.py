@@ -100,8 +100,12 @@ def test_concurrent_uploads_of_the_same_filename_neither_fail_nor_mix(api: Api) 
                 c.post("/v1/workspaces/demo/documents", headers=auth(api.demo),
                        files=[("files", ("same.txt", body, "text/plain"))]) for body in bodies])
 
+    from tests.api_live import wait_job
+
     responses = asyncio.run(upload_all())
     assert [r.status_code for r in responses] == [202] * len(bodies), [r.text[:200] for r in responses]
+    for r in responses:  # the worker writes the name from each job's own upload
+        assert wait_job(api.client, r.json()["id"], auth(api.demo), timeout=60)["state"] == "done"
     folder = api.runtime.settings.home / "uploads" / "demo"
     assert (folder / "same.txt").read_bytes() in bodies  # one whole upload, not a mix of several
     assert not list(folder.glob(".*.part"))
@@ -329,3 +333,35 @@ def test_an_unused_thread_id_is_404_and_reading_it_creates_nothing(api: Api) -> 
     r = c.get("/v1/workspaces/demo/threads/fresh", headers=h)
     assert r.status_code == 200 and [m["role"] for m in r.json()["messages"]] == ["user", "assistant"] * 2
     assert c.get("/v1/workspaces/other/threads/fresh", headers=auth(api.admin)).status_code == 404
+
+
+def test_a_queued_job_ingests_its_own_upload_not_a_later_one_of_the_same_name(api: Api) -> None:
+    import threading
+
+    from tests.api_live import wait_job
+
+    c, h = api.client, auth(api.demo)
+    jobs = api.client.app.state.ragent.jobs
+    real, gate, seen = jobs._ingest, threading.Event(), []
+
+    def held(paths, ws, progress):  # type: ignore[no-untyped-def]
+        gate.wait(30)  # the first job waits in the worker while the second upload arrives
+        seen.append([p.read_bytes() for p in paths])
+        return real(paths, ws, progress)
+
+    jobs._ingest = held
+    first, second = b"# Notes\n\nThe NW-100 pump is blue.\n", b"# Notes\n\nThe NW-100 pump is red.\n"
+    ids = []
+    for body in (first, second):
+        r = c.post("/v1/workspaces/demo/documents", headers=h, files=[("files", ("notes.md", body, "text/markdown"))])
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    gate.set()
+    done = [wait_job(c, i, h, timeout=120) for i in ids]
+    assert [j["state"] for j in done] == ["done", "done"], done
+    assert seen == [[first], [second]]  # each job read the bytes its own upload staged
+    assert [j["results"][0]["status"] for j in done] == ["ingested", "updated"], done
+    doc = c.get(f"/v1/workspaces/demo/documents/{done[1]['results'][0]['doc_id']}", headers=h).json()
+    assert doc["version"] == 2 and doc["content_hash"] == __import__("hashlib").sha256(second).hexdigest()
+    folder = api.runtime.settings.home / "uploads" / "demo"
+    assert (folder / "notes.md").read_bytes() == second and not list((folder / ".holds").iterdir())

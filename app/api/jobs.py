@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.api import uploads
 from app.api.job_store import JobStore, StoredJob
 from core.errors import RagentError
 
@@ -60,7 +61,8 @@ class Job:
     stage_done: int = 0
     stage_total: int = 0
     result: dict[str, Any] | None = None
-    paths: list[str] = field(default_factory=list)  # absolute paths of an ingest job's uploads
+    paths: list[str] = field(default_factory=list)  # absolute paths of an ingest job's uploads (document names)
+    holds: list[str] = field(default_factory=list)  # the job's own links to their bytes (app.api.uploads)
     attempts: int = 0  # how often a worker started it (more than once: the API stopped while it ran)
     owner: str = ""  # the API (its RAGENT_HOME) that runs it; only that API resumes it
 
@@ -85,7 +87,8 @@ class Job:
     def stored(self) -> StoredJob:
         return StoredJob(id=self.id, workspace=self.workspace, kind=self.kind, state=self.state,
                          attempts=self.attempts, paths=tuple(self.paths),
-                         data={**self.to_json(), "stages": list(self.stages)}, created=self.created,
+                         data={**self.to_json(), "stages": list(self.stages), "holds": self.holds},
+                         created=self.created,
                          owner=self.owner)
 
     @classmethod
@@ -97,7 +100,8 @@ class Job:
                    errors=list(d.get("errors", [])), created=s.created, finished=d.get("finished"),
                    kind=s.kind, stages=tuple(d.get("stages", ())), stage=str(d.get("stage", "")),  # type: ignore[arg-type]
                    stage_done=int(d.get("stage_done", 0)), stage_total=int(d.get("stage_total", 0)),
-                   result=d.get("result"), paths=list(s.paths), attempts=s.attempts, owner=s.owner)
+                   result=d.get("result"), paths=list(s.paths), holds=list(d.get("holds", [])),
+                   attempts=s.attempts, owner=s.owner)
 
 
 class JobManager:
@@ -115,9 +119,15 @@ class JobManager:
         self._settle = settle
         self._owner = owner
 
-    def submit(self, workspace: str, paths: list[Path]) -> Job:
+    def submit(self, workspace: str, paths: list[Path], holds: list[Path] | None = None) -> Job:
+        """Queue an ingest of ``paths``. With ``holds`` (one per path: the uploaded bytes, app.api.uploads), the
+        worker writes each path from its hold right before it ingests, so the job ingests what was uploaded for
+        it even when a later upload of the same name arrives while it waits."""
+        if holds is not None and len(holds) != len(paths):
+            raise ValueError("one hold per path")
         job = Job(id=uuid.uuid4().hex, workspace=workspace, files=[p.name for p in paths],
-                  paths=[str(p.resolve()) for p in paths], owner=self._owner, stages=INGEST_STAGES)
+                  paths=[str(p.resolve()) for p in paths], holds=[str(h.resolve()) for h in holds or []],
+                  owner=self._owner, stages=INGEST_STAGES)
         return self._queue(job)
 
     def submit_task(self, workspace: str, kind: JobKind, stages: tuple[str, ...], task: TaskFn) -> Job:
@@ -183,6 +193,7 @@ class JobManager:
                 why = (f"the API stopped {when}{stage}; GET /v1/workspaces/{job.workspace}/{job.kind} shows what is "
                        f"in use; start it again with POST /v1/workspaces/{job.workspace}/{job.kind}")
             logger.warning("failing %s job %s: %s", job.kind, job.id, why)
+            uploads.release([Path(h) for h in job.holds])
             job.errors.append({"file": "", "error": why})
             job.state, job.finished = "failed", time.time()
             self._add(job)
@@ -210,12 +221,16 @@ class JobManager:
                 job.stage_done += n
 
         def body() -> None:
+            for path, hold in zip(paths, [Path(h) for h in job.holds], strict=False):
+                if hold.is_file():  # the bytes uploaded for this job (a recovered job may have published them)
+                    uploads.publish(hold, path)
             results = self._ingest(paths, job.workspace, tick)
             job.results = [r.to_json() for r in results]
             job.errors = [{"file": Path(r.path).name, "error": r.error} for r in results if r.status == "failed"]
             job.state = "failed" if job.errors and len(job.errors) == len(results) else "done"
 
         self._execute(job, body)
+        uploads.release([Path(h) for h in job.holds])
 
     def _run_task(self, job: Job, task: TaskFn) -> None:
         def tick(stage: str, done: int, total: int) -> None:

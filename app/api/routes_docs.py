@@ -46,13 +46,13 @@ async def upload(st: State, ws: Workspace, files: Annotated[list[UploadFile], Fi
     if not files:
         raise Problem(400, "no files in the upload: send one or more multipart fields named 'files'")
     folder = st.settings.home / "uploads" / ws
-    saved: list[Path] = []
+    saved: list[uploads.Staged] = []
     for f in files:
         name = safe_name(f.filename or "upload")
         if Path(name).suffix.lower() not in SUPPORTED:
             raise Problem(415, f"{name}: unsupported file type; supported: {', '.join(sorted(SUPPORTED))}")
         saved.append(await uploads.save(f, folder, name, st.settings.api_max_upload_mb))
-    job = st.jobs.submit(ws, saved)
+    job = st.jobs.submit(ws, [s.path for s in saved], [s.hold for s in saved])
     st.telemetry.jobs.inc()
     return JobOut(**job.to_json())
 

@@ -1,9 +1,11 @@
 """Uploaded files on disk, under RAGENT_HOME/uploads/<ws>/.
 
-Each upload is staged under a unique temporary name, stored once under its content hash
-(``.objects/<sha256><ext>``) and published under its document name (``<name>``, which the ingest job reads and
-the registry's ``source`` names) by an atomic rename of a hard link. Concurrent uploads of one name never share a
-file: each name always holds one whole upload (the last to finish).
+Each upload is staged under a unique temporary name and stored once under its content hash
+(``.objects/<sha256><ext>``); its job holds its own hard link to those bytes (``.holds/<uuid><ext>``). The
+document name (``<name>``, which the ingest pipeline reads and the registry's ``source`` names) is written only
+by the job worker, from the job's hold, right before it ingests (``publish``: an atomic rename of a hard link).
+There is one worker, so nothing changes a name while a job reads it: a later upload of the same name can never
+change what an earlier job ingests, and concurrent uploads of one name never share a file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import UploadFile
@@ -20,16 +23,28 @@ from app.api.problems import Problem
 from retrieval.registry import DocRecord, Registry
 
 OBJECTS = ".objects"
+HOLDS = ".holds"  # each queued job's own link to its uploads' bytes
 
 
 def objects_dir(home: Path, workspace: str) -> Path:
     return home / "uploads" / workspace / OBJECTS
 
 
-async def save(f: UploadFile, folder: Path, name: str, limit_mb: float) -> Path:
-    """Stream ``f`` to ``folder/name`` (at most ``limit_mb``, not empty); its bytes also stay under their hash."""
-    objects = folder / OBJECTS
+@dataclass(frozen=True)
+class Staged:
+    """One saved upload: ``path`` is the document's name (what the job ingests), ``hold`` the job's own link to
+    the uploaded bytes (``publish`` copies it to ``path`` when the job runs)."""
+
+    path: Path
+    hold: Path
+
+
+async def save(f: UploadFile, folder: Path, name: str, limit_mb: float) -> Staged:
+    """Stream ``f`` into ``folder`` (at most ``limit_mb``, not empty): its bytes are stored under their hash, and
+    held for the job that will ingest them as ``folder/name``."""
+    objects, holds = folder / OBJECTS, folder / HOLDS
     objects.mkdir(parents=True, exist_ok=True)
+    holds.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{uuid.uuid4().hex}.part"
     limit, size, digest = int(limit_mb * 1024 * 1024), 0, hashlib.sha256()
     try:
@@ -44,24 +59,36 @@ async def save(f: UploadFile, folder: Path, name: str, limit_mb: float) -> Path:
         if size == 0:
             raise Problem(422, f"{name}: the file is empty")
         dest = folder / name
-        _publish(tmp, dest, objects / f"{digest.hexdigest()}{dest.suffix.lower()}")
-        return dest
+        hold = holds / f"{uuid.uuid4().hex}{dest.suffix.lower()}"
+        _link(tmp, hold)
+        os.replace(tmp, objects / f"{digest.hexdigest()}{dest.suffix.lower()}")  # the same bytes if it exists
+        return Staged(dest, hold)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _publish(tmp: Path, dest: Path, obj: Path) -> None:
-    """``tmp`` becomes ``obj`` and ``dest`` (one inode, two names); every step is an atomic rename."""
-    link = tmp.with_name(f".{uuid.uuid4().hex}.link")
+def _link(src: Path, dest: Path) -> None:
     try:
-        os.link(tmp, link)
+        os.link(src, dest)
     except OSError:  # a file system without hard links: a copy
-        shutil.copyfile(tmp, link)
+        shutil.copyfile(src, dest)
+
+
+def publish(hold: Path, dest: Path) -> None:
+    """``dest`` becomes the bytes of ``hold`` (one inode, two names) by an atomic rename: a reader of ``dest``
+    sees the old file or the new one, never a mix. Only the job worker calls it."""
+    link = hold.with_name(f".{uuid.uuid4().hex}.link")
     try:
-        os.replace(tmp, obj)  # the same bytes when obj exists already
+        _link(hold, link)
         os.replace(link, dest)
     finally:
         link.unlink(missing_ok=True)
+
+
+def release(holds: list[Path]) -> None:
+    """A finished job lets go of its uploads (``prune`` may then drop bytes no document version references)."""
+    for h in holds:
+        h.unlink(missing_ok=True)
 
 
 def source_of(home: Path, rec: DocRecord) -> Path:
@@ -73,8 +100,9 @@ def source_of(home: Path, rec: DocRecord) -> Path:
 
 
 def prune(home: Path, workspace: str, registry: Registry) -> int:
-    """Drop stored objects no document version references and no upload name holds (a queued upload keeps its
-    object through the name's hard link). Call after an ingest job and after a delete. Returns how many."""
+    """Drop stored objects no document version references and no upload name or queued job holds (a job keeps
+    its objects through its hard links under ``.holds``). Call after an ingest job and after a delete. Returns
+    how many."""
     objects = objects_dir(home, workspace)
     if not objects.is_dir():
         return 0
