@@ -67,12 +67,19 @@ def final_hop(state: AgentState) -> tuple[str, str]:
     return "", ""
 
 
+def answer_evidence(state: AgentState, k: int) -> list[Hit]:
+    """The evidence the answerer reads, best first: every hop's hits interleaved by rank, the multi-hop chain's
+    last hop leading (``ragent eval retrieval --agent`` scores this ranking against the gold passages)."""
+    last_step = final_hop(state)[0] if facts_of(state) else ""
+    return ranked_hits(state.get("evidence", []), k, first=last_step)
+
+
 async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
     cfg = deps.config
     q = state.get("search_query") or state["question"]
     facts = facts_of(state)
-    last_step, last_q = final_hop(state) if facts else ("", "")
-    hits = ranked_hits(state.get("evidence", []), cfg.answer_k, first=last_step)
+    last_q = final_hop(state)[1] if facts else ""
+    hits = answer_evidence(state, cfg.answer_k)
     trace: list[Event] = []
     rnd = state.get("round")
     budget = state.get("budget_exhausted", "")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import random
 import re
 import time
 import uuid
@@ -151,6 +152,38 @@ class ExperienceMemory:
     @staticmethod
     def _public(value: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in value.items() if not k.startswith("_")}
+
+
+class PlaceboMemory(ExperienceMemory):
+    """The control of the memory experiment (``ragent eval answers --systems agent-placebo``): it retrieves what
+    the real memory would, with each tip's text replaced by random words of the same length drawn from the
+    stored tips' own words (seeded by the tip id, so a rerun reads the same placebo), no shortcuts, and learns
+    nothing. A gain of the real memory over this is the content of the tips, not their presence or length."""
+
+    def __init__(self, real: ExperienceMemory) -> None:
+        super().__init__(real.store, real.embedder)
+
+    def search(self, kind: str, workspace: str, query: str, limit: int = 5) -> builtins.list[dict[str, Any]]:
+        if _kind(kind) != "tips":
+            return []
+        found = super().search(kind, workspace, query, limit)
+        vocab = sorted({w for it in self.list("tips", workspace) for w in _WORD.findall(str(it.get("text", "")))})
+        out = []
+        for it in found:
+            n = len(_WORD.findall(str(it.get("text", ""))))
+            rng = random.Random(str(it.get("id", "")))
+            words = [rng.choice(vocab) for _ in range(n)] if vocab else []
+            out.append({**it, "text": " ".join(words).capitalize() + "."})
+        return out
+
+    def put(self, kind: str, workspace: str, item: dict[str, Any]) -> str:
+        return ""
+
+    def record(self, kind: str, workspace: str, item_id: str, *, success: bool, run_id: str) -> None:
+        return None
+
+    def decay(self, workspace: str, used: set[str], factor: float, min_weight: float) -> builtins.list[str]:
+        return []
 
 
 def _kind(kind: str) -> str:

@@ -1,10 +1,12 @@
 """``ragent eval answers``: answer quality end to end, per system, on a question set with gold answers.
 
 Systems: ``llm-only`` (one call, no retrieval), ``rag`` (one hybrid search + one answer call, checked the same
-way as the agent's answers), ``agent`` (the LangGraph agent). Per question and system it records the answer,
-short answer, citations, faithfulness, LLM calls, prompt and completion tokens, time to first token and total
-time; per system EM and F1 on the short answer (SQuAD normalisation, best over the gold aliases), contains-gold,
-faithfulness, cited-gold rate and latency p50/p95.
+way as the agent's answers), ``agent`` (the LangGraph agent, its experience memory off), and the two arms of the
+memory experiment: ``agent-memory`` (uses and updates its tips and shortcuts) and ``agent-placebo`` (reads random
+tips of the same length, learns nothing; ``agents.memory.PlaceboMemory``). Per question and system it records
+the answer, short answer, citations, faithfulness, LLM calls, prompt and completion tokens, time to first token
+and total time; per system EM and F1 on the short answer (SQuAD normalisation, best over the gold aliases),
+contains-gold, faithfulness, cited-gold rate and latency p50/p95.
 
 Results are cached per question (JSONL under ``$RAGENT_HOME/eval/answers``, keyed by the set, workspace, system,
 model and prompt version), so a long run resumes where it stopped, across sessions; the report states n.
@@ -19,18 +21,23 @@ import statistics
 import string
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from agents.agent import Agent
 from agents.answer import NOT_FOUND, parse_reply, rag_answer
+from agents.answerer import answer_evidence
+from agents.memory import PlaceboMemory
 from agents.prompts import ANSWER_SYSTEM, DECOMPOSE_SYSTEM, NO_CONTEXT_SYSTEM
 from app.runtime import Runtime
 from core.errors import ConfigError, LLMUnavailableError, RagentError
 from core.llm import metered, stream_chat
+from core.types import Hit
 
-SYSTEMS = ("llm-only", "rag", "agent")
+SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
 BUILTIN = ("hotpotqa", "musique", "covidqa")
 MAX_QUESTIONS = 5000
 PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM).encode()).hexdigest()[:8]
@@ -159,19 +166,24 @@ def _jsonl(path: Path, workspace: str, limit: int | None) -> QASet:
     return QASet(path.stem, qs, workspace=workspace)
 
 
-def load_set(dataset: str, data_dir: Path, workspace: str = "", limit: int | None = None) -> QASet:
+def load_set(dataset: str, data_dir: Path, workspace: str = "", limit: int | None = None, skip: int = 0) -> QASet:
+    """The question set; ``skip`` leaves out its first questions (e.g. the memory experiment warms up on
+    questions 51-100 and is scored on 1-50)."""
+    upto = None if limit is None else skip + limit
     if dataset in ("hotpotqa", "musique"):
-        qs = _multihop(dataset, data_dir, limit)
+        qs = _multihop(dataset, data_dir, upto)
     elif dataset == "covidqa":
-        qs = _covidqa(data_dir, limit)
+        qs = _covidqa(data_dir, upto)
     else:
         path = Path(dataset)
         if not path.is_file():
             raise ConfigError(f"unknown dataset {dataset!r}: use {' | '.join(BUILTIN)} or a .jsonl file")
-        return _jsonl(path, workspace, limit)
-    if workspace:
+        qs = _jsonl(path, workspace, upto)
+    if workspace and qs.prepare is not None:
         qs.workspace, qs.prepare = workspace, None
-    qs.questions = qs.questions[:limit] if limit else qs.questions
+    qs.questions = qs.questions[skip:upto]
+    if not qs.questions:
+        raise ConfigError(f"{qs.name}: no questions left after skipping {skip}")
     return qs
 
 
@@ -186,7 +198,7 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def _llm_only(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False) -> Run:
+async def _llm_only(rt: Runtime, ws: str, q: QA, t0: float) -> Run:
     run = Run()
     raw = ""
     async for piece in stream_chat(rt.llm, [{"role": "system", "content": NO_CONTEXT_SYSTEM},
@@ -197,7 +209,7 @@ async def _llm_only(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = F
     return run
 
 
-async def _rag(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False, k: int = 5) -> Run:
+async def _rag(rt: Runtime, ws: str, q: QA, t0: float, k: int = 5) -> Run:
     run = Run()
     pieces: list[str] = []
 
@@ -215,26 +227,52 @@ async def _rag(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False,
     return run
 
 
-async def _agent(rt: Runtime, ws: str, q: QA, t0: float, use_memory: bool = False) -> Run:
+async def _agent(rt: Runtime, ws: str, q: QA, t0: float, memory: str = "off") -> Run:
+    """The agent; ``memory``: ``off``, ``on`` (uses and updates the workspace's tips and shortcuts; its
+    reflectors run after the answer, outside the measured time) or ``placebo``."""
     run = Run()
     final: dict[str, Any] = {}
-    async for ev in rt.agent.astream(ws, q.question, use_memory=use_memory):
+    agent = rt.agent
+    if memory == "placebo":
+        agent = Agent(rt.retriever, rt.llm, PlaceboMemory(rt.memory), rt.settings.agent)
+    stream = agent.astream(ws, q.question, use_memory=memory != "off")
+    async for ev in stream:
         if ev["type"] == "token" and run.ttft_s is None:
             run.ttft_s = time.perf_counter() - t0
         elif ev["type"] == "answer":
             final = ev["answer"]
-            break  # the experience reflectors run after the answer; they are not answer latency
+            evidence = [h.chunk.doc_title for h in answer_evidence(agent.last_state, 5)]  # type: ignore[arg-type]
+            run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
+            t_answer = time.perf_counter()
+            with metered() as learning:  # the experience reflectors: after the answer, not answer latency
+                async for _ in stream:
+                    pass
+            run.extra["learn_s"] = round(time.perf_counter() - t_answer, 3)
+            run.extra["learn_llm_calls"] = learning.calls
+            run.extra["evidence"] = evidence
+            break
     run.short, run.answer = str(final.get("short_answer", "")), str(final.get("answer", ""))
     run.citations, run.faithfulness = list(final.get("citations", [])), final.get("faithfulness")
     stats = final.get("stats") or {}
-    run.extra = {"raw": final.get("raw", ""), "dropped": final.get("dropped", []), "route": stats.get("route"),
+    run.extra |= {"raw": final.get("raw", ""), "dropped": final.get("dropped", []), "route": stats.get("route"),
                  "steps": stats.get("steps_run"), "replans": stats.get("replans"),
                  "plan": [f"{s.get('tool')}:{str((s.get('filled') or s.get('input') or {}).get('query', ''))[:80]}"
                           for s in final.get("plan", [])]}
     return run
 
 
-RUNNERS = {"llm-only": _llm_only, "rag": _rag, "agent": _agent}
+async def agent_evidence(agent: Agent, ws: str, question: str, k: int = 10) -> list[Hit]:
+    """The evidence the agent's answerer reads for ``question``, best first (the single route's search, or every
+    hop of the multi-hop chain interleaved by rank): what ``ragent eval retrieval --agent`` scores as a row."""
+    async for ev in agent.astream(ws, question, use_memory=False):
+        if ev["type"] == "answer":
+            break
+    return answer_evidence(agent.last_state, k)  # type: ignore[arg-type]
+
+
+RUNNERS: dict[str, Callable[[Runtime, str, QA, float], Awaitable[Run]]] = {
+    "llm-only": _llm_only, "rag": _rag, "agent": _agent,
+    "agent-memory": partial(_agent, memory="on"), "agent-placebo": partial(_agent, memory="placebo")}
 
 
 def _cited_gold(cites: list[dict[str, Any]], q: QA) -> float | None:
@@ -246,17 +284,17 @@ def _cited_gold(cites: list[dict[str, Any]], q: QA) -> float | None:
     return float(hit)
 
 
-async def run_one(rt: Runtime, system: str, ws: str, q: QA, use_memory: bool = False) -> dict[str, Any]:
+async def run_one(rt: Runtime, system: str, ws: str, q: QA) -> dict[str, Any]:
     t0 = time.perf_counter()
     with metered() as usage:
         try:
-            r = await RUNNERS[system](rt, ws, q, t0, use_memory)
+            r = await RUNNERS[system](rt, ws, q, t0)
             error = ""
         except LLMUnavailableError:
             raise  # no server: every later question would fail the same way
         except RagentError as e:
             r, error = Run(short=NOT_FOUND), f"{type(e).__name__}: {e}"[:300]
-    total = time.perf_counter() - t0
+    total = time.perf_counter() - t0 - float(r.extra.get("learn_s", 0.0))
     return {"qid": q.qid, "question": q.question, "gold": list(q.answers), "short_answer": r.short,
             "answer": r.answer, "citations": [{k: c.get(k) for k in ("n", "doc", "page", "chunk_id", "verified")}
                                               for c in r.citations],
@@ -319,7 +357,7 @@ def cpu_info() -> dict[str, Any]:
             "flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"})}
 
 
-def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *, use_memory: bool = False,
+def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every system on every question not cached yet; return the report (summary + rows per system)."""
     import asyncio
@@ -335,11 +373,11 @@ def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *, use_memory: bo
     model = rt.settings.llm_served_name or rt.settings.llm_model
     report: dict[str, Any] = {"dataset": qset.name, "workspace": ws, "model": model, "prompt_version": PROMPT_VERSION,
                               "cpu": cpu_info(), "systems": {}, "rows": {}, "notes": qset.notes,
-                              "index_s": round(index_s, 1), "memory": use_memory}
+                              "index_s": round(index_s, 1)}
 
     async def go() -> None:
         for system in systems:
-            path = cache_path(rt.settings.home, qset.name, ws, system + ("+memory" if use_memory else ""), model)
+            path = cache_path(rt.settings.home, qset.name, ws, system, model)
             cached = load_cache(path)
             rows = []
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,7 +385,7 @@ def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *, use_memory: bo
                 for q in qset.questions:
                     row = cached.get(q.qid)
                     if row is None:
-                        row = await run_one(rt, system, ws, q, use_memory)
+                        row = await run_one(rt, system, ws, q)
                         f.write(json.dumps(row, ensure_ascii=False) + "\n")
                         f.flush()
                     rows.append(row)

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,9 +193,12 @@ class ScoreCache:
 
 async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: int = 50, rerank_n: int = 30,
                    paths: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
-                   cache_file: Path | None = None, blends: Sequence[float] = (0.5, 1.0)) -> dict[str, Any]:
+                   cache_file: Path | None = None, blends: Sequence[float] = (0.5, 1.0),
+                   extra: Mapping[str, Callable[[str], Awaitable[Sequence[Hit]]]] | None = None) -> dict[str, Any]:
     """Run every question; return the report (rows of metrics in %, per-path timings, settings). ``blends``:
-    rank-blend weights (``RAGENT_RERANK_BLEND``) to report "fused + rerank" rows for, from the same scores."""
+    rank-blend weights (``RAGENT_RERANK_BLEND``) to report "fused + rerank" rows for, from the same scores.
+    ``extra``: more rows, each a function from the question to its ranked hits (e.g. the evidence the agent's
+    multi-hop chain gathers, built by the app layer)."""
     store = ScoreCache(cache_file)
     paths = [p for p in (paths or ALL_PATHS) if p in retriever.paths]
     cfg = retriever.config
@@ -247,6 +250,8 @@ async def evaluate(retriever: Retriever, ds: Dataset, workspace: str, *, pool: i
         for drop in paths:
             rest = {p: h for p, h in lists.items() if p != drop}
             add(f"fused without {drop}", rrf(rest, k=cfg.rrf_k, weights=weights), q.gold)
+        for name, ranked_by in (extra or {}).items():
+            add(name, await ranked_by(q.question), q.gold)
         if progress is not None:
             progress(1)
         if len(rows.get("dense", Row("")).values) % 10 == 0:

@@ -3,6 +3,7 @@ with the real 0.5B model on vLLM CPU (slow)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from app.eval_answers import evaluate, load_set, normalize, score
+from agents.memory import PlaceboMemory
+from app.eval_answers import agent_evidence, evaluate, load_set, normalize, score
 from app.runtime import Runtime
 from core.errors import ConfigError
 from core.settings import LLMConfig, Settings
@@ -112,3 +114,51 @@ def test_cli_eval_answers_with_the_real_model(llm_server: LLMConfig, tmp_path: P
         assert row["llm_calls"] >= 1 and row["prompt_tokens"] > 0 and row["short_answer"]
         assert all(c["verified"] for c in row["citations"])
     assert summary["systems"]["rag"]["contains"] >= 0.5  # the 0.5B finds at least one of two plain facts
+
+
+def test_skip_leaves_out_the_first_questions(qfile: Path, tmp_path: Path) -> None:
+    qs = load_set(str(qfile), tmp_path, "manual", limit=1, skip=1)
+    assert [q.question for q in qs.questions] == [QUESTIONS[1]["question"]]
+    with pytest.raises(ConfigError, match="no questions left"):
+        load_set(str(qfile), tmp_path, "manual", skip=2)
+
+
+def test_placebo_memory_reads_random_tips_of_the_same_length_and_learns_nothing(fake_rt: tuple[Runtime, FakeLLM],
+                                                                                ) -> None:
+    rt, _ = fake_rt
+    tip = "Search the model number alone when the question names a product and a part."
+    tid = rt.memory.put("tips", "manual", {"text": tip})
+    rt.memory.put("shortcuts", "manual", {"name": "sc", "steps": [{"tool": "search", "input": {}}], "text": "x"})
+    placebo = PlaceboMemory(rt.memory)
+    got = placebo.search("tips", "manual", "rated output of the NW-200", 3)
+    assert len(got) == 1 and got[0]["id"] == tid
+    assert got[0]["text"] != tip and len(got[0]["text"].split()) == len(tip.split())
+    assert set(got[0]["text"].lower().rstrip(".").split()) <= set(tip.lower().rstrip(".").split())
+    assert placebo.search("tips", "manual", "rated output of the NW-200", 3) == got  # seeded: the same placebo
+    assert placebo.search("shortcuts", "manual", "anything", 3) == []
+    assert placebo.put("tips", "manual", {"text": "a new lesson"}) == ""
+    placebo.record("tips", "manual", tid, success=True, run_id="r")
+    assert [t["text"] for t in rt.memory.list("tips", "manual")] == [tip]
+    assert rt.memory.get("tips", "manual", tid)["uses"] == 0  # type: ignore[index]
+
+
+def test_memory_arms_learn_after_the_answer_and_the_placebo_learns_nothing(fake_rt: tuple[Runtime, FakeLLM],
+                                                                           qfile: Path, tmp_path: Path) -> None:
+    rt, _ = fake_rt
+    qs = load_set(str(qfile), tmp_path, "manual")
+    rep = evaluate(rt, qs, ["agent-memory"])
+    assert rep["systems"]["agent-memory"]["n"] == 2 and rep["systems"]["agent-memory"]["f1"] == 1.0
+    learned = rt.memory.list("tips", "manual") + rt.memory.list("shortcuts", "manual")
+    row = rep["rows"]["agent-memory"][0]
+    assert row["learn_s"] >= 0 and "learn_llm_calls" in row and row["evidence"]
+    assert row["evidence"][0] == "Northwind NW-200 Field Manual"
+    rep = evaluate(rt, qs, ["agent-placebo"])
+    assert rep["systems"]["agent-placebo"]["n"] == 2
+    assert rt.memory.list("tips", "manual") + rt.memory.list("shortcuts", "manual") == learned
+
+
+def test_agent_evidence_is_what_the_answerer_reads(fake_rt: tuple[Runtime, FakeLLM]) -> None:
+    rt, _ = fake_rt
+    hits = asyncio.run(agent_evidence(rt.agent, "manual", "What is the rated output of the NW-200 inverter?", 10))
+    assert hits and all(h.chunk.doc_title == "Northwind NW-200 Field Manual" for h in hits)
+    assert len({h.chunk.id for h in hits}) == len(hits) <= 10

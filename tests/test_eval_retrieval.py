@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,26 @@ def test_eval_cli_on_tiny_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     doc = tmp_path / "RETRIEVAL.md"
     write_markdown(tmp_path / "res", doc)
     assert "| fused (RRF, all paths) |" in doc.read_text() and "ref: BM25" not in markdown([rep])
+
+
+def test_the_agent_evidence_row(tmp_path: Path) -> None:
+    """``ragent eval retrieval --agent``: a row scored on the evidence the agent's answerer reads."""
+    from app.eval_answers import agent_evidence
+    from app.runtime import Runtime
+    from core.settings import Settings
+    from retrieval.eval import evaluate, index_corpus
+    from tests.fakes import FakeLLM, HashEmbedder
+
+    ds = load_dataset(str(tiny(tmp_path)), tmp_path)
+    rt = Runtime(Settings(home=tmp_path / "var"), overrides={
+        "llm": FakeLLM(["Answer: not found\nExplanation: The sources do not say."] * 20),
+        "embedder": HashEmbedder()})
+    try:
+        index_corpus(ds, "tiny", rt.writer, rt.registry)
+        rt.retriever.reranker = None
+        rep = asyncio.run(evaluate(rt.retriever, ds, "tiny", pool=20,
+                                   extra={"agent evidence": partial(agent_evidence, rt.agent, "tiny")}))
+    finally:
+        rt.close()
+    row = next(r for r in rep["rows"] if r["name"] == "agent evidence")
+    assert row["n"] == 2 and 0 < row["recall@10"] <= 100

@@ -8,6 +8,7 @@ import re
 import shlex
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -23,6 +24,7 @@ eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluat
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multihop"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+AGENT_ROW = "agent evidence (multi-hop chain on nested questions)"
 
 
 def write_markdown(results_dir: Path, doc: Path) -> None:
@@ -53,8 +55,11 @@ def retrieval(
                                   "not written for --limit runs unless given)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder rows (fast)."),
+    agent: bool = typer.Option(False, "--agent", help="Add a row for the evidence the agent reads (its multi-hop "
+                               "chain on nested questions): runs the agent, so the LLM server must be up; slow."),
 ) -> None:
     """Index a multi-hop corpus (cached) and report recall@2/5/10, MRR, nDCG@10 per path, fused and reranked."""
+    from app.eval_answers import agent_evidence
     from retrieval.eval import HEADER, evaluate, index_corpus, load_dataset, table_rows, workspace_for
     try:
         with common.runtime() as rt:
@@ -73,10 +78,12 @@ def retrieval(
                 n = index_corpus(ds, ws, writer, rt.registry, progress=lambda k: bar.advance(task, k))
                 index_s = time.perf_counter() - t
                 task2 = bar.add_task(f"evaluating {len(ds.questions)} questions", total=len(ds.questions))
+                extra = {AGENT_ROW: partial(agent_evidence, rt.agent, ws)} if agent else None
                 rep = asyncio.run(evaluate(retriever, ds, ws, pool=pool or s.recall_candidates,
                                            rerank_n=rerank_n or s.rerank_top_n,
                                            progress=lambda k: bar.advance(task2, k),
-                                           cache_file=s.home / "eval" / f"{ws}_rerank_{rerank_key}.json"))
+                                           cache_file=s.home / "eval" / f"{ws}_rerank_{rerank_key}.json",
+                                           extra=extra))
     except RagentError as e:
         fail(str(e))
         return
@@ -126,10 +133,12 @@ def answers(
                                 "question, answer, optional answer_aliases, gold_doc, gold_pages)."),
     workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace holding the documents (required for "
                                   "a .jsonl; the built-in sets index their own corpus when omitted)."),
-    systems: str = typer.Option("llm-only,rag,agent", "--systems", help="Comma-separated: llm-only, rag, agent."),
+    systems: str = typer.Option("llm-only,rag,agent", "--systems", help="Comma-separated: llm-only, rag, agent "
+                                "(memory off: every question starts from the same state), agent-memory (uses and "
+                                "updates its tips and shortcuts), agent-placebo (random tips of the same length)."),
     limit: int = typer.Option(None, "--limit", "-n", min=1, help="Only the first N questions."),
-    memory: bool = typer.Option(False, "--memory/--no-memory", help="Let the agent use and update its tips and "
-                                "shortcuts (off: every question starts from the same state)."),
+    skip: int = typer.Option(0, "--skip", min=0, help="Leave out the first K questions (e.g. warm the memory up on "
+                             "questions 51-100 with --skip 50 --limit 50, then score 1-50)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the multi-hop sets (default: "
                                   "../shared/data/multihop next to the checkout)."),
     out_json: Path = typer.Option(None, "--out", help="Also write the JSON report (summary + every row) here."),
@@ -143,10 +152,10 @@ def answers(
     names = [s.strip() for s in systems.split(",") if s.strip()]
     try:
         with common.runtime() as rt:
-            qset = load_set(dataset, data_dir or DEFAULT_DATA, workspace or "", limit)
+            qset = load_set(dataset, data_dir or DEFAULT_DATA, workspace or "", limit, skip)
             with Progress(console=err, transient=True) as bar:
                 tasks = {s: bar.add_task(f"{s} on {qset.name}", total=len(qset.questions)) for s in names}
-                rep = evaluate(rt, qset, names, use_memory=memory, progress=lambda s: bar.advance(tasks[s]))
+                rep = evaluate(rt, qset, names, progress=lambda s: bar.advance(tasks[s]))
     except RagentError as e:
         fail(str(e))
         return
