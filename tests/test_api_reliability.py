@@ -365,3 +365,31 @@ def test_a_queued_job_ingests_its_own_upload_not_a_later_one_of_the_same_name(ap
     assert doc["version"] == 2 and doc["content_hash"] == __import__("hashlib").sha256(second).hexdigest()
     folder = api.runtime.settings.home / "uploads" / "demo"
     assert (folder / "notes.md").read_bytes() == second and not list((folder / ".holds").iterdir())
+
+
+def test_concurrent_renders_of_one_page_all_succeed(api: Api, example_pdf: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    job = _upload(api, "manual.pdf", example_pdf.read_bytes())
+    assert job["state"] == "done", job
+    doc_id = job["results"][0]["doc_id"]  # type: ignore[index]
+    pages = api.runtime.settings.home / "pages" / doc_id
+    replace = os.replace
+
+    def slow_replace(src, dst, *a, **kw):  # type: ignore[no-untyped-def]
+        if pages in Path(dst).parents:
+            time.sleep(0.3)  # a slow disk: every request's cache write is in flight at once
+        return replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
+    url = f"/v1/workspaces/demo/documents/{doc_id}/pages/2.png"
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: api.client.get(url, headers=auth(api.demo)), range(6)))
+    assert [r.status_code for r in responses] == [200] * 6, [r.text[:200] for r in responses]
+    assert len({r.content for r in responses}) == 1 and responses[0].content[:4] == b"\x89PNG"
+    assert [p.name for p in pages.iterdir()] == ["2.png"]  # no temporary file left behind
+    again = api.client.get(url, headers=auth(api.demo))  # from the cache
+    assert again.status_code == 200 and again.content == responses[0].content

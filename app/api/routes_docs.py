@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import os
 import re
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -16,11 +19,12 @@ from app.api.deps import Caller, State, Workspace
 from app.api.problems import Problem
 from app.api.schemas import DocumentList, DocumentOut, JobOut, SearchRequest, SearchResponse
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["documents"])
 DocId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{8,64}$", description="Document id (hex).")]
 ChunkId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="Chunk id (32 hex characters).")]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-PAGE_DPI = 110  # ingest.pdf.render_page's default: those renders are cached under RAGENT_HOME/pages
+PAGE_DPI = 110  # ingest.pdf.render_page's default: renders at this dpi are cached under RAGENT_HOME/pages
 MAX_PAGE_PIXELS = 25_000_000  # a page image never has more pixels (25 MP ~ 75 MB RGB): the dpi is lowered
 
 
@@ -110,11 +114,10 @@ def page_zoom(width_pt: float, height_pt: float, dpi: int, max_pixels: int) -> f
 
 
 def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> tuple[bytes, float]:
-    """The page as PNG and its pixels per PDF point: ingest's cached render at its default dpi, a fresh render
-    at any other dpi or when the pixel cap lowers the zoom."""
+    """The page as PNG and its pixels per PDF point: cached under RAGENT_HOME/pages/<doc_id>/ at the default dpi
+    (where ingest.pdf.render_page caches it; ingest drops the folder with the version), a fresh render at any
+    other dpi or when the pixel cap lowers the zoom."""
     import pymupdf
-
-    from ingest.pdf import render_page
 
     with pymupdf.open(source) as pdf:
         if not 1 <= page <= pdf.page_count:
@@ -123,7 +126,27 @@ def render_png(home: Path, doc_id: str, source: Path, page: int, dpi: int) -> tu
         zoom = page_zoom(p.rect.width, p.rect.height, dpi, MAX_PAGE_PIXELS)
         if dpi != PAGE_DPI or zoom != dpi / 72:
             return bytes(p.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom)).tobytes("png")), zoom
-    return render_page(home, doc_id, source, page, dpi).read_bytes(), zoom
+        dest = home / "pages" / doc_id / f"{page}.png"
+        if dest.is_file():
+            return dest.read_bytes(), zoom
+        data = bytes(p.get_pixmap(dpi=dpi).tobytes("png"))
+    cache_write(dest, data)
+    return data, zoom
+
+
+def cache_write(dest: Path, data: bytes) -> None:
+    """Write ``dest`` atomically under a temporary name of its own, so concurrent renders of one page never
+    share a file (each renames a whole PNG into place; the last one wins). Best effort: a cache that cannot be
+    written (the version's folder dropped meanwhile) is only logged."""
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    except OSError as e:
+        logger.warning("could not cache the page image %s: %s", dest, e)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @router.get("/workspaces/{ws}/documents/{doc_id}/pages/{page}.png", response_class=Response,
