@@ -393,3 +393,26 @@ def test_concurrent_renders_of_one_page_all_succeed(api: Api, example_pdf: Path,
     assert [p.name for p in pages.iterdir()] == ["2.png"]  # no temporary file left behind
     again = api.client.get(url, headers=auth(api.demo))  # from the cache
     assert again.status_code == 200 and again.content == responses[0].content
+
+
+def test_job_errors_name_the_upload_not_server_paths(api: Api) -> None:
+    import json
+
+    job = _upload(api, "broken file.pdf", b"%PDF-1.7\nnot a pdf at all\n")  # MuPDF's error quotes the path
+    assert job["state"] == "failed", job
+    text = json.dumps(job)
+    home = api.runtime.settings.home
+    assert str(home.resolve()) not in text and str(home) not in text and "/uploads/" not in text, text
+    assert "'broken file.pdf'" in job["errors"][0]["error"], job  # type: ignore[index]
+    assert job["results"][0]["path"] == "broken file.pdf", job  # type: ignore[index]
+    # a job that fails outside the pipeline: its message is cut to file names too
+    jobs = api.client.app.state.ragent.jobs
+
+    def crash(paths, ws, progress):  # type: ignore[no-untyped-def]
+        raise OSError(f"[Errno 28] No space left on device: '{paths[0]}' and '{home.resolve()}/index/x.db'")
+
+    jobs._ingest = crash
+    job = _upload(api, "notes.md", b"# Notes\n\nSome text.\n")
+    error = job["errors"][0]["error"]  # type: ignore[index]
+    assert job["state"] == "failed" and str(home.resolve()) not in error and "'notes.md'" in error, job
+    assert "'x.db'" in error, error

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from app.api import uploads
 from app.api.job_store import JobStore, StoredJob
+from app.api.redact import no_paths
 from core.errors import RagentError
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,12 @@ class Job:
                 "stage_total": self.stage_total, "files": self.files, "files_done": self.files_done,
                 "pages": self.pages, "chunks": self.chunks, "results": self.results, "errors": self.errors,
                 "result": self.result, "created": self.created, "finished": self.finished}
+
+    def public(self, value: Any) -> Any:
+        """``value`` as a client may see it: the job's uploads named by their upload names, every other server
+        path cut to its file name."""
+        names = {p: Path(p).name for p in self.paths} | dict(zip(self.holds, self.files, strict=False))
+        return no_paths(value, names)
 
     def stored(self) -> StoredJob:
         return StoredJob(id=self.id, workspace=self.workspace, kind=self.kind, state=self.state,
@@ -225,8 +232,9 @@ class JobManager:
                 if hold.is_file():  # the bytes uploaded for this job (a recovered job may have published them)
                     uploads.publish(hold, path)
             results = self._ingest(paths, job.workspace, tick)
-            job.results = [r.to_json() for r in results]
-            job.errors = [{"file": Path(r.path).name, "error": r.error} for r in results if r.status == "failed"]
+            job.results = [job.public(r.to_json()) for r in results]
+            job.errors = [{"file": Path(r.path).name, "error": job.public(r.error)} for r in results
+                          if r.status == "failed"]
             job.state = "failed" if job.errors and len(job.errors) == len(results) else "done"
 
         self._execute(job, body)
@@ -260,11 +268,11 @@ class JobManager:
         try:
             body()
         except RagentError as e:
-            job.errors.append({"file": "", "error": str(e)})
+            job.errors.append({"file": "", "error": job.public(str(e))})
             job.state = "failed"
         except Exception as e:  # a worker must never die silently
             logger.exception("%s job %s crashed", job.kind, job.id)
-            job.errors.append({"file": "", "error": f"internal error ({type(e).__name__}: {e})"})
+            job.errors.append({"file": "", "error": job.public(f"internal error ({type(e).__name__}: {e})")})
             job.state = "failed"
         job.finished = time.time()
         self._save_quietly(job)

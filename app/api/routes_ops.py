@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ApiState, Caller, State, Workspace
 from app.api.problems import Problem
+from app.api.redact import no_paths
 from app.api.routes_chat import workspaces_visible
 from app.api.schemas import MemoryItemIn, MemoryKind, MemoryList, check_kind
 
@@ -143,21 +143,3 @@ def bench(caller: Caller, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dic
         results.append({"name": p.stem, "modified": p.stat().st_mtime,
                         "data": no_paths(data if isinstance(data, dict) else {"rows": data})})
     return {"dir": "bench/results", "results": results}
-
-
-_ABS_PATH = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?(?:[/\\][\w.@+~-]+){2,}[/\\]?")
-
-
-def no_paths(value: Any) -> Any:
-    """``value`` with every absolute file path in its strings cut to the file's name (a server's folders are
-    nobody's business); URLs keep their paths.
-
-    Example: ``{"source": "/srv/data/musique_100.json"}`` -> ``{"source": "musique_100.json"}``.
-    """
-    if isinstance(value, str):
-        return _ABS_PATH.sub(lambda m: re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], value)
-    if isinstance(value, dict):
-        return {no_paths(k): no_paths(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [no_paths(v) for v in value]
-    return value
