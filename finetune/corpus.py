@@ -9,7 +9,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.types import Chunk
-from retrieval.retriever import Retriever
+from finetune.tunable import Tunable
 from retrieval.sparse import SparseVec
 
 
@@ -39,7 +39,7 @@ def _sparse(rec: Any) -> SparseVec:
     return (list(v.indices), list(v.values))
 
 
-def load_corpus(retriever: Retriever, workspace: str) -> Corpus:
+def load_corpus(retriever: Tunable, workspace: str) -> Corpus:
     """Every chunk of the workspace's done documents, read once with its vectors (``VectorIndex.scroll``)."""
     done = retriever.registry.done_doc_ids(workspace)
     recs = [r for r in retriever.index.scroll(workspace, with_vectors=True)

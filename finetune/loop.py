@@ -29,8 +29,8 @@ from finetune.mine import Scorer, fill_negatives, mine
 from finetune.swap import recover, swap_in
 from finetune.synth import BridgeGenerator, KeyphraseGenerator, LLMGenerator, dedupe, sample_chunks, split_by_doc
 from finetune.train import train_model
+from finetune.tunable import Tunable
 from finetune.types import EvalQuestion, Example, FinetuneResult, Metrics, Pair
-from retrieval.retriever import Retriever
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _load_examples(path: Path) -> tuple[list[Example], list[Example]]:
     return train, val
 
 
-def base_model_of(retriever: Retriever, workspace: str) -> str:
+def base_model_of(retriever: Tunable, workspace: str) -> str:
     """The model the workspace uses now, as a sentence-transformers folder (training starts from it)."""
     active = retriever.active_models.get(workspace)
     if active is not None:
@@ -135,7 +135,7 @@ def ir_evaluator_scores(val: Sequence[Example], texts: dict[str, str], models: d
 
 
 async def run_finetune(
-    retriever: Retriever, workspace: str, cfg: FinetuneConfig, *, llm: LLM | None = None,
+    retriever: Tunable, workspace: str, cfg: FinetuneConfig, *, llm: LLM | None = None,
     questions: Sequence[EvalQuestion] = (), max_pairs: int | None = None, epochs: int | None = None,
     max_steps: int = -1, scorer: Scorer | None = None, promote: bool = True, force: bool = False,
     progress: Progress | None = None, show_progress: bool = False,
@@ -146,9 +146,8 @@ async def run_finetune(
     ``scorer`` (a cross-encoder) filters false negatives; by default the retriever's reranker when
     ``cfg.rerank_negatives`` is on.
     """
-    reranker = getattr(retriever, "reranker", None)
-    if scorer is None and cfg.rerank_negatives and reranker is not None:
-        scorer = reranker.score
+    if scorer is None and cfg.rerank_negatives and retriever.reranker is not None:
+        scorer = retriever.reranker.score
     timings: dict[str, float] = {}
     t = time.perf_counter()
     await asyncio.to_thread(recover, retriever, workspace)  # a swap/rollback a crash interrupted comes first
@@ -244,7 +243,7 @@ async def run_finetune(
     return result
 
 
-def list_versions(retriever: Retriever, root: Path, workspace: str) -> list[dict[str, Any]]:
+def list_versions(retriever: Tunable, root: Path, workspace: str) -> list[dict[str, Any]]:
     """Every trained version of the workspace with its metrics and whether it is the active one."""
     active = retriever.active_models.get(workspace)
     rows = []

@@ -27,8 +27,8 @@ from core.embedder import Embedder, tuned_embedder
 from core.errors import ConfigError, RagentError
 from core.types import Chunk
 from finetune.corpus import Corpus
+from finetune.tunable import Tunable
 from retrieval.active_model import ModelVersion, collections, drop_collection, model_key, next_collection
-from retrieval.retriever import Retriever
 from retrieval.sparse import bm25_document
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,12 @@ STEP = 256  # chunks per upsert while filling a collection
 EMBED_BATCH = 64
 
 
-def embedder_of(retriever: Retriever, version: ModelVersion | None) -> Embedder:
+def embedder_of(retriever: Tunable, version: ModelVersion | None) -> Embedder:
     """The embedder of a model version (None: the workspace default)."""
     return retriever.embedder if version is None else tuned_embedder(version.model_dir, retriever.embedder)
 
 
-def sync_collection(retriever: Retriever, workspace: str, collection: str, embedder: Embedder,
+def sync_collection(retriever: Tunable, workspace: str, collection: str, embedder: Embedder,
                     progress: Progress | None = None) -> int:
     """Make the physical ``collection`` hold exactly the searchable chunks (those of ``done`` documents in the
     collection the alias points at), with ``embedder``'s dense vectors: documents it lacks or holds in another
@@ -85,7 +85,7 @@ def sync_collection(retriever: Retriever, workspace: str, collection: str, embed
     return len(todo)
 
 
-def reembed_entities(retriever: Retriever, workspace: str, embedder: Embedder) -> int:
+def reembed_entities(retriever: Tunable, workspace: str, embedder: Embedder) -> int:
     """Replace every entity-name vector of the workspace's graph with ``embedder``'s; returns how many."""
     graph = retriever.graph
     if graph is None:
@@ -100,7 +100,7 @@ def reembed_entities(retriever: Retriever, workspace: str, embedder: Embedder) -
     return len(keys)
 
 
-def recover(retriever: Retriever, workspace: str) -> None:
+def recover(retriever: Tunable, workspace: str) -> None:
     """Make the index agree with the active-model record: point the alias at the recorded collection, re-embed
     the entity names when another model embedded them, drop collections nothing refers to (a swap killed while
     filling one). Cheap when all agree; run before every swap/rollback and after a crash."""
@@ -125,7 +125,7 @@ def recover(retriever: Retriever, workspace: str) -> None:
         logger.info("workspace %s: re-embedded %d entity names with %s", workspace, n, key or "the default model")
 
 
-def recover_all(retriever: Retriever) -> list[str]:
+def recover_all(retriever: Tunable) -> list[str]:
     """``recover`` every workspace with a record (call at start-up, before serving); returns those recovered.
     A workspace that cannot be (its recorded collection is gone) is logged and skipped, not fatal."""
     done = []
@@ -140,7 +140,7 @@ def recover_all(retriever: Retriever) -> list[str]:
 
 
 def swap_in(
-    retriever: Retriever, workspace: str, corpus: Corpus, dense: np.ndarray, *, version: int, model_dir: Path,
+    retriever: Tunable, workspace: str, corpus: Corpus, dense: np.ndarray, *, version: int, model_dir: Path,
     metrics: dict[str, float], embedder: Embedder | None = None, progress: Progress | None = None,
 ) -> ModelVersion:
     """Fill a new collection with ``dense`` (+ the stored sparse vectors and payloads) and whatever was ingested
@@ -172,7 +172,7 @@ def swap_in(
     return mv
 
 
-def rollback(retriever: Retriever, workspace: str) -> ModelVersion | None:
+def rollback(retriever: Tunable, workspace: str) -> ModelVersion | None:
     """Point the alias back at the previous collection and model, after re-embedding into that collection what
     it lacks (documents ingested since the swap) with the previous model; drop the abandoned collection.
 

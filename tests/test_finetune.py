@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from core.embedder import packaged_minilm_path
+from core.embedder import Embedder, packaged_minilm_path
 from core.errors import ConfigError
 from core.settings import Settings
 from finetune.corpus import load_corpus
@@ -17,10 +18,13 @@ from finetune.evaluate import ir_metrics
 from finetune.mine import fill_negatives, jaccard, mine
 from finetune.swap import rollback, swap_in
 from finetune.synth import LLMGenerator, dedupe, split_by_doc
+from finetune.tunable import Tunable
 from finetune.types import Pair
 from retrieval.active_model import ActiveModels, ModelVersion, collections
-from retrieval.index import QdrantIndex
+from retrieval.graph import GraphStore
+from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.registry import Registry
+from retrieval.rerank import Reranker
 from retrieval.retriever import Retriever
 from tests.fakes import FakeLLM, HashEmbedder
 from tests.finetune_corpus import build_workspace, passages
@@ -125,6 +129,36 @@ def test_bridge_pairs_join_the_naming_chunk_and_the_named_document() -> None:
     assert [(p.chunk_id, p.source) for p in pairs] == [("b", "bridge")]
     q = pairs[0].query
     assert q.startswith("scott howell ") and "Mayor" in q and "Giuliani" not in q  # A's subject, B's content
+
+
+@dataclass
+class StandIn:
+    """Only what ``Tunable`` names: no search, no ``Retriever``."""
+
+    index: VectorIndex
+    registry: Registry
+    active_models: ActiveModels
+    embedder: Embedder
+    graph: GraphStore | None = None
+    reranker: Reranker | None = None
+
+    def embedder_for(self, workspace: str) -> Embedder:
+        return self.embedder
+
+
+def test_finetune_runs_on_any_tunable_not_only_a_retriever(hash_retriever: Retriever, tmp_path) -> None:
+    r = hash_retriever
+    assert isinstance(r, Tunable)  # the Retriever satisfies finetune's Protocol as it stands
+    build_workspace(r, r.registry, "w", n=12)
+    t = StandIn(r.index, r.registry, r.active_models, r.embedder)
+    assert isinstance(t, Tunable)
+    corpus = load_corpus(t, "w")
+    assert len(corpus.chunks) == 12
+    original = r.index.physical("w")
+    new_dense = HashEmbedder().embed_batch([x[::-1] for x in corpus.texts()])  # any same-dim vectors
+    mv = swap_in(t, "w", corpus, new_dense, version=1, model_dir=tmp_path, embedder=HashEmbedder(), metrics={})
+    assert r.index.physical("w") == mv.collection != original and r.index.count("w") == 12
+    assert rollback(t, "w") is None and r.index.physical("w") == original
 
 
 @pytest.mark.slow
