@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from core.embedder import Embedder, embedder_from_settings
+from core.embedder import Embedder, embedder_for_model
 from core.llm import LLM, OpenAILLM
 from core.settings import Settings
 from core.vision import FigureReader, VisionModel, vision_model
@@ -40,7 +40,7 @@ class Runtime:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return self.overrides.get("embedder") or embedder_from_settings(
+        return self.overrides.get("embedder") or embedder_for_model(
             self.settings.embed_model, self.settings.embed_batch_size, self.settings.embed_backend
         )
 

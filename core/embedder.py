@@ -111,8 +111,9 @@ def tuned_embedder(model_dir: str, like: Embedder | None = None, batch_size: int
                                        onnx_cache=Path(model_dir).parent / "onnx")
 
 
-def embedder_from_settings(
+def embedder_for_model(
     model: str, batch_size: int, backend: EmbedBackend = "onnx", onnx_cache: Path | None = None,
 ) -> Embedder:
-    """The one factory for embedders (sentence-transformers covers the packaged and HF models)."""
+    """The one factory for embedders, by model name (``minilm``, a folder or an HF name; sentence-transformers
+    covers them all): nothing loads until the first ``embed_batch``."""
     return SentenceTransformerEmbedder(model=model, batch_size=batch_size, backend=backend, onnx_cache=onnx_cache)

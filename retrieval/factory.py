@@ -17,7 +17,7 @@ from retrieval.graph import GraphStore
 from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.index_edge import EdgeIndex
 from retrieval.registry import Registry
-from retrieval.rerank import reranker_from_settings
+from retrieval.rerank import reranker_for_model
 from retrieval.retriever import Retriever
 from retrieval.writer import IndexWriter
 
@@ -46,7 +46,7 @@ def build_retriever(config: RetrievalConfig, index: VectorIndex, embedder: Embed
     next to the index's SQLite file, ``active_models`` to the record next to it (``ActiveModels.for_index``)."""
     return Retriever(index, embedder, registry, active_models,
                      graph=graph or build_graph_store(config, index.config.db_path.parent),
-                     reranker=reranker_from_settings(config.rerank_model, config.rerank_max_tokens),
+                     reranker=reranker_for_model(config.rerank_model, config.rerank_max_tokens),
                      llm=None if config.decompose == "off" else llm, config=config, extractor=extractor)
 
 

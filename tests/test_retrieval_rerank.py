@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.rerank import OnnxCrossEncoder, SentenceTransformersReranker, reranker_from_settings
+from retrieval.rerank import OnnxCrossEncoder, SentenceTransformersReranker, reranker_for_model
 
 
 @pytest.mark.slow
@@ -22,8 +22,8 @@ def test_real_onnx_reranker_orders_relevant_first() -> None:
 
 
 def test_factory_chooses_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert isinstance(reranker_from_settings("ms-marco-minilm"), OnnxCrossEncoder)
+    assert isinstance(reranker_for_model("ms-marco-minilm"), OnnxCrossEncoder)
     (tmp_path / "model.onnx").write_bytes(b"")
-    onnx = reranker_from_settings(str(tmp_path))
+    onnx = reranker_for_model(str(tmp_path))
     assert isinstance(onnx, OnnxCrossEncoder) and onnx.model_dir == tmp_path
-    assert isinstance(reranker_from_settings("BAAI/bge-reranker-v2-m3"), SentenceTransformersReranker)
+    assert isinstance(reranker_for_model("BAAI/bge-reranker-v2-m3"), SentenceTransformersReranker)
