@@ -104,19 +104,24 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
     from core.embedder import SentenceTransformerEmbedder
     from core.settings import Settings
     from ingest.pipeline import Ingestor
+    from retrieval.factory import build_graph_store
     from retrieval.index import QdrantIndex
     from retrieval.registry import Registry
+    from retrieval.writer import IndexWriter
 
     emb = TimingEmbedder(SentenceTransformerEmbedder(backend=backend))  # type: ignore[arg-type]
     emb.inner.embed_batch(["warm up"])  # load (and export to ONNX) outside the timed region
     with tempfile.TemporaryDirectory() as tmp:
         s = Settings(home=Path(tmp))
         index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
-        ing = Ingestor(index, reg, emb, home=s.home, split_mode=split_mode)
+        graph = build_graph_store(s.retrieval, s.index.db_path.parent)  # the embedded SQLite graph, as ragent's
+        writer = IndexWriter(index, lambda ws: emb, graph=graph)
+        ing = Ingestor(index, reg, emb, home=s.home, split_mode=split_mode, index_writer=writer)
         t = time.perf_counter()
         res = ing.ingest(files, "bench")
         wall = time.perf_counter() - t
         points = index.count("bench")
+        graph.close()
         index.close()
         reg.close()
     pages = sum(r.pages for r in res if r.status == "ingested")
@@ -197,6 +202,7 @@ def ragent_pipeline(files: list[Path], home: Path, graph_stage: str) -> dict[str
     from core.embedder import SentenceTransformerEmbedder
     from core.settings import Settings
     from ingest.pipeline import Ingestor
+    from retrieval.factory import build_graph_store
     from retrieval.index import QdrantIndex
     from retrieval.registry import Registry
     from retrieval.writer import IndexWriter
@@ -205,7 +211,8 @@ def ragent_pipeline(files: list[Path], home: Path, graph_stage: str) -> dict[str
     emb.inner.embed_batch(["warm up"])
     s = Settings(home=home)  # type: ignore[call-arg]
     index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
-    writer = IndexWriter(index, lambda ws: emb)
+    graph = build_graph_store(s.retrieval, s.index.db_path.parent)
+    writer = IndexWriter(index, lambda ws: emb, graph=graph)
     writer.extractor.extract([])  # spaCy loads outside the timed region, as the encoder does
     marks: dict[str, float] = {}
 
@@ -219,6 +226,7 @@ def ragent_pipeline(files: list[Path], home: Path, graph_stage: str) -> dict[str
     res = ing.ingest(files, "bench")
     wall = time.perf_counter() - t0
     points = index.count("bench")
+    graph.close()
     index.close()
     reg.close()
     return {"pages": sum(r.pages for r in res if r.status == "ingested"), "chunks": sum(r.chunks for r in res),

@@ -225,7 +225,7 @@ def measure(name: str, split: Callable[[Path, str], list[str]], docs: list[Doc],
             doc_id = content_id("bench", d.name)
             reg.put(DocRecord("b", doc_id, d.name, d.name, doc_id, "done"))
         t = time.perf_counter()
-        IndexWriter(index, lambda ws: emb, graph=False).write("b", chunks)
+        IndexWriter(index, lambda ws: emb, graph=None).write("b", chunks)
         write_s = time.perf_counter() - t
         r = Retriever(index, emb, reg, config=RetrievalConfig(paths=("dense", "sparse"), candidates=max(KS)))
         found: dict[int, list[float]] = {k: [] for k in KS}

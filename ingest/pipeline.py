@@ -87,8 +87,8 @@ class Ingestor:
     progress: Progress | None = field(default=None)
     on_file: Callable[[Path], None] | None = field(default=None)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, summed over the run
-    # the writer of vectors + graph (retrieval.factory.build_writer: the configured graph store and entity
-    # extractor); None = an IndexWriter with the embedded SQLite graph and spaCy
+    # the writer of vectors + graph (``Runtime.writer``: the configured graph store and entity extractor);
+    # None = an IndexWriter of vectors only (no graph: the Runtime is the one place a graph store is built)
     index_writer: IndexWriter | None = None
     graph_stage: GraphStage = IngestConfig.graph_stage  # RAGENT_GRAPH_STAGE: after all files are searchable, or inline
 
@@ -116,7 +116,7 @@ class Ingestor:
     @property
     def writer(self) -> IndexWriter:
         if self.index_writer is None:
-            self.index_writer = IndexWriter(self.index, self.embedder_for)
+            self.index_writer = IndexWriter(self.index, self.embedder_for, graph=None)
         return self.index_writer
 
     # ---- files on disk ---------------------------------------------------------------------------

@@ -60,4 +60,4 @@ def build_writer(config: RetrievalConfig, index: VectorIndex, embedder_for: Call
     chosen: Extractor = spacy
     if config.graph_extractor == "llm" and llm is not None:
         chosen = LLMExtractor(llm, fallback=spacy)
-    return IndexWriter(index, embedder_for, graph=graph if graph is not None else False, extractor=chosen)
+    return IndexWriter(index, embedder_for, graph=graph, extractor=chosen)

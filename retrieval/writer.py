@@ -9,8 +9,9 @@ cut short by a crash is simply run again. Entity names that already have a vecto
 ``delete_doc`` removes a document's vectors and its graph mentions/relations (entities nothing mentions any more
 go too).
 
-Without an explicit graph store the writer uses the embedded SQLite graph next to the index's registry file
-and the spaCy extractor, so existing callers get graph extraction without changes; ``graph=False`` turns it off.
+The graph store is handed in (``graph=None``: vectors only, no extraction); the writer never builds one, so
+``app.runtime.Runtime`` (through ``retrieval.factory.build_writer``) is the one place that does and the retriever
+reads the very store the writer writes. Without an ``extractor`` the spaCy one is built on first extraction.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
 
 from core.embedder import Embedder
 from core.types import Chunk
 from retrieval.extract import Extractor, SpacyExtractor
 from retrieval.graph import ChunkGraph, GraphStore
-from retrieval.graph_sqlite import SqliteGraphStore
 from retrieval.index import VectorIndex
 from retrieval.sparse import bm25_document
 
@@ -34,21 +33,13 @@ logger = logging.getLogger(__name__)
 class IndexWriter:
     def __init__(
         self, index: VectorIndex, embedder_for: Callable[[str], Embedder], batch: int = 64, *,
-        graph: GraphStore | Literal[False] | None = None, extractor: Extractor | None = None,
+        graph: GraphStore | None, extractor: Extractor | None = None,
     ) -> None:
         self.index = index
         self.embedder_for = embedder_for
         self.batch = batch
-        self._graph = graph
+        self.graph = graph  # None: vectors only
         self._extractor = extractor
-
-    @property
-    def graph(self) -> GraphStore | None:
-        if self._graph is False:
-            return None
-        if self._graph is None:
-            self._graph = SqliteGraphStore(self.index.config.db_path.parent / "graph.db")
-        return self._graph
 
     @property
     def extractor(self) -> Extractor:

@@ -40,7 +40,7 @@ def build_workspace(retriever: Retriever, registry: Registry, ws: str, n: int = 
         doc_id = content_id(ws, title)
         chunks.append(Chunk(id=content_id(doc_id, "0", text), doc_id=doc_id, workspace=ws, text=f"{title}\n{text}",
                             doc_title=title, source=f"{title}.txt"))
-    IndexWriter(retriever.index, retriever.embedder_for, graph=False).write(ws, chunks)
+    IndexWriter(retriever.index, retriever.embedder_for, graph=None).write(ws, chunks)
     for c in chunks:
         registry.put(DocRecord(workspace=ws, doc_id=c.doc_id, source=c.source, title=c.doc_title,
                                content_hash=c.doc_id, status="done", chunk_ids=(c.id,)))

@@ -30,7 +30,7 @@ def ws_runtime(tmp_path_factory: pytest.TempPathFactory, example_pdf: Path) -> I
     """One ingested workspace shared by this module's tests (HashEmbedder: fast, deterministic)."""
     home = tmp_path_factory.mktemp("agent") / "var"
     rt = Runtime(Settings(home=home), overrides={"embedder": HashEmbedder()})
-    Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "w")
+    Ingestor(rt.index, rt.registry, rt.embedder, index_writer=rt.writer).ingest([example_pdf], "w")
     yield rt
     rt.close()
 
@@ -466,7 +466,7 @@ def test_cli_ask_json_has_trace_plan_verified(tmp_path: Path, monkeypatch: pytes
 
     monkeypatch.setattr(common, "runtime", fake_rt)
     with fake_rt() as rt:
-        Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "c")
+        Ingestor(rt.index, rt.registry, rt.embedder, index_writer=rt.writer).ingest([example_pdf], "c")
     runner = CliRunner()
     r = runner.invoke(cli.app, ["ask", Q, "-w", "c", "--json", "--thread", "th1"])
     assert r.exit_code == 0, r.output

@@ -45,7 +45,7 @@ def qfile(tmp_path: Path) -> Path:
 def fake_rt(tmp_path: Path, example_pdf: Path) -> Iterator[tuple[Runtime, FakeLLM]]:
     llm = FakeLLM([reply])
     rt = Runtime(Settings(home=tmp_path / "var"), overrides={"llm": llm, "embedder": HashEmbedder()})
-    Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "manual")
+    Ingestor(rt.index, rt.registry, rt.embedder, index_writer=rt.writer).ingest([example_pdf], "manual")
     yield rt, llm
     rt.close()
 

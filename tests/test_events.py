@@ -59,7 +59,7 @@ def test_the_samples_cover_the_union() -> None:
 def rt(tmp_path_factory: pytest.TempPathFactory, example_pdf: Path) -> Iterator[Runtime]:
     home = tmp_path_factory.mktemp("events") / "var"
     r = Runtime(Settings(home=home), overrides={"embedder": HashEmbedder(), "llm": FakeLLM([scripted()])})
-    Ingestor(r.index, r.registry, r.embedder).ingest([example_pdf], "w")
+    Ingestor(r.index, r.registry, r.embedder, index_writer=r.writer).ingest([example_pdf], "w")
     yield r
     r.close()
 

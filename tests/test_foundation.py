@@ -20,7 +20,7 @@ from tests.fakes import FakeLLM
 
 
 def ingestor(rt: Runtime) -> Ingestor:
-    return Ingestor(rt.index, rt.registry, rt.embedder)
+    return Ingestor(rt.index, rt.registry, rt.embedder, index_writer=rt.writer)
 
 
 def test_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:

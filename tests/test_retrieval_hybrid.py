@@ -130,7 +130,7 @@ def test_hybrid_search_on_example_pdf_with_real_models(settings: Settings, examp
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     rt = Runtime(settings)  # real MiniLM embedder, real spaCy graph, real ONNX reranker; no LLM reachable
     try:
-        res = Ingestor(rt.index, rt.registry, rt.embedder).ingest([example_pdf], "pdf")
+        res = Ingestor(rt.index, rt.registry, rt.embedder, index_writer=rt.writer).ingest([example_pdf], "pdf")
         assert res[0].status == "ingested"
         out = asyncio.run(rt.retriever.run("pdf", "What is the rated output of the NW-200 inverter?", k=5))
         assert out.hits and out.hits[0].rerank_score is not None
