@@ -9,6 +9,8 @@
    way ragent did before #16 (no OCR, no vector figures).
 
 Usage: .venv/bin/python bench/multimodal.py [--queries 50] -> bench/results/multimodal.json + a table
+       .venv/bin/python bench/multimodal.py --counts-only: only the figures/tables found vs present (seconds),
+       written into the same JSON (the other sections keep their last run)
 """
 
 from __future__ import annotations
@@ -224,10 +226,18 @@ def figures(tmp: Path) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--counts-only", action="store_true", help="only the figures/tables found vs present")
     args = ap.parse_args()
     print("figures and tables found vs present ...", flush=True)
     found = counts()
     print(json.dumps(found), flush=True)
+    if args.counts_only:
+        result = json.loads(OUT.read_text()) if OUT.exists() else {}
+        result["found_vs_present"] = found
+        result["counts_command"] = "python bench/multimodal.py --counts-only"
+        OUT.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {OUT} (found_vs_present)")
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         print("scanned vs text ...", flush=True)

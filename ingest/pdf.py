@@ -31,6 +31,7 @@ from typing import Any
 from core.errors import IngestError
 from core.types import BBox
 from ingest.blocks import Block, ParsedDoc, to_markdown
+from ingest.caption_tables import caption_tables
 from ingest.figures import vector_figures
 from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, needs_ocr, ocr_pixmap, read_png, render_png
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
@@ -178,16 +179,17 @@ def _heading_levels(raws: list[_Raw]) -> dict[int, int]:
     return levels
 
 
-def _drawings(page: Any) -> tuple[list[BBox], list[BBox]]:
-    """(rules, strokes) of a page's vector drawings. Rules: long horizontal lines, thin rects and rect edges
-    (>= 10% of the page width); on ICDAR 2013, >= 3 of them caught 124 of 128 table pages while skipping
-    most text-only pages. Strokes: the bboxes of curves and diagonal lines, which charts are drawn with and
-    tables are not."""
+def _drawings(page: Any) -> tuple[list[BBox], list[BBox], list[BBox]]:
+    """(rules, strokes, verticals) of a page's vector drawings. Rules: long horizontal lines, thin rects and
+    rect edges (>= 10% of the page width); on ICDAR 2013, >= 3 of them caught 124 of 128 table pages while
+    skipping most text-only pages. Strokes: the bboxes of curves and diagonal lines, which charts are drawn
+    with and tables are not. Verticals: vertical lines and thin rects (column rules)."""
     import pymupdf
 
     min_w = 0.1 * page.rect.width
     rules: list[BBox] = []
     strokes: list[BBox] = []
+    verticals: list[BBox] = []
     for d in page.get_cdrawings():
         for it in d.get("items", ()):
             if it[0] == "l":
@@ -195,23 +197,29 @@ def _drawings(page: Any) -> tuple[list[BBox], list[BBox]]:
                 box = (min(ax, bx), min(ay, by), max(ax, bx), max(ay, by))
                 if abs(ay - by) < 1.5 and abs(ax - bx) >= min_w:
                     rules.append(box)
+                elif abs(ax - bx) < 1.5 and abs(ay - by) >= 5:
+                    verticals.append(box)
                 elif abs(ay - by) > 0.5 and abs(ax - bx) > 0.5:
                     strokes.append(box)
             elif it[0] == "re":
                 r = pymupdf.Rect(it[1])
                 if r.width >= min_w:
                     rules += [(r.x0, r.y0, r.x1, r.y0)] * (1 if r.height < 2 else 2)
+                elif r.width < 2 and r.height >= 5:
+                    verticals.append((r.x0, r.y0, r.x1, r.y1))
             elif it[0] == "c":
                 xs, ys = [p[0] for p in it[1:5]], [p[1] for p in it[1:5]]
                 strokes.append((min(xs), min(ys), max(xs), max(ys)))
-    return rules, strokes
+    return rules, strokes, verticals
 
 
-def _tables(page: Any, pno: int, words: list[Word]) -> list[Block]:
+def _tables(page: Any, pno: int, words: list[Word], page_dict: dict[str, Any]) -> list[Block]:
     """Ruled tables (``find_tables`` on candidate pages, columns re-read from word gaps where it merged
-    them), then borderless tables among the remaining words."""
-    rules, strokes = _drawings(page)
+    them), then captioned tables drawn with a few horizontal rules (``ingest.caption_tables``: booktabs), then
+    borderless tables among the remaining words."""
+    rules, strokes, verticals = _drawings(page)
     ruled = [regrid(t, words) for t in _ruled_tables(page, pno, rules)]
+    ruled += caption_tables(page_dict, pno, words, rules, verticals, [t.bbox for t in ruled if t.bbox])
     rest = [w for w in words if not any(inside(w, t.bbox) for t in ruled if t.bbox)]
     return ruled + text_tables(rest, pno, page.rect.width, strokes=strokes)
 
@@ -405,7 +413,7 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
                     rotated = [tuple(ln["bbox"]) for b in page_dict["blocks"] for ln in b.get("lines", ())
                                if not _horizontal(ln)]
                     words = scanned.words if scanned is not None else page_words(page, textpage, rotated)
-                    tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words)]
+                    tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words, page_dict)]
                 figs: list[Block] = []
                 if images and scanned is None:
                     figs = _figures(page, pno, page_dict, textpage, tbls, files_dir, ocr, warnings, min_frac)
