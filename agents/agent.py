@@ -39,13 +39,18 @@ class SqliteCheckpoints:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    # Concurrent runs (the API) each have a connection; a writer keeps the lock until its commit is scheduled on
+    # a busy event loop, so SQLite's default 5 s wait failed 7 of 50 concurrent chats (tests/test_load.py)
+    busy_timeout_s = 60.0
+
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Any]:
+        import aiosqlite
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(str(self.path)) as saver:
-            yield saver
+        async with aiosqlite.connect(str(self.path), timeout=self.busy_timeout_s) as conn:
+            yield AsyncSqliteSaver(conn)
 
 
 def answer_from_json(d: dict[str, Any], trace: list[dict[str, Any]], plan: list[dict[str, Any]]) -> Answer:
