@@ -2,8 +2,9 @@
 
 Each part is built once, on first use, and the same object is handed to everything that needs it: the index,
 registry, graph store, active-model record and spaCy extractor go to both the retriever and the writer; the
-retriever, LLM and memory go to the agent. ``close()`` closes what the runtime built (not what a caller passed
-in ``overrides``)."""
+retriever, LLM and memory go to the agent. Documents come in through ``ingestor()`` and go through
+``delete_document()``, which needs no extractor, embedder, LLM or retriever. ``close()`` closes what the runtime
+built (not what a caller passed in ``overrides``)."""
 
 from __future__ import annotations
 
@@ -99,13 +100,18 @@ class Runtime:
         return build_retriever(cfg, self.index, self.embedder, self.registry, self.llm if use_llm else None,
                                graph=self.graph, active_models=self.active_models, extractor=self.extractor)
 
+    def embedder_for(self, workspace: str) -> Embedder:
+        """The embedder whose vectors ``workspace``'s collection holds (its fine-tuned model, if any): the
+        retriever's, built on the first call rather than when this method is handed to a writer."""
+        return self.retriever.embedder_for(workspace)
+
     @cached_property
     def writer(self) -> IndexWriter:
         """The one write path into the index and the graph (ingest, eval corpora): each workspace's embedder
         (its fine-tuned model, if any) and the configured entity extractor (RAGENT_GRAPH_EXTRACTOR)."""
         from retrieval.factory import build_writer
 
-        return build_writer(self.settings.retrieval, self.index, self.retriever.embedder_for, self.graph, self.llm,
+        return build_writer(self.settings.retrieval, self.index, self.embedder_for, self.graph, self.llm,
                             extractor=self.extractor)
 
     @cached_property
@@ -141,9 +147,19 @@ class Runtime:
             enricher = Enricher(self.llm, ContextCache(s.home / "enrich_cache.db"),
                                 model_key=f"{s.llm_model}:{s.llm_served_name}", doc_chars=cfg.enrich_doc_chars,
                                 concurrency=cfg.enrich_concurrency)
-        return Ingestor.from_config(self.index, self.registry, self.retriever.embedder_for, cfg, home=s.home,
+        return Ingestor.from_config(self.index, self.registry, self.embedder_for, cfg, home=s.home,
                                     enricher=enricher, progress=progress, on_file=on_file, vision=self.vision,
                                     index_writer=self.writer)
+
+    def delete_document(self, workspace: str, doc_id: str) -> bool:
+        """Delete a document: its vectors, graph mentions and relations, saved files and registry row; False when
+        the workspace has no such document. Only the index, graph store and registry are built for it (a delete
+        extracts and embeds nothing), so ``ragent docs delete`` loads no spaCy model, embedder or LLM."""
+        from ingest.pipeline import Ingestor
+
+        writer = IndexWriter(self.index, self.embedder_for, graph=self.graph)  # for delete_doc only
+        return Ingestor(self.index, self.registry, self.embedder_for, home=self.settings.home,
+                        index_writer=writer).delete(workspace, doc_id)
 
     def close(self) -> None:
         """Close what this runtime built and opened (overrides belong to the caller)."""

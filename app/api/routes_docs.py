@@ -91,7 +91,7 @@ def get_document(st: State, ws: Workspace, doc_id: DocId) -> DocumentOut:
 @router.delete("/workspaces/{ws}/documents/{doc_id}", status_code=204)
 def delete_document(st: State, ws: Workspace, doc_id: DocId) -> Response:
     rec = _doc(st, ws, doc_id)
-    st.runtime.ingestor(enrich=False).delete(ws, doc_id)
+    st.runtime.delete_document(ws, doc_id)
     src = Path(rec.source)
     home = (st.settings.home / "uploads").resolve()
     if src.is_file() and home in src.resolve().parents:

@@ -167,13 +167,12 @@ def delete(docs: list[str] = typer.Argument(..., help="Document ids (or prefixes
     results = []
     with common.runtime() as rt:
         ws = workspace or rt.settings.workspace
-        ing = rt.ingestor(enrich=False)
         for ref in docs:
             rec = _find(rt, ws, ref)
             ok = False
             if rec is not None:
                 doc_id: str = rec.doc_id
-                ok = guarded(lambda: bool(ing.delete(ws, doc_id)))  # noqa: B023 (called right here)
+                ok = guarded(lambda: rt.delete_document(ws, doc_id))  # noqa: B023 (called right here)
             results.append({"doc": ref, "doc_id": rec.doc_id if rec else None, "deleted": bool(ok),
                             "chunks": len(rec.chunk_ids) if rec else 0})
     missing = [r for r in results if not r["deleted"]]
