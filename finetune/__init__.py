@@ -7,7 +7,7 @@ Public API:
     recover_all(retriever) -> list[str]   # recover every workspace with a record (run at start-up)
     list_versions(retriever, settings.finetune.root, workspace) -> list[dict]
 ``retriever`` is any ``Tunable`` (``finetune.tunable``: the index, registry, graph store, active-model record and
-embedders finetune reads and rewrites); the ``Retriever`` is one, and finetune imports nothing else of it.
+embedders finetune reads and rewrites); the ``Retriever`` is one, and finetune does not import it.
 """
 
 from finetune.loop import STAGES, list_versions, run_finetune
