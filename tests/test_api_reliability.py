@@ -405,6 +405,9 @@ def test_job_errors_name_the_upload_not_server_paths(api: Api) -> None:
     assert str(home.resolve()) not in text and str(home) not in text and "/uploads/" not in text, text
     assert "'broken file.pdf'" in job["errors"][0]["error"], job  # type: ignore[index]
     assert job["results"][0]["path"] == "broken file.pdf", job  # type: ignore[index]
+    [doc] = api.client.get("/v1/workspaces/demo/documents", headers=auth(api.demo)).json()["documents"]
+    assert doc["status"] == "failed" and "'broken file.pdf'" in doc["error"], doc  # the document says it too
+    assert str(home.resolve()) not in doc["error"], doc
     # a job that fails outside the pipeline: its message is cut to file names too
     jobs = api.client.app.state.ragent.jobs
 

@@ -17,7 +17,9 @@ from fastapi import Path as PathParam
 from app.api import uploads
 from app.api.deps import Caller, State, Workspace
 from app.api.problems import Problem
+from app.api.redact import no_paths
 from app.api.schemas import DocumentList, DocumentOut, JobOut, SearchRequest, SearchResponse
+from retrieval.registry import DocRecord
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -72,8 +74,14 @@ def get_job(st: State, caller: Caller, job_id: Annotated[str, PathParam(max_leng
 
 @router.get("/workspaces/{ws}/documents", response_model=DocumentList)
 def list_documents(st: State, ws: Workspace) -> DocumentList:
-    docs = [DocumentOut(**r.to_json()) for r in st.runtime.registry.list(ws)]  # type: ignore[arg-type]
-    return DocumentList(workspace=ws, documents=docs)
+    return DocumentList(workspace=ws, documents=[_out(r) for r in st.runtime.registry.list(ws)])
+
+
+def _out(rec: DocRecord) -> DocumentOut:
+    """A registry record as the API shows it: its error message names the file, not the server's folders."""
+    d = rec.to_json()
+    d["error"] = no_paths(rec.error, {rec.source: Path(rec.source).name})
+    return DocumentOut.model_validate(d)
 
 
 def _doc(st: State, ws: str, doc_id: str):  # type: ignore[no-untyped-def]
@@ -85,7 +93,7 @@ def _doc(st: State, ws: str, doc_id: str):  # type: ignore[no-untyped-def]
 
 @router.get("/workspaces/{ws}/documents/{doc_id}", response_model=DocumentOut)
 def get_document(st: State, ws: Workspace, doc_id: DocId) -> DocumentOut:
-    return DocumentOut(**_doc(st, ws, doc_id).to_json())
+    return _out(_doc(st, ws, doc_id))
 
 
 @router.delete("/workspaces/{ws}/documents/{doc_id}", status_code=204)
@@ -157,8 +165,10 @@ async def page_image(st: State, ws: Workspace, doc_id: DocId, page: Annotated[in
                      dpi: Annotated[int, Query(ge=36, le=300)] = PAGE_DPI) -> Response:
     rec = _doc(st, ws, doc_id)
     src = uploads.source_of(st.settings.home, rec)  # this version's bytes, whatever a later upload did to the name
-    if src.suffix.lower() != ".pdf":
-        raise Problem(404, f"{rec.title or rec.source} is not a PDF: it has no page images")
+    from ingest.parse import PAGED
+
+    if src.suffix.lower() not in PAGED:  # PDFs, and image files (PyMuPDF opens them as one page)
+        raise Problem(404, f"{rec.title or rec.source} has no page images (PDFs and PNG, JPEG, TIFF, GIF files have)")
     if not src.is_file():
         raise Problem(404, f"the source file {src.name} is gone; re-upload the document to see its pages")
     data, scale = await asyncio.to_thread(render_png, st.settings.home, doc_id, src, page, dpi)
