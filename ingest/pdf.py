@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -523,7 +524,10 @@ def render_page(home: Path, doc_id: str, source_pdf: Path, page: int, dpi: int =
             raise IngestError(f"{source_pdf.name}: no page {page} (it has {doc.page_count})")
         pix = doc[page - 1].get_pixmap(dpi=dpi)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(".tmp.png")
-        pix.save(tmp)
-        tmp.replace(dest)
+        tmp = dest.with_name(f".{page}.{uuid.uuid4().hex}.png")  # one per call: concurrent renders share none
+        try:
+            pix.save(tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
     return dest

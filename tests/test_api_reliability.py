@@ -419,3 +419,24 @@ def test_job_errors_name_the_upload_not_server_paths(api: Api) -> None:
     error = job["errors"][0]["error"]  # type: ignore[index]
     assert job["state"] == "failed" and str(home.resolve()) not in error and "'notes.md'" in error, job
     assert "'x.db'" in error, error
+
+
+def test_concurrent_render_page_calls_share_no_temporary_file(tmp_path: Path, example_pdf: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.pdf import render_page
+
+    replace = os.replace
+
+    def slow_replace(src, dst, *a, **kw):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)  # every call's write is in flight at once
+        return replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
+    with ThreadPoolExecutor(4) as pool:
+        out = list(pool.map(lambda _: render_page(tmp_path, "doc", example_pdf, 1), range(4)))
+    assert all(p == out[0] and p.read_bytes()[:4] == b"\x89PNG" for p in out)
+    assert [p.name for p in out[0].parent.iterdir()] == ["1.png"]
