@@ -1,6 +1,7 @@
 """Parse files into typed blocks (text with page + bbox, tables, images): picks the parser by file type.
-PDF via PyMuPDF (``ingest.pdf``), DOCX in ``ingest.docx``, Markdown, HTML and plain text in ``ingest.text``; the
-blocks themselves are defined in ``ingest.blocks``. Every failure is an ``IngestError`` that says what to do."""
+PDF via PyMuPDF (``ingest.pdf``), DOCX in ``ingest.docx``, Markdown, HTML and plain text in ``ingest.text``, image
+files (PNG, JPEG, WebP, TIFF, GIF) in ``ingest.image_file``; the blocks themselves are defined in ``ingest.blocks``.
+Every failure is an ``IngestError`` that says what to do."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from pathlib import Path
 
 from core.errors import IngestError
 from ingest.blocks import ParsedDoc
+from ingest.image_file import IMAGE_SUFFIXES
 from ingest.ocr import OcrConfig
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
-SUPPORTED = {".pdf", ".docx", *TEXT_SUFFIXES}
+SUPPORTED = {".pdf", ".docx", *TEXT_SUFFIXES, *IMAGE_SUFFIXES}
+PAGED = {".pdf", *(IMAGE_SUFFIXES - {".webp"})}  # files PyMuPDF opens as pages (the page images' route renders them)
 
 
 def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None,
@@ -31,6 +34,10 @@ def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = No
         from ingest.text import parse_text
 
         return parse_text(path, files_dir=files_dir, ocr=ocr)
+    if suffix in IMAGE_SUFFIXES:
+        from ingest.image_file import parse_image
+
+        return parse_image(path, files_dir=files_dir, ocr=ocr)
     raise IngestError(
         f"{path.name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED))}"
     )
