@@ -62,7 +62,7 @@ postgres-deps:  # Debian's PostgreSQL server binaries: the test fixture runs ini
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 
 test: venv test-model browser-deps ocr-deps postgres-deps lint typecheck
-	RAGENT_TEST_LLM_MODEL=$(TEST_MODEL) $(VENV)/bin/pytest -q
+	RAGENT_TEST_LLM_MODEL=$(TEST_MODEL) $(VENV)/bin/pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) .venv-llm var .mypy_cache .ruff_cache .pytest_cache
