@@ -1,13 +1,15 @@
-"""Image files as documents (``ragent ingest photo.png``): PNG, JPEG, WebP, TIFF, GIF become a one-page document.
+"""Image files as documents (``ragent ingest photo.png``): PNG, JPEG, WebP, TIFF, GIF become a one-page document
+(a multi-page TIFF: a page a frame).
 
 - The file is opened with Pillow, which reads the size from the header without decoding: an image over
   ``MAX_PIXELS`` is refused before any pixel is decoded (a decompression bomb costs nothing), a file Pillow
-  cannot identify or decode (corrupt, truncated, another format) is an ``IngestError`` that says so. Multi-frame
-  GIF/TIFF: the first frame is read, with a warning.
-- The image is saved as ``image.png`` in the document's files folder: one image chunk (kind "image") that the
-  images route serves and the vision model describes when ``RAGENT_VLM_BASE_URL`` is set (``describe_images`` in
-  the pipeline adds its description after the chunk's first line).
-- Tesseract reads it (``RAGENT_OCR`` not off) like a scanned page: its text blocks become text chunks on page 1
+  cannot identify or decode (corrupt, truncated, another format) is an ``IngestError`` that says so. A
+  multi-page TIFF (a scanned document) is a page a frame, as PyMuPDF pages it (up to ``RAGENT_MAX_PAGES``); of
+  an animated GIF/WebP the first frame is read, with a warning.
+- The image is saved as ``image.png`` (``page<n>.png``) in the document's files folder: one image chunk a page
+  (kind "image") that the images route serves and the vision model describes when ``RAGENT_VLM_BASE_URL`` is set
+  (``describe_images`` in the pipeline adds its description after the chunk's first line).
+- Tesseract reads it (``RAGENT_OCR`` not off) like a scanned page: its text blocks become text chunks on their page
   with bboxes in the page's points (the coordinates PyMuPDF gives the image file when it opens it as a document,
   so the page image the citation viewer renders lines up); a small image is enlarged 2x first (Tesseract wants
   ~300 dpi text). Text read with < 2 words or < 50% confidence is noise from a photo: dropped.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,49 +36,76 @@ UPSCALE_BELOW = 1200  # pixels on the longer side: enlarge 2x for OCR
 DEFAULT_DPI = 96.0  # PyMuPDF's resolution for an image file that does not say
 
 
-def _page_dpi(path: Path, width_px: int, info: dict[Any, Any]) -> float:
-    """Pixels per inch of the page PyMuPDF makes of the file (it honours the file's resolution); Pillow's
-    ``dpi`` info for the formats PyMuPDF cannot open (WebP)."""
+def _page_widths(path: Path) -> list[float]:
+    """Width in points of each page PyMuPDF makes of the file (it honours the file's resolution; a multi-page
+    TIFF is one page a frame); [] for the formats it cannot open (WebP)."""
     import pymupdf
 
     try:
         with pymupdf.open(path) as doc:
-            return width_px / doc[0].rect.width * 72.0
+            return [page.rect.width for page in doc]
     except Exception:  # WebP and other formats MuPDF does not read: the page is the saved PNG's
-        dpi = info.get("dpi")
-        x = float(dpi[0]) if isinstance(dpi, tuple) and dpi and dpi[0] else DEFAULT_DPI
-        return x if 20 <= x <= 2400 else DEFAULT_DPI
+        return []
 
 
-def _load(path: Path, max_pixels: int) -> tuple[Any, float, int]:
-    """(the first frame as an RGB/grey Pillow image, its page dpi, frames in the file)."""
+def _dpi(info: dict[Any, Any]) -> float:
+    dpi = info.get("dpi")
+    x = float(dpi[0]) if isinstance(dpi, tuple) and dpi and dpi[0] else DEFAULT_DPI
+    return x if 20 <= x <= 2400 else DEFAULT_DPI
+
+
+def _flat(im: Any) -> Any:
+    """The frame as RGB or grey, transparent pixels on white (as a viewer shows them)."""
+    from PIL import Image
+
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        flat = Image.new("RGB", im.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return im.convert("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+
+
+def _frames(path: Path, max_pixels: int, max_pages: int, warnings: list[str]) -> Iterator[tuple[int, Any, float, int]]:
+    """(page number, the frame as an RGB/grey Pillow image, its dpi, pages) a page: every frame of a TIFF (a
+    scanned document's pages), the first frame of anything else (an animation: a warning says so)."""
     from PIL import Image, UnidentifiedImageError
 
+    bad = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+    widths = _page_widths(path)
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise IngestError(f"{path.name}: {w}x{h} pixels ({w * h / 1e6:.0f} MP) is over the limit of "
-                                  f"{max_pixels / 1e6:.0f} MP; downscale the image (e.g. to 4000 px on the long side)")
-            frames = int(getattr(im, "n_frames", 1) or 1)
-            im.seek(0)
-            im.load()  # decode now: a truncated or corrupt file fails here, not later
-            info = dict(im.info)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                flat = Image.new("RGB", im.size, "white")  # transparent pixels on white, as a viewer shows them
-                flat.paste(rgba, mask=rgba.getchannel("A"))
-                out = flat
-            else:
-                out = im.convert("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-    except IngestError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        im = Image.open(path)
+    except bad as e:
         raise IngestError(f"{path.name}: not a readable image (corrupt, truncated or another format): {e}; "
                           "open it in an image viewer and save it again") from e
-    if w < 1 or h < 1:
-        raise IngestError(f"{path.name}: the image has no pixels ({w}x{h})")
-    return out, _page_dpi(path, w, info), frames
+    with im:
+        frames = int(getattr(im, "n_frames", 1) or 1)
+        pages = frames if im.format == "TIFF" else 1
+        if pages > max_pages:
+            raise IngestError(f"{path.name}: {pages} pages is over the limit of {max_pages}; raise RAGENT_MAX_PAGES "
+                              "or split the file")
+        if frames > pages:
+            warnings.append(f"only the first of the image's {frames} frames was read (an animation)")
+        for i in range(pages):
+            try:
+                im.seek(i)
+                w, h = im.size
+                if w * h > max_pixels:
+                    where = f" (page {i + 1})" if frames > 1 else ""
+                    raise IngestError(f"{path.name}{where}: {w}x{h} pixels ({w * h / 1e6:.0f} MP) is over the limit "
+                                      f"of {max_pixels / 1e6:.0f} MP; downscale the image (e.g. to 4000 px on the "
+                                      "long side)")
+                if w < 1 or h < 1:
+                    raise IngestError(f"{path.name}: the image has no pixels ({w}x{h})")
+                im.load()  # decode now: a truncated or corrupt file fails here, not later
+                frame = _flat(im)
+            except IngestError:
+                raise
+            except bad as e:
+                raise IngestError(f"{path.name}: not a readable image (corrupt, truncated or another format): {e}; "
+                                  "open it in an image viewer and save it again") from e
+            dpi = w / widths[i] * 72.0 if i < len(widths) and widths[i] > 0 else _dpi(dict(im.info))
+            yield i + 1, frame, dpi, pages
 
 
 def _png(im: Any) -> bytes:
@@ -84,7 +114,8 @@ def _png(im: Any) -> bytes:
     return buf.getvalue()
 
 
-def _ocr_blocks(im: Any, dpi: float, ocr: OcrConfig, warnings: list[str], name: str) -> list[Block]:
+def _ocr_blocks(im: Any, dpi: float, ocr: OcrConfig, warnings: list[str], name: str, pno: int
+                ) -> list[Block]:
     """Text blocks Tesseract reads in the image, bboxes in page points; [] when it reads only noise."""
     from PIL import Image
 
@@ -109,33 +140,35 @@ def _ocr_blocks(im: Any, dpi: float, ocr: OcrConfig, warnings: list[str], name: 
         text = re.sub(r"\s+", " ", " ".join(s["text"] for ln in b["lines"] for s in ln["spans"])).strip()
         if text:
             x0, y0, x1, y1 = (v / k for v in b["bbox"])
-            blocks.append(Block(text=text, page=1, bbox=(x0, y0, x1, y1), ocr_confidence=page.confidence))
+            blocks.append(Block(text=text, page=pno, bbox=(x0, y0, x1, y1), ocr_confidence=page.confidence))
     return blocks
 
 
 def parse_image(path: Path, *, files_dir: Path | None = None, ocr: OcrConfig | None = None,
-                max_pixels: int = MAX_PIXELS) -> ParsedDoc:
-    """One image file as a one-page document: an image chunk (saved as ``image.png`` under ``files_dir``) and
-    the text Tesseract reads in it."""
+                max_pixels: int = MAX_PIXELS, max_pages: int = 3000) -> ParsedDoc:
+    """An image file as a document, one page a TIFF frame (one page for other formats): per page an image chunk
+    (saved as ``image.png``, or ``page<n>.png`` for a multi-page TIFF, under ``files_dir``) and the text
+    Tesseract reads in it."""
     ocr = ocr or OcrConfig()
-    im, dpi, frames = _load(path, max_pixels)
     warnings: list[str] = []
-    if frames > 1:
-        warnings.append(f"only the first of {frames} frames/pages of the image was read")
-    saved = ""
-    if files_dir is not None:
-        files_dir.mkdir(parents=True, exist_ok=True)
-        (files_dir / "image.png").write_bytes(_png(im))
-        saved = "image.png"
-    texts = _ocr_blocks(im, dpi, ocr, warnings, path.name) if ocr.mode != "off" else []
-    if not texts:
+    blocks: list[Block] = []
+    pages = read = 0
+    for pno, im, dpi, pages in _frames(path, max_pixels, max_pages, warnings):
+        saved = ""
+        if files_dir is not None:
+            files_dir.mkdir(parents=True, exist_ok=True)
+            saved = "image.png" if pages == 1 else f"page{pno}.png"
+            (files_dir / saved).write_bytes(_png(im))
+        texts = _ocr_blocks(im, dpi, ocr, warnings, path.name, pno) if ocr.mode != "off" else []
+        read += bool(texts)
+        seen = " ".join(b.text for b in texts)
+        page_box = (0.0, 0.0, im.size[0] * 72.0 / dpi, im.size[1] * 72.0 / dpi)
+        head = f"Image: {path.name}" + (f", page {pno}" if pages > 1 else "")
+        blocks.append(Block(text="\n".join(p for p in (head, seen[:300]) if p), page=pno, bbox=page_box,
+                            kind="image", image_path=saved, ocr_confidence=texts[0].ocr_confidence if texts else None))
+        blocks += texts
+    if not read:
         warnings.append("no text was read in the image" + (" (RAGENT_OCR=off)" if ocr.mode == "off" else "")
                         + "; it is found by its name and, with RAGENT_VLM_BASE_URL set, the vision model's description")
-    conf = texts[0].ocr_confidence if texts else None
-    seen = " ".join(b.text for b in texts)
-    page_box = (0.0, 0.0, im.size[0] * 72.0 / dpi, im.size[1] * 72.0 / dpi)
-    head = f"Image: {path.name}"
-    image = Block(text="\n".join(p for p in (head, seen[:300]) if p), page=1, bbox=page_box, kind="image",
-                  image_path=saved, ocr_confidence=conf)
-    return ParsedDoc(title=path.stem[:200], pages=1, blocks=[image, *texts], images_seen=1,
-                     ocr_pages=1 if texts else 0, warnings=tuple(warnings))
+    return ParsedDoc(title=path.stem[:200], pages=pages, blocks=blocks, images_seen=pages, ocr_pages=read,
+                     warnings=tuple(dict.fromkeys(warnings)))

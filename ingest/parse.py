@@ -37,7 +37,7 @@ def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = No
     if suffix in IMAGE_SUFFIXES:
         from ingest.image_file import parse_image
 
-        return parse_image(path, files_dir=files_dir, ocr=ocr)
+        return parse_image(path, files_dir=files_dir, ocr=ocr, max_pages=max_pages)
     raise IngestError(
         f"{path.name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED))}"
     )

@@ -70,7 +70,24 @@ def test_transparent_multi_frame_gif_reads_the_first_frame_on_white(tmp_path: Pa
     rgba.save(tmp_path / "anim.gif", save_all=True, append_images=[clear])
     assert "Turbine" in parse_file(tmp_path / "alpha.png").text
     doc = parse_file(tmp_path / "anim.gif")
-    assert "Turbine" in doc.text and any("first of 2 frames" in w for w in doc.warnings)
+    assert "Turbine" in doc.text and any("first of the image's 2 frames" in w for w in doc.warnings)
+
+
+def test_a_multi_page_tiff_is_a_page_a_frame(tmp_path: Path) -> None:
+    frames = []
+    for i, line in enumerate(["Cover sheet of the fax", "Second page lists the spare parts"]):
+        with Image.open(_text_png(tmp_path / f"{i}.png", [line])) as im:
+            frames.append(im.convert("L"))
+    frames[0].save(tmp_path / "fax.tiff", save_all=True, append_images=frames[1:])
+    doc = parse_file(tmp_path / "fax.tiff", files_dir=tmp_path / "files")
+    assert doc.pages == 2 and doc.ocr_pages == 2
+    assert [(b.kind, b.page, b.image_path) for b in doc.blocks if b.kind == "image"] == [
+        ("image", 1, "page1.png"), ("image", 2, "page2.png")]
+    assert [b.text for b in doc.blocks if b.kind == "text"] == ["Cover sheet of the fax",
+                                                                "Second page lists the spare parts"]
+    assert [b.page for b in doc.blocks if b.kind == "text"] == [1, 2]
+    with pytest.raises(IngestError, match="2 pages is over the limit of 1; raise RAGENT_MAX_PAGES"):
+        parse_file(tmp_path / "fax.tiff", max_pages=1)
 
 
 def test_corrupt_and_oversized_images_are_refused_clearly(tmp_path: Path) -> None:
