@@ -91,3 +91,24 @@ def test_mtrag_booktabs_tables_are_found() -> None:
     assert any(("gpt-oss-120b", "0.65", "0.59", "0.76", "0.65", "0.46", "0.37") in c for c in tables[4])
     [pattern] = [c for c in tables[7] if c[0] == ("Pattern", "Example")]  # Table 5: wrapped cells, one row each
     assert len(pattern) == 4 and pattern[2][0] == "Hedging over list" and "Chipotle" in pattern[2][1]
+
+
+def test_lines_side_by_side_across_the_columns_of_a_paper_are_not_a_table() -> None:
+    """MTRAG-UN page 1: the "Abstract" heading (left column) beside the short labels of Figure 1 (right column)
+    lined up like the rows of a table; on a two-column page, a table whose cells never cross the middle but
+    sit on both sides of it is two columns of text."""
+    from ingest.text_tables import text_tables
+    from tests.test_text_tables import _line
+
+    left = "we present a benchmark for multi turn retrieval"
+    right = "conversations that end with an underspecified question"
+    prose = [w for i in range(8) for w in _line(300 + 12 * i, [(50, left), (320, right)])]
+    side = [*_line(100, [(120, "Abstract"), (330, "Burger"), (400, "Box"), (470, "Grill")]),
+            *_line(114, [(60, "Introduction"), (330, "chain"), (400, "founded"), (470, "ranked")]),
+            *_line(128, [(60, "Methods"), (330, "regional"), (400, "restaurant"), (470, "growing")])]
+    assert text_tables(side, 1, 600)  # alone (a one-column page), this reads as a table
+    assert text_tables(side + prose, 1, 600) == []  # on a two-column page it is not
+    across = [*_line(100, [(120, "Region"), (280, "2019 total"), (470, "2020")]),
+              *_line(114, [(120, "North"), (280, "1,204 units"), (470, "1,388")]),
+              *_line(128, [(120, "South"), (280, "977 units"), (470, "1,020")])]
+    assert text_tables(across + prose, 1, 600)  # a full-width table with a column across the middle stays
