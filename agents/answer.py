@@ -30,7 +30,7 @@ from agents.prompts import (
 )
 from core.llm import LLM, Message, stream_chat
 from core.types import Answer, Hit
-from retrieval.retriever import Retriever
+from retrieval.searcher import Searcher
 
 NOT_FOUND = "not found"
 REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not contain", "no information", "unknown",
@@ -141,7 +141,7 @@ def finalize(question: str, raw: str, hits: Sequence[Hit]) -> Answer:
                   faithfulness=faithfulness(text, cites, hits))
 
 
-async def rag_answer(retriever: Retriever, llm: LLM, workspace: str, question: str, *, k: int = 5,
+async def rag_answer(retriever: Searcher, llm: LLM, workspace: str, question: str, *, k: int = 5,
                      max_chars: int = 600, max_tokens: int = 96,
                      on_token: Callable[[str], None] | None = None) -> tuple[Answer, list[Hit]]:
     """One hybrid search + one (streamed) answer call, checked: the baseline the agent must beat.

@@ -40,12 +40,12 @@ def build_graph_store(config: RetrievalConfig, db_dir: Path) -> GraphStore:
 
 
 def build_retriever(config: RetrievalConfig, index: VectorIndex, embedder: Embedder, registry: Registry,
-                    llm: LLM | None, *, graph: GraphStore | None = None, active_models: ActiveModels | None = None,
+                    llm: LLM | None, *, graph: GraphStore, active_models: ActiveModels | None = None,
                     extractor: SpacyExtractor | None = None) -> Retriever:
-    """``llm`` drives the decomposition path (None = path skipped). ``graph`` defaults to the configured store
-    next to the index's SQLite file, ``active_models`` to the record next to it (``ActiveModels.for_index``)."""
-    return Retriever(index, embedder, registry, active_models,
-                     graph=graph or build_graph_store(config, index.config.db_path.parent),
+    """``llm`` drives the decomposition path (None = path skipped). ``graph``: the store the caller built (the
+    Runtime builds one, ``build_graph_store``, and hands it to the retriever and the writer); ``active_models``
+    defaults to the record next to the index (``ActiveModels.for_index``)."""
+    return Retriever(index, embedder, registry, active_models, graph=graph,
                      reranker=reranker_for_model(config.rerank_model, config.rerank_max_tokens),
                      llm=None if config.decompose == "off" else llm, config=config, extractor=extractor)
 
