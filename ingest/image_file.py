@@ -72,7 +72,7 @@ def _frames(path: Path, max_pixels: int, max_pages: int, warnings: list[str]) ->
     from PIL import Image, UnidentifiedImageError
 
     bad = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
-    widths = _page_widths(path)
+    widths: list[float] | None = None
     try:
         im = Image.open(path)
     except bad as e:
@@ -99,6 +99,8 @@ def _frames(path: Path, max_pixels: int, max_pages: int, warnings: list[str]) ->
                     raise IngestError(f"{path.name}: the image has no pixels ({w}x{h})")
                 im.load()  # decode now: a truncated or corrupt file fails here, not later
                 frame = _flat(im)
+                if widths is None:  # (only once the size is known to be within bounds: MuPDF decodes it)
+                    widths = _page_widths(path)
             except IngestError:
                 raise
             except bad as e:
