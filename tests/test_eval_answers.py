@@ -162,3 +162,18 @@ def test_agent_evidence_is_what_the_answerer_reads(fake_rt: tuple[Runtime, FakeL
     hits = asyncio.run(agent_evidence(rt.agent, "manual", "What is the rated output of the NW-200 inverter?", 10))
     assert hits and all(h.chunk.doc_title == "Northwind NW-200 Field Manual" for h in hits)
     assert len({h.chunk.id for h in hits}) == len(hits) <= 10
+
+
+def test_systems_take_turns_going_first(fake_rt: tuple[Runtime, FakeLLM], qfile: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second system on a question finds the shared prompt in vLLM's prefix cache: each goes first in turn."""
+    rt, _ = fake_rt
+    order: list[tuple[str, str]] = []
+
+    async def fake_run(rt: Runtime, system: str, ws: str, q: Any) -> dict[str, Any]:
+        order.append((q.qid, system))
+        return {"qid": q.qid, "short_answer": "x", "total_s": 1.0, "em": 0.0, "f1": 0.0, "contains": 0.0}
+
+    monkeypatch.setattr("app.eval_answers.run_one", fake_run)
+    evaluate(rt, load_set(str(qfile), tmp_path, "manual"), ["rag", "agent"])
+    assert order == [("0", "rag"), ("0", "agent"), ("1", "agent"), ("1", "rag")]
