@@ -43,9 +43,12 @@ def safe_name(name: str) -> str:
     return base or "upload"
 
 
+UPLOAD_TYPES = "PDF, DOCX, MD, HTML, TXT or an image (PNG, JPEG, WebP, TIFF, GIF)"
+
+
 @router.post("/workspaces/{ws}/documents", status_code=202, response_model=JobOut,
              summary="Upload files; they are ingested in the background (poll GET /v1/jobs/{id})")
-async def upload(st: State, ws: Workspace, files: Annotated[list[UploadFile], File(description="PDF/MD/HTML/TXT")]
+async def upload(st: State, ws: Workspace, files: Annotated[list[UploadFile], File(description=UPLOAD_TYPES)]
                  ) -> JobOut:
     from ingest.parse import SUPPORTED
 

@@ -44,7 +44,8 @@ def ingest(
                                 "needs the LLM server; slow on CPU). Default: RAGENT_ENRICH (off)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Ingest PDFs, Word (.docx), Markdown, HTML and text files into a workspace (unchanged files are
+    """Ingest PDFs, Word (.docx), Markdown, HTML, text and image files (png, jpg, webp, tiff, gif: OCR + the
+    vision model when set) into a workspace (unchanged files are
     skipped, changed ones replaced, a crashed run resumes). Each document is searchable once its vectors are
     written; the graph stage (entities, relations) then runs for every searchable document whose graph is
     pending, this batch's and any a crash left (RAGENT_GRAPH_STAGE=inline: vectors and graph together).
