@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -24,6 +25,18 @@ from core.errors import LLMError
 from core.llm import chat_json
 
 logger = logging.getLogger(__name__)
+
+
+LEARN_VERSION = 2  # what the reflectors store; the answers eval keys its memory arms' caches by it
+_NAMED = re.compile(r"\d|(?<=\s)[A-Z]\w*")  # a digit, or a capitalised word after the first
+
+
+def general(tip: str) -> bool:
+    """Whether an LLM-written tip is a strategy other questions can use: 4-25 words naming no entity, number or
+    date. Measured (docs/ANSWERS.md, memory): the 1.5B's reflector mostly wrote this question's "facts", often
+    wrong ("The country where Clonbrook is located is Jamaica"), which then reached similar questions' prompts."""
+    words = tip.split()
+    return 4 <= len(words) <= 25 and _NAMED.search(tip.strip()) is None
 
 
 class TipsOut(BaseModel):
@@ -111,7 +124,7 @@ async def learn(state: AgentState, deps: Deps) -> dict[str, Any]:
                 {"role": "user", "content": TIPS_USER.format(question=q, log=log,
                                                              outcome="answered" if ok else "failed")}],
                 TipsOut, max_tokens=96, retries=0)
-            tips += [t.strip() for t in out.tips if 10 <= len(t.strip()) <= 200]
+            tips += [t.strip() for t in out.tips if 10 <= len(t.strip()) <= 200 and general(t)]
         except LLMError as e:
             logger.info("LLM tips reflector failed (%s); deterministic tips only", e)
     for text in tips:

@@ -55,7 +55,8 @@ JUDGE_USER = "Sources:\n{sources}\nQuestion: {question}\nJSON:"
 
 TIPS_SYSTEM = (
     "You learn from an agent's run. Write at most 2 short, general tips (under 25 words each) that would help "
-    'answer similar questions next time. Reply JSON: {"tips": ["..."]}'
+    "answer similar questions next time: how to search or read the sources, never facts about this question's "
+    'people, places or dates. Reply JSON: {"tips": ["..."]}'
 )
 TIPS_USER = "Question: {question}\nRun log:\n{log}\nOutcome: {outcome}\nJSON:"
 

@@ -31,6 +31,7 @@ from typing import Any
 from agents.agent import Agent
 from agents.answer import NOT_FOUND, parse_reply, rag_answer
 from agents.answerer import answer_evidence
+from agents.experience import LEARN_VERSION
 from agents.memory import PlaceboMemory
 from agents.prompts import ANSWER_SYSTEM, DECOMPOSE_SYSTEM, NO_CONTEXT_SYSTEM
 from app.runtime import Runtime
@@ -39,6 +40,7 @@ from core.llm import metered, stream_chat
 from core.types import Hit
 
 SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
+MEMORY_ARMS = ("agent-memory", "agent-placebo")  # their cached rows are kept per version of what is learned
 BUILTIN = ("hotpotqa", "musique", "covidqa")
 MAX_QUESTIONS = 5000
 PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM).encode()).hexdigest()[:8]
@@ -374,10 +376,11 @@ def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *,
     model = rt.settings.llm_served_name or rt.settings.llm_model
     report: dict[str, Any] = {"dataset": qset.name, "workspace": ws, "model": model, "prompt_version": PROMPT_VERSION,
                               "cpu": cpu_info(), "systems": {}, "rows": {}, "notes": qset.notes,
-                              "index_s": round(index_s, 1)}
+                              "index_s": round(index_s, 1), "learn_version": LEARN_VERSION}
 
     async def go() -> None:
-        paths = {s: cache_path(rt.settings.home, qset.name, ws, s, model) for s in systems}
+        paths = {s: cache_path(rt.settings.home, qset.name, ws, f"{s}-v{LEARN_VERSION}" if s in MEMORY_ARMS else s,
+                               model) for s in systems}
         cached = {s: load_cache(p) for s, p in paths.items()}
         rows: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
         for p in paths.values():

@@ -508,3 +508,16 @@ def test_real_llm_agent_cites_the_pdf(llm_server: Any, tmp_path: Path, example_p
         assert any(e["type"] == "plan" for e in ans.trace)
     finally:
         rt.close()
+
+
+def test_llm_tips_that_state_this_questions_facts_are_not_stored(ws_runtime: Runtime) -> None:
+    """The 1.5B's tips reflector mostly wrote the question's "facts" (often wrong) instead of strategies; only
+    tips naming no entity, number or date are kept (docs/ANSWERS.md, memory experiment)."""
+    from langgraph.store.memory import InMemoryStore
+
+    mem = ExperienceMemory(InMemoryStore(), HashEmbedder())
+    tips = '{"tips": ["The NW-200 was rated at 7 kW in 1999.", "Read the specifications table for ratings."]}'
+    run(make_agent(ws_runtime, FakeLLM([scripted(tips=tips)]), mem, llm_experience=True), Q)
+    texts = [t["text"] for t in mem.list("tips", "w")]
+    assert "Read the specifications table for ratings." in texts
+    assert not any("NW-200" in t for t in texts)
