@@ -15,23 +15,36 @@ graph (spaCy entities, entity-name vectors) deferred (the default: searchable af
 graph stage follows) and inline. Pages/s, chunks/s, seconds until every document is searchable and until the
 graph is complete, peak RSS; model loading is outside the timed region in every pipeline.
 
+Retrieval quality side by side (``--peer-quality``, ``peer_quality``): both pipelines ingest the same files into
+fresh stores and answer the same queries, the scripted one with its dense top-k from Qdrant (as the user's script
+searches), ragent with ``ragent search``'s defaults (a Runtime: dense + BM25 + graph, RRF, cross-encoder rerank).
+``hotpotqa/md``: the first ``--peer-questions`` HotpotQA questions over their own paragraphs rendered as Markdown
+documents of ``--peer-per-doc`` passages (bench/splitters.py's corpus and recall@k: a gold passage is found when the
+top-k chunks cover half of it). ``icdar2013``: the ICDAR 2013 PDFs with one question per table ("<row header>
+<column header>" of a value cell, ``table_queries``); page@k = a top-k chunk on the table's page of that PDF,
+cell@k = such a chunk also holding the row header and the value.
+
 Run: .venv/bin/python bench/ingest.py [--skip-quality] [--skip-throughput] [--split lexical,semantic]
                                       [--embed-backend onnx,torch] [--peer [--peer-files GLOB]]
+                                      [--peer-quality [--peer-questions 100] [--peer-tables N]]
 Writes bench/results/ingest.json (a skipped section keeps its previous figures) and prints tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +158,11 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def scripted_pipeline(files: list[Path], home: Path) -> dict[str, Any]:
-    """What a user scripts: pymupdf4llm Markdown per page -> MarkdownNodeParser -> SentenceSplitter -> MiniLM ->
-    Qdrant local mode (one dense vector per node, payload text + source + page)."""
+def scripted_pipeline(files: list[Path], home: Path, queries: list[str] | None = None, k: int = 10) -> dict[str, Any]:
+    """What a user scripts: pymupdf4llm Markdown per page (a non-PDF file: its text, as page 1) ->
+    MarkdownNodeParser -> SentenceSplitter -> MiniLM -> Qdrant local mode (one dense vector per node, payload text +
+    source + page). With ``queries``: each one's dense top-``k`` after the ingest, as the user's script searches
+    (``hits``: per query, (file stem, page, text) per hit)."""
     import uuid
 
     import pymupdf4llm
@@ -171,7 +186,11 @@ def scripted_pipeline(files: list[Path], home: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     for f in files:
         t = time.perf_counter()
-        page_mds = pymupdf4llm.to_markdown(str(f), page_chunks=True, show_progress=False)
+        if f.suffix == ".pdf":
+            page_mds: list[dict[str, Any]] = pymupdf4llm.to_markdown(  # type: ignore[assignment]
+                str(f), page_chunks=True, show_progress=False)
+        else:
+            page_mds = [{"text": f.read_text(), "metadata": {"page": 1}}]
         stages["parse"] += time.perf_counter() - t
         t = time.perf_counter()
         docs = [Document(text=p["text"], metadata={"source": f.name, "page": p["metadata"]["page"]})
@@ -190,9 +209,16 @@ def scripted_pipeline(files: list[Path], home: Path) -> dict[str, Any]:
         chunks += len(nodes)
     wall = time.perf_counter() - t0
     points = client.count("docs").count
+    hits: list[list[tuple[str, int | None, str]]] = []
+    t = time.perf_counter()
+    for q in queries or []:
+        found = client.query_points("docs", query=emb.embed_batch([q])[0].tolist(), limit=k).points
+        hits.append([(Path(p.payload["source"]).stem, p.payload.get("page"), p.payload["text"])
+                     for p in found if p.payload])
+    query_s = time.perf_counter() - t
     client.close()
     return {"pages": pages, "chunks": chunks, "points": points, "seconds": wall, "stages_s": stages,
-            "embed_s": emb.seconds, "embed_texts": emb.texts}
+            "embed_s": emb.seconds, "embed_texts": emb.texts, "hits": hits, "query_s": query_s}
 
 
 def ragent_pipeline(files: list[Path], home: Path, graph_stage: str) -> dict[str, Any]:
@@ -243,6 +269,8 @@ def peer_worker(name: str, list_file: Path) -> None:
             r = scripted_pipeline(files, Path(tmp))
         else:
             r = ragent_pipeline(files, Path(tmp), "inline" if name == "ragent-inline-graph" else "deferred")
+    for key in ("hits", "query_s"):  # the speed run asks no queries
+        r.pop(key, None)
     wall = r["seconds"]
     ready = r.get("searchable_s", wall)
     r.update(pipeline=name, files=len(files), seconds=round(wall, 2), pages_per_s=round(r["pages"] / wall, 2),
@@ -270,6 +298,155 @@ def peer(files: list[Path]) -> dict[str, Any]:
     return {"files": len(files), "load_avg_end": os.getloadavg(), "runs": runs}
 
 
+# ---- retrieval quality of both pipelines on the same queries (--peer-quality) ------------------------------------
+QUALITY_KS = (5, 10)
+Hit = tuple[str, int | None, str]  # (file stem, 1-based page or None, chunk text)
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """A table question over an ICDAR 2013 PDF: a value cell's row header + column header."""
+
+    query: str
+    doc: str  # the PDF's file stem
+    pages: tuple[int, ...]  # 1-based pages of the table's regions
+    row: str  # the row header
+    value: str  # the cell the question is about
+
+
+def table_queries(str_xml: Path, doc: str) -> list[TableQuery]:
+    """One query per table of an ICDAR 2013 structure file (its first region): header rows are the rows before the
+    first row (after row 0) whose first column holds text; a column's header is the text of the header cells that
+    span it, top to bottom; the query is "<row header> <column header>" of the middle data row that has a value in
+    the first column (from the second) with a header. Example (eu-001, table 1): "Benzene to air kg/year THRESHOLD
+    FOR RELEASES" -> the value of that cell; gold = the table's pages of ``doc``. Tables without such a cell give
+    none."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for table in ET.parse(str_xml).getroot().iter("table"):
+        regions = table.findall("region")
+        if not regions:
+            continue
+        pages = tuple(sorted({int(r.get("page", "1")) for r in regions}))
+        cells = []
+        for c in regions[0].iter("cell"):
+            r0, c0 = int(c.get("start-row", "0")), int(c.get("start-col", "0"))
+            cells.append((r0, c0, int(c.get("end-col", c0)), " ".join((c.findtext("content") or "").split())))
+        heads = {r: t for r, c, _, t in cells if c == 0 and t and r > 0}
+        if not heads:
+            continue
+        first_data = min(heads)
+        values = {(r, c): t for r, c, _, t in cells if t and r >= first_data}
+        for col in sorted({c for _, c, _, _ in cells if c > 0}):
+            header = " ".join(t for r, c, e, t in sorted(cells) if r < first_data and c <= col <= e and t)
+            rows = [r for r in sorted(heads) if (r, col) in values]
+            if header and rows:
+                row = rows[len(rows) // 2]
+                out.append(TableQuery(f"{heads[row]} {header}", doc, pages, heads[row], values[(row, col)]))
+                break
+    return out
+
+
+_FLAT = re.compile(r"<br\s*/?>|[\s|*#`_]")
+
+
+def _flat(text: str) -> str:
+    """Text without whitespace, Markdown table/emphasis marks and <br> (pymupdf4llm's line break in a cell)."""
+    return _FLAT.sub("", text).lower()
+
+
+def table_found(hits: list[Hit], q: TableQuery) -> tuple[bool, bool]:
+    """(page, cell): some hit is on one of the table's pages of its PDF; some such hit also holds the row header
+    and the value (whitespace and Markdown marks ignored), i.e. the chunk that answers the question."""
+    on_page = [text for doc, page, text in hits if doc == q.doc and page in q.pages]
+    row, value = _flat(q.row), _flat(q.value)
+    return bool(on_page), any(row in _flat(t) and value in _flat(t) for t in on_page)
+
+
+def ragent_search(files: list[Path], home: Path, queries: list[str], k: int) -> dict[str, Any]:
+    """``ragent ingest`` then ``ragent search`` with default settings (a Runtime over a fresh home: dense + BM25 +
+    graph, RRF, cross-encoder rerank; the graph stage complete before the first query)."""
+    from app.runtime import Runtime
+    from core.settings import Settings
+
+    rt = Runtime(Settings(home=home))  # type: ignore[call-arg]
+    try:
+        rt.embedder.embed_batch(["warm up"])
+        t = time.perf_counter()
+        res = rt.ingestor().ingest(files, "bench")
+        ingest_s = time.perf_counter() - t
+
+        async def search_all() -> list[list[Hit]]:
+            out = []
+            for q in queries:
+                hits = (await rt.retriever.run("bench", q, k=k)).hits
+                out.append([(Path(h.chunk.source).stem, h.chunk.page, h.chunk.text) for h in hits])
+            return out
+
+        t = time.perf_counter()
+        hits = asyncio.run(search_all())
+        query_s = time.perf_counter() - t
+    finally:
+        rt.close()
+    return {"chunks": sum(r.chunks for r in res), "seconds": ingest_s, "hits": hits, "query_s": query_s,
+            "failed": [Path(r.path).name for r in res if r.status == "failed"]}
+
+
+def peer_quality(questions: int, per_doc: int, tables: int | None) -> dict[str, Any]:
+    """Both pipelines (scripted: dense top-k; ragent: its default hybrid search) on the same queries:
+    ``hotpotqa/md``: the first ``questions`` HotpotQA questions, their own paragraphs rendered as Markdown documents
+    of ``per_doc`` passages (bench/splitters.py), recall@k as there; ``icdar2013``: one table question per table
+    of the ICDAR 2013 PDFs (the first ``tables`` PDFs, all when None), page@k and cell@k (``table_found``)."""
+    from bench.splitters import Locator, load, passages_found, render
+
+    k = max(QUALITY_KS)
+    sets: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        passages, qs = load("hotpotqa", questions)
+        docs = render(passages, per_doc, "md")
+        (root / "md").mkdir()
+        md_files = []
+        for d in docs:
+            md_files.append(root / "md" / f"{d.name}.md")
+            md_files[-1].write_text(d.text)
+        by_name = {d.name: (d, Locator(d.text)) for d in docs}
+        lens = {pid: b - a for d in docs for pid, a, b in d.spans}
+        pdfs: list[Path] = []
+        tqs: list[TableQuery] = []
+        for xml in sorted((SHARED / "tables" / "icdar2013").glob("*/*-str.xml")):
+            pdf = xml.with_name(xml.name[: -len("-str.xml")] + ".pdf")
+            if pdf.exists() and (tables is None or len(pdfs) < tables):
+                pdfs.append(pdf)
+                tqs.extend(table_queries(xml, pdf.stem))
+        for name, files, queries in (("hotpotqa/md", md_files, [q for q, _ in qs]),
+                                     ("icdar2013", pdfs, [q.query for q in tqs])):
+            entry: dict[str, Any] = {"set": name, "files": len(files), "queries": len(queries), "pipelines": []}
+            for pipe in ("scripted", "ragent"):
+                home = root / f"{name.replace('/', '-')}-{pipe}"
+                home.mkdir()
+                print(f"peer quality: {name} {pipe} ...", flush=True)
+                r = (scripted_pipeline(files, home, queries, k) if pipe == "scripted"
+                     else ragent_search(files, home, queries, k))
+                row: dict[str, Any] = {"pipeline": pipe, "chunks": r["chunks"], "ingest_s": round(r["seconds"], 1),
+                                       "query_s": round(r["query_s"], 1)}
+                for kk in QUALITY_KS:
+                    if name == "icdar2013":
+                        found = [table_found(h[:kk], q) for h, q in zip(r["hits"], tqs, strict=True)]
+                        row[f"page@{kk}"] = round(100 * statistics.mean(f[0] for f in found), 1)
+                        row[f"cell@{kk}"] = round(100 * statistics.mean(f[1] for f in found), 1)
+                    else:
+                        row[f"recall@{kk}"] = round(100 * statistics.mean(
+                            passages_found([(by_name[d][0], by_name[d][1].find(text)) for d, _, text in h[:kk]
+                                            if d in by_name], gold, lens)
+                            for h, (_, gold) in zip(r["hits"], qs, strict=True)), 1)
+                entry["pipelines"].append(row)
+                print(row, flush=True)
+            sets.append(entry)
+    return {"questions": questions, "per_doc": per_doc, "icdar_pdfs": len(pdfs), "sets": sets}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-quality", action="store_true")
@@ -280,6 +457,11 @@ def main() -> None:
                     help="corpora also measured with the later split modes (the first mode runs on all)")
     ap.add_argument("--peer", action="store_true", help="also run the side-by-side with a scripted pipeline")
     ap.add_argument("--peer-files", default="**/*.pdf", help="glob under ../shared/data/pdfs for --peer")
+    ap.add_argument("--peer-quality", action="store_true",
+                    help="retrieval quality of the scripted pipeline and ragent on the same queries")
+    ap.add_argument("--peer-questions", type=int, default=100, help="HotpotQA questions for --peer-quality")
+    ap.add_argument("--peer-per-doc", type=int, default=10, help="passages per Markdown document (--peer-quality)")
+    ap.add_argument("--peer-tables", type=int, default=None, help="first N ICDAR PDFs for --peer-quality (all)")
     ap.add_argument("--peer-worker", choices=PEER_PIPELINES, help=argparse.SUPPRESS)
     ap.add_argument("--peer-list", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ingest.json"))
@@ -296,10 +478,10 @@ def main() -> None:
     previous = json.loads(out.read_text()) if out.exists() else {}
     result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                           "load_avg_start": os.getloadavg()}, "started": time.time()}
-    for part in ("quality", "throughput", "peer"):  # a section not re-run keeps its last figures
+    for part in ("quality", "throughput", "peer", "peer_quality"):  # a section not re-run keeps its last figures
         if part in previous:
             result[part] = previous[part]
-    peer_only = a.skip_quality and a.skip_throughput
+    peer_only = a.skip_quality and a.skip_throughput  # --peer and/or --peer-quality
     if peer_only and "machine" in previous:  # the peer section records its own load; keep the others' context
         result.update(machine=previous["machine"], started=previous.get("started"))
     if not a.skip_quality:
@@ -352,6 +534,19 @@ def main() -> None:
                       f"{r['pages_per_s']:.2f}", f"{r['chunks_per_s']:.2f}", f"{st.get('parse', 0):.1f}",
                       f"{st.get('split', 0):.1f}", f"{st.get('write', 0):.1f}", f"{st.get('graph', 0):.1f}",
                       f"{r['embed_s']:.1f}", f"{r['peak_rss_mb']:.0f}")
+        con.print(t)
+    if a.peer_quality:
+        result["peer_quality"] = pq = {"load_avg_start": os.getloadavg(), "started_utc": time.strftime(
+            "%Y-%m-%d %H:%M", time.gmtime()), **peer_quality(a.peer_questions, a.peer_per_doc, a.peer_tables),
+            "load_avg_end": os.getloadavg()}
+        t = Table("set", "queries", "pipeline", "chunks", "recall@5 / page@5", "recall@10 / page@10", "cell@5",
+                  "cell@10", "ingest s", "query s", title="retrieval quality on the same queries")
+        for st in pq["sets"]:
+            for r in st["pipelines"]:
+                m = "recall" if "recall@5" in r else "page"
+                t.add_row(st["set"], str(st["queries"]), r["pipeline"], str(r["chunks"]), f"{r[f'{m}@5']:.1f}",
+                          f"{r[f'{m}@10']:.1f}", str(r.get("cell@5", "-")), str(r.get("cell@10", "-")),
+                          f"{r['ingest_s']:.1f}", f"{r['query_s']:.1f}")
         con.print(t)
     if not peer_only:
         result["machine"]["load_avg_end"] = os.getloadavg()

@@ -142,6 +142,19 @@ class Locator:
         return None
 
 
+def passages_found(located: list[tuple[Doc, tuple[int, int] | None]], gold: set[int], lens: dict[int, int]) -> float:
+    """Share of the ``gold`` passages that the hits cover: ``located`` is each hit's document and its span in that
+    document's text (None: the chunk was not found there); a passage counts as found when the hits together cover
+    >= 50% of its body (``lens``: passage id -> body length). No gold: 0.0."""
+    cover: dict[int, int] = {}
+    for d, span in located:
+        if span is None:
+            continue
+        for pid, a, b in d.spans:
+            cover[pid] = cover.get(pid, 0) + max(0, min(b, span[1]) - max(a, span[0]))
+    return sum(1 for pid in gold if cover.get(pid, 0) >= 0.5 * lens[pid]) / len(gold) if gold else 0.0
+
+
 # ---- splitters -------------------------------------------------------------------------------------
 def ragent_split(mode: str, embedder: Any) -> Callable[[Path, str], list[str]]:
     from core.types import content_id
@@ -239,15 +252,7 @@ def measure(name: str, split: Callable[[Path, str], list[str]], docs: list[Doc],
         query_s = time.perf_counter() - t
         for (_, gold), hits in zip(questions, results, strict=True):
             for k in KS:
-                cover: dict[int, int] = {}
-                for h in hits[:k]:
-                    d, span = spans[h.chunk.id]
-                    if span is None:
-                        continue
-                    for pid, a, b in d.spans:
-                        cover[pid] = cover.get(pid, 0) + max(0, min(b, span[1]) - max(a, span[0]))
-                got = sum(1 for pid in gold if cover.get(pid, 0) >= 0.5 * lens[pid])
-                found[k].append(got / len(gold) if gold else 0.0)
+                found[k].append(passages_found([spans[h.chunk.id] for h in hits[:k]], gold, lens))
     finally:
         index.close()
         reg.close()
