@@ -100,7 +100,7 @@ def generic(seq: list[dict[str, Any]]) -> bool:
 
 async def learn(state: AgentState, deps: Deps) -> dict[str, Any]:
     mem, cfg = deps.memory, deps.config
-    if mem is None or not state.get("use_memory", True):
+    if mem is None or not mem.learns or not state.get("use_memory", True):
         return {"learned": {}}
     ws, run_id, q = state["workspace"], state["run_id"], state["question"]
     ok = succeeded(state, cfg.replan_coverage)

@@ -47,6 +47,8 @@ def signature(item: dict[str, Any]) -> str:
 class ExperienceMemory:
     """CRUD + search over tips and shortcuts, with usage/success counters, merging and decay."""
 
+    learns = True  # the experience reflectors write to it (the placebo below reads only)
+
     def __init__(self, store: Any, embedder: Embedder | None = None) -> None:
         self.store = store  # a langgraph BaseStore
         self.embedder = embedder
@@ -159,6 +161,8 @@ class PlaceboMemory(ExperienceMemory):
     the real memory would, with each tip's text replaced by random words of the same length drawn from the
     stored tips' own words (seeded by the tip id, so a rerun reads the same placebo), no shortcuts, and learns
     nothing. A gain of the real memory over this is the content of the tips, not their presence or length."""
+
+    learns = False
 
     def __init__(self, real: ExperienceMemory) -> None:
         super().__init__(real.store, real.embedder)

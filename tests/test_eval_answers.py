@@ -144,7 +144,7 @@ def test_placebo_memory_reads_random_tips_of_the_same_length_and_learns_nothing(
 
 def test_memory_arms_learn_after_the_answer_and_the_placebo_learns_nothing(fake_rt: tuple[Runtime, FakeLLM],
                                                                            qfile: Path, tmp_path: Path) -> None:
-    rt, _ = fake_rt
+    rt, llm = fake_rt
     qs = load_set(str(qfile), tmp_path, "manual")
     rep = evaluate(rt, qs, ["agent-memory"])
     assert rep["systems"]["agent-memory"]["n"] == 2 and rep["systems"]["agent-memory"]["f1"] == 1.0
@@ -152,8 +152,11 @@ def test_memory_arms_learn_after_the_answer_and_the_placebo_learns_nothing(fake_
     row = rep["rows"]["agent-memory"][0]
     assert row["learn_s"] >= 0 and "learn_llm_calls" in row and row["evidence"]
     assert row["evidence"][0] == "Northwind NW-200 Field Manual"
+    assert any((c["schema"] or {}).get("title") == "TipsOut" for c in llm.calls)  # the tips reflector ran
+    before = len(llm.calls)
     rep = evaluate(rt, qs, ["agent-placebo"])
     assert rep["systems"]["agent-placebo"]["n"] == 2
+    assert not any((c["schema"] or {}).get("title") == "TipsOut" for c in llm.calls[before:])  # it learns nothing
     assert rt.memory.list("tips", "manual") + rt.memory.list("shortcuts", "manual") == learned
 
 
