@@ -421,6 +421,18 @@ def test_job_errors_name_the_upload_not_server_paths(api: Api) -> None:
     assert "'x.db'" in error, error
 
 
+def test_documents_name_their_upload_not_its_server_path(api: Api) -> None:
+    import json
+
+    job = _upload(api, "notes.md", b"# Notes\n\nThe pump is rated at 7 bar.\n")
+    assert job["state"] == "done", job
+    docs = api.client.get("/v1/workspaces/demo/documents", headers=auth(api.demo)).json()["documents"]
+    [doc] = [d for d in docs if d["title"] == "Notes" or d["source"] == "notes.md"]
+    assert doc["source"] == "notes.md", doc
+    home = api.runtime.settings.home
+    assert str(home.resolve()) not in json.dumps(docs) and str(home) not in json.dumps(docs), docs
+
+
 def test_concurrent_render_page_calls_share_no_temporary_file(tmp_path: Path, example_pdf: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import os

@@ -81,8 +81,9 @@ def list_documents(st: State, ws: Workspace) -> DocumentList:
 
 
 def _out(rec: DocRecord) -> DocumentOut:
-    """A registry record as the API shows it: its error message names the file, not the server's folders."""
+    """A registry record as the API shows it: its source and error name the file, not the server's folders."""
     d = rec.to_json()
+    d["source"] = Path(rec.source).name
     d["error"] = no_paths(rec.error, {rec.source: Path(rec.source).name})
     return DocumentOut.model_validate(d)
 
