@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ingest.blocks import Block
-from ingest.ocr import OcrConfig, OcrUnavailable, ocr_pixmap
+from ingest.ocr import OcrConfig, image_text
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +45,7 @@ def image_block(data: bytes, name: str, caption: str, nearby: str, files_dir: Pa
         dest = files_dir / f"{name}.png"
         pix.save(dest)
         saved = dest.name
-    seen, conf = "", None
-    if ocr.mode != "off" and max(pix.width, pix.height) >= ocr.min_image_px:
-        try:
-            text, c = ocr_pixmap(pix, ocr)
-            if len(text.split()) >= 2 and c >= 0.5:
-                seen, conf = text[:2000], c
-        except OcrUnavailable as e:
-            if str(e) not in warnings:
-                warnings.append(str(e))
-        except Exception as e:  # a broken image must not stop the document
-            logger.warning("OCR of image %s failed (%s)", name, e)
+    seen, conf = image_text(pix, ocr, warnings, f"image {name}")
     head = f"Image: {caption}" if caption else "Image"
     text = "\n".join(p for p in (head, seen, nearby[:400]) if p)
     return Block(text=text, kind="image", image_path=saved, ocr_confidence=conf)

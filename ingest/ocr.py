@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ from typing import Any
 
 from core.config import OcrMode, OcrSettings
 from core.errors import IngestError
+
+logger = logging.getLogger(__name__)
 
 MIN_TEXT_CHARS = 25  # fewer non-space characters on a page (with an image on it) = no usable text layer
 _WORD = re.compile(r"^[(\[\"'“‘]*([A-Za-z][a-z]*(['’-][A-Za-z]+)*|[A-Z]+s?|[$€£]?\d+([.,:/-]\d+)*%?|[A-Za-z]+\d+"
@@ -212,6 +215,26 @@ def read_png(png: bytes, cfg: OcrConfig, dpi: int) -> OcrPage:
     d = _as_dict(words) if words else {"blocks": []}
     text = "\n".join(s["text"] for b in d["blocks"] for ln in b["lines"] for s in ln["spans"])
     return OcrPage(d, [(*w.bbox, w.text) for w in words], round(conf, 3), text)
+
+
+def image_text(pix: Any, cfg: OcrConfig, warnings: list[str], where: str) -> tuple[str, float | None]:
+    """(text OCR reads in an image of a document, its confidence); ('', None) when there is none worth indexing:
+    OCR off, an image too small, photos and drawings read as noise. A missing Tesseract is said once in
+    ``warnings``; any other failure is logged (``where``: "page 3", "image x.png") and never stops the document."""
+    if pix is None or cfg.mode == "off" or max(pix.width, pix.height) < cfg.min_image_px:
+        return "", None
+    try:
+        text, conf = ocr_pixmap(pix, cfg)
+    except OcrUnavailable as e:
+        if str(e) not in warnings:
+            warnings.append(str(e))
+        return "", None
+    except Exception as e:  # a corrupt image must not stop the document
+        logger.warning("%s: OCR of an image failed (%s)", where, e)
+        return "", None
+    if len(text.split()) < 2 or conf < 0.5:  # noise: keep the caption, not the noise
+        return "", None
+    return text[:2000], conf
 
 
 def ocr_pixmap(pix: Any, cfg: OcrConfig) -> tuple[str, float]:

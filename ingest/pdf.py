@@ -34,7 +34,7 @@ from core.types import BBox
 from ingest.blocks import Block, ParsedDoc, to_markdown
 from ingest.caption_tables import caption_tables
 from ingest.figures import vector_figures
-from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, needs_ocr, ocr_pixmap, read_png, render_png
+from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, image_text, needs_ocr, read_png, render_png
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
 
 logger = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | 
                 saved = dest.name
             except Exception as e:
                 logger.warning("page %d: could not save image %d (%s)", pno, xref, e)
-        seen_text, conf = _read_image(pix, ocr, warnings, pno)
+        seen_text, conf = image_text(pix, ocr, warnings, f"page {pno}")
         caption, nearby = _caption(bb, texts)
         text = "\n".join(p for p in (caption or f"Image on page {pno}", seen_text, nearby) if p)
         blocks.append(Block(text=text, page=pno, bbox=bb, kind="image", image_path=saved, ocr_confidence=conf))
@@ -337,7 +337,7 @@ def _figures(page: Any, pno: int, page_dict: dict[str, Any], textpage: Any, tabl
         labels = " ".join(w[4] for w in page.get_text("words", textpage=textpage) if inside(w, box))[:1500]
         conf = None
         if len(labels.split()) < 2:
-            labels, conf = _read_image(pix, ocr, warnings, pno)
+            labels, conf = image_text(pix, ocr, warnings, f"page {pno}")
         blocks.append(Block(text="\n".join(p for p in (caption[:600], labels) if p), page=pno, bbox=bb,
                             kind="image", image_path=saved, ocr_confidence=conf))
     return blocks
@@ -345,24 +345,6 @@ def _figures(page: Any, pno: int, page_dict: dict[str, Any], textpage: Any, tabl
 
 def _area(b: BBox) -> float:
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
-def _read_image(pix: Any, ocr: OcrConfig, warnings: list[str], pno: int) -> tuple[str, float | None]:
-    """(text OCR reads in an image, its confidence); ('', None) when there is none worth indexing."""
-    if pix is None or ocr.mode == "off" or max(pix.width, pix.height) < ocr.min_image_px:
-        return "", None
-    try:
-        text, conf = ocr_pixmap(pix, ocr)
-    except OcrUnavailable as e:
-        if str(e) not in warnings:
-            warnings.append(str(e))
-        return "", None
-    except Exception as e:  # a corrupt image must not stop the document
-        logger.warning("page %d: OCR of an image failed (%s)", pno, e)
-        return "", None
-    if len(text.split()) < 2 or conf < 0.5:  # photos and drawings read as noise: keep the caption, not the noise
-        return "", None
-    return text[:2000], conf
 
 
 def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None, min_px: int = 64,

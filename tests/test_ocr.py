@@ -86,7 +86,7 @@ def test_broken_image_ocr_keeps_the_document(tmp_path: Path, monkeypatch: pytest
     def boom(*_: object) -> tuple[str, float]:
         raise RuntimeError("corrupt image data")
 
-    monkeypatch.setattr("ingest.pdf.ocr_pixmap", boom)
+    monkeypatch.setattr("ingest.ocr.ocr_pixmap", boom)  # image_text looks it up there
     doc = parse_pdf(pdf, files_dir=tmp_path / "files")
     (img,) = [b for b in doc.blocks if b.kind == "image"]
     assert img.text.startswith("Figure 1") and img.ocr_confidence is None and img.image_path
