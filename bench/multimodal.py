@@ -105,17 +105,6 @@ def counts() -> dict[str, Any]:
     return out
 
 
-def image_only(src: Path, dst: Path, dpi: int = 200) -> Path:
-    import pymupdf
-
-    with pymupdf.open(src) as doc, pymupdf.open() as out:
-        for page in doc:
-            new = out.new_page(width=page.rect.width, height=page.rect.height)
-            new.insert_image(new.rect, pixmap=page.get_pixmap(dpi=dpi))
-        out.save(dst)
-    return dst
-
-
 def word_errors(native: list[tuple[float, float, float, float, str]],
                 ocr: list[tuple[float, float, float, float, str]]) -> tuple[int, int]:
     """(character edits, characters) of the text layer's words against the OCR words at the same place: each
@@ -153,13 +142,14 @@ def scanned_vs_text(tmp: Path, n_queries: int) -> dict[str, Any]:
 
     from ingest.ocr import OcrConfig, ocr_page
     from ingest.pdf import parse_pdf
+    from tests.scans import image_only_pdf  # the same image-only renders the OCR tests ingest
 
     scans = tmp / "scans"
     scans.mkdir()
     rows, errs, chars, ocr_s, ocr_pages = [], 0, 0, 0.0, 0
     cfg = OcrConfig()
     for src in DOCS:
-        scan = image_only(src, scans / f"{src.stem}-scan.pdf")
+        scan = image_only_pdf(src, scans / f"{src.stem}-scan.pdf")
         e = n = 0
         t0 = time.perf_counter()
         scanned = parse_pdf(scan)  # the whole parse of the scan (OCR, layout, tables), as ingest runs it
