@@ -75,6 +75,20 @@ def ui_url(tmp_path: Path) -> Iterator[str]:
     rt.close()
 
 
+def upload_in_demo(page: Any, ui_url: str, path: Path) -> None:
+    """Open the UI, choose workspace 'demo', upload ``path`` on the Documents page and wait until it is ingested."""
+    from playwright.sync_api import expect
+
+    page.goto(ui_url)
+    page.get_by_placeholder("name, then Enter").fill("demo")
+    page.get_by_placeholder("name, then Enter").press("Enter")
+    page.get_by_role("link", name="Documents").click()
+    # the uploader's input (the chat box has its own, for images)
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(path))
+    page.get_by_role("button", name="Upload and ingest").click()
+    expect(page.get_by_text(f"Ingested {path.name}")).to_be_visible(timeout=180_000)
+
+
 def test_upload_ask_stream_and_open_a_cited_page(ui_url: str, example_pdf: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -83,14 +97,7 @@ def test_upload_ask_stream_and_open_a_cited_page(ui_url: str, example_pdf: Path)
         page = browser.new_page(viewport={"width": 1300, "height": 2000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(ui_url)
-            page.get_by_placeholder("name, then Enter").fill("demo")
-            page.get_by_placeholder("name, then Enter").press("Enter")
-            page.get_by_role("link", name="Documents").click()
-            # the uploader's input (the chat box has its own, for images)
-            page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(example_pdf))
-            page.get_by_role("button", name="Upload and ingest").click()
-            expect(page.get_by_text(f"Ingested {example_pdf.name}")).to_be_visible(timeout=180_000)
+            upload_in_demo(page, ui_url, example_pdf)
             expect(page.get_by_role("button", name="Delete document")).to_be_visible()  # the list is shown
             page.screenshot(path="/tmp/ragent_ui_documents.png", full_page=True)
 
@@ -136,13 +143,7 @@ def test_search_shows_image_hits_and_chat_reads_an_attached_image(ui_url: str, t
         page = browser.new_page(viewport={"width": 1300, "height": 2000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(ui_url)
-            page.get_by_placeholder("name, then Enter").fill("demo")
-            page.get_by_placeholder("name, then Enter").press("Enter")
-            page.get_by_role("link", name="Documents").click()
-            page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(pdf))
-            page.get_by_role("button", name="Upload and ingest").click()
-            expect(page.get_by_text(f"Ingested {pdf.name}")).to_be_visible(timeout=180_000)
+            upload_in_demo(page, ui_url, pdf)
 
             page.get_by_role("link", name="Search").click()
             q = page.get_by_placeholder("words, a question, an error code")
