@@ -42,7 +42,8 @@ class Runtime:
     @cached_property
     def embedder(self) -> Embedder:
         return self.overrides.get("embedder") or embedder_for_model(
-            self.settings.embed_model, self.settings.embed_batch_size, self.settings.embed_backend
+            self.settings.embed_model, self.settings.embed_batch_size, self.settings.embed_backend,
+            quant=self.settings.embed_quant,
         )
 
     @cached_property

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         "onnx", description="onnx = ONNX Runtime (the model exported once into ~/.cache/ragent/onnx, or "
         "$XDG_CACHE_HOME/ragent/onnx; same vectors as PyTorch, ~1.7x faster on CPU); torch = sentence-transformers "
         "on PyTorch. Models that cannot be exported use PyTorch either way.")
+    embed_quant: Literal["none", "int8"] = Field(
+        "none", description="int8 = the ONNX model quantised dynamically with per-channel int8 weights (cached next "
+        "to the fp32 export; needs RAGENT_EMBED_BACKEND=onnx): faster, other vectors (cosine ~0.99 to fp32), so a "
+        "workspace keeps the mode it was ingested with (another one is refused: re-ingest or set it back).")
     rerank_model: str = Field(_R.rerank_model, description="'ms-marco-minilm' (packaged ONNX) or a name.")
     rerank_top_n: int = Field(_R.rerank_top_n, description="How many fused candidates the cross-encoder rescores.")
     rerank_blend: float = Field(

@@ -2,8 +2,10 @@
 
 One JSON file per workspace, ``<home>/finetune/<ws>/active.json``, holding the history of promoted model
 versions (oldest first; the last one is active), the collection the workspace alias must point at
-(``alias``) and the model the graph's entity-name vectors were embedded with (``entity_model``: a model
-folder, "" for the default embedder). No file means the default embedder everywhere. Writes are atomic
+(``alias``), the model the graph's entity-name vectors were embedded with (``entity_model``: a model
+folder, "" for the default embedder) and the base embedder's id (``embedder``: model + quantisation, recorded
+where it is not plain fp32, checked by ``check_embedder`` so int8 vectors never meet fp32 ones). No file means the
+default fp32 embedder everywhere. Writes are atomic
 (temp file + ``os.replace``) so a reader in another thread or process never sees half a file.
 
 The record is the truth: the finetune swap writes it first and then moves the alias and re-embeds the entity
@@ -18,10 +20,13 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.embedder import EmbedderId
+from core.errors import ConfigError
 from core.settings import IndexConfig
 from core.workspace import check_workspace
 from retrieval.index import VectorIndex
@@ -60,6 +65,7 @@ class Record:
     history: tuple[ModelVersion, ...] = ()
     alias: str | None = None  # the collection the workspace alias must point at (None: whatever it points at)
     entity_model: str | None = ""  # model folder of the entity-name vectors ("" default, None unknown)
+    embedder: EmbedderId | None = None  # the base embedder of the vectors (None: fp32, model not recorded)
 
 
 def model_key(version: ModelVersion | None) -> str:
@@ -102,7 +108,9 @@ class ActiveModels:
             # files written before these fields existed: the alias follows the active version, the entity
             # vectors' model is unknown (recover re-embeds them once)
             alias = data["alias"] if "alias" in data else (hist[-1].collection if hist else None)
-            rec = Record(hist, alias, data.get("entity_model"))
+            emb = data.get("embedder")
+            rec = Record(hist, alias, data.get("entity_model"),
+                         EmbedderId(str(emb["model"]), emb["quant"]) if emb else None)
             self._cache[workspace] = (mtime, rec)
             return rec
 
@@ -144,13 +152,34 @@ class ActiveModels:
         with self._lock:
             self._write(workspace, replace(self.record(workspace), entity_model=key))
 
+    def check_embedder(self, workspace: str, ident: EmbedderId, has_vectors: Callable[[], bool]) -> None:
+        """Raise ConfigError when the workspace's vectors come from another embedder than ``ident`` (another
+        model or quantisation) and it holds any (``has_vectors``); otherwise record ``ident`` if it differs. No
+        record means fp32 vectors of an unrecorded model (every workspace before the record): any fp32 embedder
+        passes and nothing is written, so only a non-fp32 embedder creates a record."""
+        held = self.record(workspace).embedder
+        if held == ident or (held is None and ident.quant == "none"):
+            return
+        with self._lock:
+            if has_vectors():
+                was = held or EmbedderId("an fp32 model")
+                back = [f"RAGENT_EMBED_QUANT={was.quant}"] + (
+                    [f"RAGENT_EMBED_MODEL={was.model}"] if held is not None and held.model != ident.model else [])
+                raise ConfigError(
+                    f"workspace {workspace!r} holds vectors of {was}, and the configured embedder is {ident}: its "
+                    f"vectors cannot be searched with this one's. Set {' and '.join(back)} back, or re-ingest: "
+                    "ingest into a new workspace, or delete this one's documents (ragent docs delete) and ingest "
+                    "them again.")
+            self._write(workspace, replace(self.record(workspace), embedder=ident))
+
     def _write(self, workspace: str, rec: Record) -> None:
         path = self._file(workspace)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".active.", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"workspace": workspace, "history": [v.to_json() for v in rec.history], "alias": rec.alias,
-                       "entity_model": rec.entity_model}, f, indent=1)
+                       "entity_model": rec.entity_model,
+                       "embedder": asdict(rec.embedder) if rec.embedder else None}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from core.embedder import Embedder, tuned_embedder
+from core.embedder import Embedder, embedder_id, tuned_embedder
 from core.errors import LLMError
 from core.llm import LLM
 from core.settings import RetrievalConfig
@@ -129,7 +129,11 @@ class Retriever:
         return tuple(p for p in ALL_PATHS if p in have)
 
     def embedder_for(self, workspace: str) -> Embedder:
-        """The embedder whose vectors the workspace's collection holds: its active fine-tuned model, if any."""
+        """The embedder whose vectors the workspace's collection holds: its active fine-tuned model, if any.
+        ConfigError when the workspace was embedded by another base model or quantisation (RAGENT_EMBED_QUANT)."""
+        ident = embedder_id(self.embedder)
+        if ident is not None:
+            self.active_models.check_embedder(workspace, ident, lambda: self.registry.committed(workspace)[0] > 0)
         active = self.active_models.get(workspace)
         if active is None:
             return self.embedder
