@@ -9,8 +9,16 @@ real HotpotQA passages (``--rerank-queries 0`` skips it). The ``qdrant_edge`` ro
 engine (no Retriever) on the same data. Prints a table and writes bench/results/retrieval_latency.json
 (``retrieval_latency_edge.json`` for ``--backend edge``).
 
+``--backend both`` measures Qdrant local mode and Qdrant Edge side by side in one run on the same data (the
+embedded-default question, issue #18): write speed (points/s of ``VectorIndex.upsert`` in ingest's batches of 64
+chunks, dense + BM25 vectors precomputed, then ``optimize``) and query latency p50/p95 of the hybrid query (dense +
+BM25, RRF, through the Retriever) and of the fused one (+ graph PPR). Each (backend, size) cell stops querying after
+``--query-budget-s`` (at least 5 queries), so slow local mode at 50k stays bounded; the query count is recorded.
+Writes bench/results/retrieval_latency_backends.json.
+
     python bench/retrieval_latency.py --sizes 2000,10000 --queries 30
     python bench/retrieval_latency.py --sizes 2000,10000 --queries 30 --backend edge
+    python bench/retrieval_latency.py --backend both --sizes 2000,10000,50000 --queries 30 --rerank-queries 0
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from retrieval.index import VectorIndex  # noqa: E402
 from retrieval.registry import DocRecord, Registry  # noqa: E402
 from retrieval.rerank import OnnxCrossEncoder  # noqa: E402
 from retrieval.retriever import Retriever  # noqa: E402
-from retrieval.sparse import bm25_document  # noqa: E402
+from retrieval.sparse import SparseVec, bm25_document  # noqa: E402
 
 VOCAB = [f"w{i}" for i in range(20000)]
 
@@ -97,6 +105,101 @@ def build(n: int, home: Path, ws: str, rng: np.random.Generator,
         registry.put(DocRecord(ws, f"doc{d}", f"doc{d}", "", f"h{d}", "done"))
     index.optimize(ws)  # what ingest does after a batch (Qdrant Edge builds HNSW here)
     return index, registry, graph
+
+
+def synthetic(n: int, ws: str, rng: np.random.Generator) -> tuple[list[Chunk], np.ndarray, list[SparseVec],
+                                                                    list[ChunkGraph]]:
+    """``n`` chunks with their dense and BM25 vectors and chunk graphs, as ``build`` makes them."""
+    ranks = np.minimum(rng.zipf(1.3, size=(n, 60)), len(VOCAB)) - 1
+    ents = np.minimum(rng.zipf(1.5, size=(n, 8)), 50000) - 1
+    chunks = [Chunk(id=content_id(ws, str(j)), doc_id=f"doc{j // 100}", workspace=ws,
+                    text=" ".join(VOCAB[r] for r in ranks[j])) for j in range(n)]
+    dense = rng.normal(size=(n, 384)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    graphs = []
+    for j, c in enumerate(chunks):
+        keys = sorted({f"ent{e}" for e in ents[j]})
+        graphs.append(ChunkGraph(c.id, c.doc_id, tuple(Entity(k, k, "X") for k in keys),
+                                 tuple(Relation(a, "co_occurs", b) for a, b in itertools.pairwise(keys))))
+    return chunks, dense, [bm25_document(c.text) for c in chunks], graphs
+
+
+async def timed_queries(retriever: Retriever, ws: str, queries: list[str], paths: tuple[str, ...],
+                        budget_s: float) -> list[float]:
+    """Latencies (ms) of ``retriever.run`` over ``queries`` (one warm-up first), stopping after ``budget_s``
+    once 5 have run."""
+    await retriever.run(ws, queries[0], 10, paths=paths, rerank=False)
+    lat: list[float] = []
+    start = time.perf_counter()
+    for q in queries:
+        t = time.perf_counter()
+        await retriever.run(ws, q, 10, paths=paths, rerank=False)
+        lat.append((time.perf_counter() - t) * 1000)
+        if len(lat) >= 5 and time.perf_counter() - start > budget_s:
+            break
+    return lat
+
+
+def compare_backends(sizes: list[int], queries: int, budget_s: float, rng: np.random.Generator) -> list[dict]:
+    """Local mode and Edge on the same synthetic data at each size: write speed and query latency."""
+    rows: list[dict] = []
+    backends: tuple[VectorBackend, ...] = ("qdrant", "edge")
+    for n in sizes:
+        chunks, dense, sparse, graphs = synthetic(n, "lat", rng)
+        qs = [" ".join(VOCAB[int(x)] for x in np.minimum(rng.zipf(1.3, 6), len(VOCAB)) - 1) + " ent1 ent17"
+              for _ in range(queries)]
+        with tempfile.TemporaryDirectory(prefix="ragent-cmp-") as tmp:
+            registry, graph = Registry(Path(tmp) / "ragent.db"), SqliteGraphStore(Path(tmp) / "graph.db")
+            graph.upsert("lat", graphs)
+            for d in range((n + 99) // 100):
+                registry.put(DocRecord("lat", f"doc{d}", f"doc{d}", "", f"h{d}", "done"))
+            for backend in backends:
+                index = build_index(Settings(home=Path(tmp) / backend, vector_backend=backend).index)
+                index.ensure("lat", 384)
+                t = time.perf_counter()
+                for i in range(0, n, 64):  # IndexWriter's batch
+                    index.upsert("lat", chunks[i : i + 64], dense[i : i + 64], sparse[i : i + 64])
+                upsert_s = time.perf_counter() - t
+                t = time.perf_counter()
+                index.optimize("lat")
+                optimize_s = time.perf_counter() - t
+                r = Retriever(index, HashEmbedder(), registry, graph=graph)
+                hybrid = asyncio.run(timed_queries(r, "lat", qs, ("dense", "sparse"), budget_s))
+                fused = asyncio.run(timed_queries(r, "lat", qs, ("dense", "sparse", "graph"), budget_s))
+                rows.append({"backend": backend, "chunks": n, "upsert_s": round(upsert_s, 2),
+                             "upsert_points_per_s": round(n / upsert_s), "optimize_s": round(optimize_s, 2),
+                             "hybrid_p50_ms": pct(hybrid, 0.5), "hybrid_p95_ms": pct(hybrid, 0.95),
+                             "hybrid_queries": len(hybrid), "fused_p50_ms": pct(fused, 0.5),
+                             "fused_p95_ms": pct(fused, 0.95), "fused_queries": len(fused)})
+                print(rows[-1], flush=True)
+                index.close()
+            registry.close()
+            graph.close()
+    return rows
+
+
+def main_backends(args: argparse.Namespace) -> None:
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    rows = compare_backends(sizes, args.queries, args.query_budget_s, np.random.default_rng(7))
+    names = {"qdrant": "Qdrant local mode", "edge": "Qdrant Edge"}
+    rep = {
+        "machine": f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores",
+        "rows": rows,
+        "write": "VectorIndex.upsert in batches of 64 chunks (384-d dense + BM25, precomputed), then optimize",
+        "hybrid": "Retriever.run, paths dense + sparse, RRF, no rerank (hashing query embedder)",
+        "fused": "Retriever.run, paths dense + sparse + graph PPR, RRF, no rerank",
+        "command": "python bench/retrieval_latency.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    print(f"{'backend':<18} {'chunks':>7} {'write pts/s':>11} {'optimize s':>10} {'hybrid p50':>10} "
+          f"{'hybrid p95':>10} {'fused p50':>9} {'fused p95':>9} {'queries':>7}")
+    for row in rows:
+        print(f"{names[row['backend']]:<18} {row['chunks']:>7} {row['upsert_points_per_s']:>11} "
+              f"{row['optimize_s']:>10} {row['hybrid_p50_ms']:>10} {row['hybrid_p95_ms']:>10} "
+              f"{row['fused_p50_ms']:>9} {row['fused_p95_ms']:>9} {row['hybrid_queries']:>7}")
+    out = Path(args.out or ROOT / "bench" / "results" / "retrieval_latency_backends.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rep, indent=1) + "\n")
 
 
 async def measure(retriever: Retriever, ws: str, queries: list[str]) -> dict[str, list[float]]:
@@ -158,10 +261,17 @@ def main() -> None:
     ap.add_argument("--sizes", default="2000,10000")
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--rerank-queries", type=int, default=10, help="0 skips the rerank timing")
-    ap.add_argument("--backend", choices=("qdrant", "edge"), default="qdrant",
-                    help="vector index the Retriever reads: qdrant (qdrant-client) or edge (Qdrant Edge in-process)")
-    ap.add_argument("--out", default=None, help="default bench/results/retrieval_latency[_edge].json")
+    ap.add_argument("--backend", choices=("qdrant", "edge", "both"), default="qdrant",
+                    help="vector index the Retriever reads: qdrant (qdrant-client) or edge (Qdrant Edge in-process); "
+                    "both = local mode and Edge side by side (write speed and query latency)")
+    ap.add_argument("--query-budget-s", type=float, default=60.0,
+                    help="--backend both: seconds of queries per backend, size and query kind (at least 5 queries)")
+    ap.add_argument("--out", default=None,
+                    help="default bench/results/retrieval_latency[_edge|_backends].json")
     args = ap.parse_args()
+    if args.backend == "both":
+        main_backends(args)
+        return
     out = Path(args.out or ROOT / "bench" / "results" /
                ("retrieval_latency_edge.json" if args.backend == "edge" else "retrieval_latency.json"))
     rng = np.random.default_rng(7)

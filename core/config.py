@@ -16,7 +16,7 @@ from core.errors import ConfigError
 
 SpecMethod = Literal["ngram", "draft_model", "eagle", "eagle3", "off"]
 DType = Literal["auto", "bfloat16", "float32", "float16"]
-VectorBackend = Literal["qdrant", "edge"]
+VectorBackend = Literal["auto", "qdrant", "edge"]
 OcrMode = Literal["auto", "off", "force"]
 SplitMode = Literal["structure", "lexical", "semantic"]
 GraphStage = Literal["deferred", "inline"]
@@ -61,7 +61,11 @@ class ServeConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """Where vectors, the graph and the registry live."""
+    """Where vectors, the graph and the registry live.
+
+    ``backend`` ``auto`` (the default) is resolved by ``retrieval.factory.resolve_backend``: the Qdrant server when
+    ``qdrant_url`` is set, else Qdrant Edge, except for a home whose vectors are still in a local-mode store.
+    """
 
     qdrant_path: Path
     qdrant_url: str | None

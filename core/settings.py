@@ -117,11 +117,13 @@ class Settings(BaseSettings):
         "move up behind it (multi-hop questions); 0 = off.")
 
     # Index
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded local mode.")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded (see RAGENT_VECTOR_BACKEND).")
     qdrant_api_key: str | None = Field(None, description="Qdrant server API key.")
     vector_backend: VectorBackend = Field(
-        "qdrant", description="Vector index: qdrant = qdrant-client (local mode under home, or RAGENT_QDRANT_URL); "
-        "edge = Qdrant Edge in-process engine under home/qdrant_edge (one process only, no server)."
+        "auto", description="Vector index: auto = the Qdrant server when RAGENT_QDRANT_URL is set, else Qdrant Edge "
+        "under home/qdrant_edge (a home still holding only a Qdrant local-mode store keeps reading it until `ragent "
+        "index migrate --to edge`); edge = Qdrant Edge in-process engine (one process only, no server); qdrant = "
+        "qdrant-client (local mode under home/qdrant, or RAGENT_QDRANT_URL)."
     )
 
     # Ingest

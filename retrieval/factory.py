@@ -1,12 +1,14 @@
 """Builds the vector index, the graph store, the hybrid Retriever and the IndexWriter: the one place retrieval
 backends are chosen. The caller (``app.runtime.Runtime``) builds the shared parts once (index, registry, graph
 store, active-model record, spaCy extractor) and hands the same objects to the retriever and the writer. Nothing
-is opened or loaded here; every backend loads lazily on first use."""
+is opened or loaded here (``resolve_backend`` reads two small JSON files); every backend loads lazily on first use."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from core.embedder import Embedder
 from core.llm import LLM
@@ -16,15 +18,42 @@ from retrieval.extract import Extractor, LLMExtractor, SpacyExtractor
 from retrieval.graph import GraphStore
 from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.index_edge import EdgeIndex
+from retrieval.index_migrate import local_mode_only
 from retrieval.registry import Registry
 from retrieval.rerank import reranker_for_model
 from retrieval.retriever import Retriever
 from retrieval.writer import IndexWriter
 
+logger = logging.getLogger(__name__)
+
+
+def resolve_backend(config: IndexConfig) -> Literal["qdrant", "edge"]:
+    """The backend ``config.backend`` means: ``auto`` is the Qdrant server when ``qdrant_url`` is set, else Qdrant
+    Edge, unless the home's vectors are still in a Qdrant local-mode store and Qdrant Edge holds none (a home made
+    before Edge was the default): that one keeps reading local mode, with a warning naming the migration.
+
+    >>> resolve_backend(Settings(home=Path("/tmp/new-home")).index)  # doctest: +SKIP
+    'edge'
+    """
+    if config.backend != "auto":
+        if config.backend == "edge" and local_mode_only(config):
+            logger.warning("RAGENT_VECTOR_BACKEND=edge, but the vectors of %s are in the Qdrant local-mode store %s "
+                           "and Qdrant Edge is empty: run `ragent index migrate --to edge` to copy them.",
+                           config.db_path.parent, config.qdrant_path)
+        return config.backend
+    if config.qdrant_url:
+        return "qdrant"
+    if local_mode_only(config):
+        logger.warning("reading the Qdrant local-mode store %s (slow past ~10k chunks); run `ragent index migrate "
+                       "--to edge` to move it to Qdrant Edge, the embedded default.", config.qdrant_path)
+        return "qdrant"
+    return "edge"
+
 
 def build_index(config: IndexConfig) -> VectorIndex:
-    """The vector index ``config.backend`` names: ``QdrantIndex`` (qdrant-client) or ``EdgeIndex`` (Qdrant Edge)."""
-    return EdgeIndex(config) if config.backend == "edge" else QdrantIndex(config)
+    """The vector index ``config.backend`` names (``resolve_backend``): ``QdrantIndex`` (qdrant-client, a server
+    or local mode) or ``EdgeIndex`` (Qdrant Edge)."""
+    return EdgeIndex(config) if resolve_backend(config) == "edge" else QdrantIndex(config)
 
 
 def build_graph_store(config: RetrievalConfig, db_dir: Path) -> GraphStore:

@@ -63,7 +63,7 @@ class VectorIndex(Protocol):
     def scroll(
         self, workspace: str, doc_id: str | None = None, with_vectors: bool = False, collection: str | None = None,
     ) -> list[Any]: ...
-    def count(self, workspace: str) -> int: ...
+    def count(self, workspace: str, collection: str | None = None) -> int: ...
     def optimize(self, workspace: str, collection: str | None = None) -> None: ...
 
 
@@ -305,9 +305,10 @@ class QdrantIndex(AliasedIndex):
             if offset is None:
                 return out
 
-    def count(self, workspace: str) -> int:
-        if not self.exists(workspace):
+    def count(self, workspace: str, collection: str | None = None) -> int:
+        """Points of the workspace in its collection (or in the physical ``collection``)."""
+        if collection is None and not self.exists(workspace):
             return 0
         with self._lock:
-            return int(self.client.count(self.alias(workspace), count_filter=self._ws_filter(workspace),
+            return int(self.client.count(collection or self.alias(workspace), count_filter=self._ws_filter(workspace),
                                          exact=True).count)

@@ -158,12 +158,19 @@ class EdgeIndex(AliasedIndex):
 
     def point_alias(self, workspace: str, collection: str) -> None:
         """Atomically (re)point the workspace alias at ``collection`` (one ``os.replace`` of aliases.json)."""
-        alias = self.alias(workspace)
+        self.set_aliases({self.alias(workspace): collection})
+
+    def set_aliases(self, aliases: dict[str, str]) -> None:
+        """Point several aliases (alias name -> collection) at once, in one atomic write of aliases.json.
+
+        >>> idx.set_aliases({"chunks_a": "chunks_a_v1", "chunks_b": "chunks_b_v3"})  # doctest: +SKIP
+        """
         with self._lock:
-            aliases = self._open()
-            if not self._dir(collection).is_dir():
-                raise RetrievalError(f"collection {collection} does not exist under {self.root}")
-            self._write_aliases({**aliases, alias: collection})
+            current = self._open()
+            for collection in aliases.values():
+                if not self._dir(collection).is_dir():
+                    raise RetrievalError(f"collection {collection} does not exist under {self.root}")
+            self._write_aliases({**current, **aliases})
 
     def collection_names(self) -> list[str]:
         """Every physical collection, sorted."""
@@ -296,11 +303,12 @@ class EdgeIndex(AliasedIndex):
             if offset is None:
                 return out
 
-    def count(self, workspace: str) -> int:
+    def count(self, workspace: str, collection: str | None = None) -> int:
+        """Points of the workspace in its collection (or in the physical ``collection``)."""
         from qdrant_edge import CountRequest
 
         with self._lock:
-            shard = self._target(workspace)
+            shard = self._target(workspace) if collection is None else self._shard(collection)
             if shard is None:
                 return 0
             return int(shard.count(CountRequest(exact=True, filter=self._ws_filter(workspace))))

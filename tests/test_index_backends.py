@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,13 +14,13 @@ import numpy as np
 import pytest
 
 from app.runtime import Runtime
-from core.errors import ConfigError
+from core.errors import ConfigError, RetrievalError
 from core.settings import Settings, VectorBackend
 from core.types import Chunk, content_id
 from finetune.corpus import Corpus
 from finetune.swap import rollback, swap_in
 from retrieval.active_model import ActiveModels, collections, drop_collection, next_collection
-from retrieval.factory import build_index, build_retriever, build_writer
+from retrieval.factory import build_index, build_retriever, build_writer, resolve_backend
 from retrieval.index import QdrantIndex, VectorIndex
 from retrieval.index_edge import EdgeIndex
 from retrieval.registry import DocRecord, Registry
@@ -220,7 +222,40 @@ def test_edge_store_is_locked_to_one_process(tmp_path: Path) -> None:
 def test_edge_with_a_qdrant_url_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unset RAGENT_QDRANT_URL"):
         _ = Settings(home=tmp_path, vector_backend="edge", qdrant_url="http://localhost:6333").index
-    assert Settings(home=tmp_path).index.backend == "qdrant"
+    assert Settings(home=tmp_path).index.backend == "auto"
+
+
+def test_auto_is_edge_embedded_and_the_client_for_a_server(tmp_path: Path) -> None:
+    assert isinstance(build_index(Settings(home=tmp_path / "new").index), EdgeIndex)
+    server = build_index(Settings(home=tmp_path / "srv", qdrant_url="http://localhost:6333").index)
+    assert isinstance(server, QdrantIndex) and server.config.qdrant_url  # nothing connects before first use
+    assert not (tmp_path / "srv").exists()
+
+
+def test_auto_keeps_reading_a_local_mode_home_until_it_is_migrated(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    old = settings_for(tmp_path, "qdrant")
+    idx = build_index(old.index)
+    chunks, dense, sparse = corpus("w")
+    idx.upsert("w", chunks, dense, sparse)
+    idx.close()
+    auto = Settings(home=old.home).index
+    with caplog.at_level("WARNING", logger="retrieval.factory"):
+        assert resolve_backend(auto) == "qdrant"
+    assert "ragent index migrate --to edge" in caplog.text
+    idx = build_index(auto)
+    try:
+        assert isinstance(idx, QdrantIndex) and idx.count("w") == 5  # nothing lost, nothing surprising
+    finally:
+        idx.close()
+    with caplog.at_level("WARNING", logger="retrieval.factory"):  # edge named explicitly: a warning, not a guess
+        caplog.clear()
+        assert resolve_backend(settings_for(tmp_path, "edge").index) == "edge"
+    assert "ragent index migrate --to edge" in caplog.text
+    edge = build_index(settings_for(tmp_path, "edge").index)
+    edge.ensure("w", DIM)  # Qdrant Edge now has an alias: auto reads it
+    edge.close()
+    assert resolve_backend(auto) == "edge"
 
 
 def test_hybrid_retriever_end_to_end_on_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,3 +299,71 @@ def test_scores_agree_across_backends(tmp_path: Path) -> None:
     for q, e in zip(results["qdrant"], results["edge"], strict=True):  # same scores, same ids (ties may swap)
         assert [s for _, s in q] == pytest.approx([s for _, s in e], abs=1e-3)
         assert {i for i, _ in q} == {i for i, _ in e}
+
+
+WRITER = """
+import sys
+from pathlib import Path
+import numpy as np
+from core.settings import Settings
+from retrieval.factory import build_index
+from tests.test_index_backends import DIM, big_corpus
+
+home, backend = sys.argv[1:3]
+idx = build_index(Settings(home=Path(home), vector_backend=backend).index)
+chunks, dense, sparse = big_corpus(64 * 400)
+for i in range(0, len(chunks), 64):
+    idx.upsert("w", chunks[i : i + 64], dense[i : i + 64], sparse[i : i + 64])
+    print(i // 64 + 1, flush=True)
+"""
+
+
+def big_corpus(n: int) -> tuple[list[Chunk], np.ndarray, list[SparseVec]]:
+    chunks = [Chunk(id=content_id("w", str(i)), doc_id=f"doc{i // 64}", workspace="w", text=f"chunk {i}", order=i)
+              for i in range(n)]
+    dense = np.stack([unit(i) for i in range(n)])
+    return chunks, dense, [([COMMON, RARE + i], [1.0, 1.0]) for i in range(n)]
+
+
+@pytest.mark.parametrize("backend", ["qdrant", "edge"])
+def test_kill_9_mid_write_then_reopen(tmp_path: Path, backend: VectorBackend) -> None:
+    """A process killed -9 while it upserts: the next one opens the store (lock released, write-ahead log replayed),
+    finds every acknowledged batch intact, and writes and searches on."""
+    s = settings_for(tmp_path, backend)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(s.home), backend], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    acked = 0
+    for line in proc.stdout:  # kill it mid-write, a few batches in
+        acked = int(line)
+        if acked >= 5:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+    idx = build_index(s.index)
+    try:
+        n = idx.count("w")
+        assert acked * 64 <= n < 64 * 400
+        chunks, dense, sparse = big_corpus(64 * 400)
+        assert idx.get("w", [c.id for c in chunks[: acked * 64]]) == chunks[: acked * 64]
+        idx.upsert("w", chunks[n : n + 64], dense[n : n + 64], sparse[n : n + 64])
+        assert idx.count("w") == n + 64
+        assert idx.query_sparse("w", ([RARE + n], [1.0]), 1)[0][0] == chunks[n]
+    finally:
+        idx.close()
+
+
+def test_a_second_edge_index_in_the_same_process_is_refused_too(tmp_path: Path) -> None:
+    """The flock is per open file: two ``EdgeIndex`` objects on one home in one process cannot both write."""
+    s = settings_for(tmp_path, "edge")
+    first, second = build_index(s.index), build_index(s.index)
+    first.ensure("w", DIM)
+    try:
+        with pytest.raises(RetrievalError, match="in use by another process"):
+            second.exists("w")
+    finally:
+        first.close()
+    assert second.exists("w")
+    second.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from app.cli import docs, eval, finetune, llm, mcp, memory, query, server
+from app.cli import docs, eval, finetune, index, llm, mcp, memory, query, server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ragent: documents in, cited answers out.")
 app.command()(docs.ingest)
@@ -26,6 +26,7 @@ app.add_typer(memory.memory_app, name="memory")
 app.add_typer(eval.eval_app, name="eval")
 app.add_typer(finetune.finetune_app, name="finetune")
 app.add_typer(docs.docs_app, name="docs")
+app.add_typer(index.index_app, name="index")
 app.add_typer(llm.llm_app, name="llm")
 
 
