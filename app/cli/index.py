@@ -23,11 +23,11 @@ def migrate(
     to: Target = typer.Option(Target.edge, "--to", help="The backend to move the vectors to (edge)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Copy every collection of this RAGENT_HOME's Qdrant local-mode store (all workspaces: points with dense +
-    sparse vectors and payloads, the finetune swap's aliases) into Qdrant Edge, check the counts, then switch.
+    """Move this RAGENT_HOME's vectors from Qdrant local mode to Qdrant Edge, check the counts, then switch.
 
-    Stop `ragent api` first (each store has one owning process). Safe to kill and run again: nothing switches
-    before every count matches, and a rerun after the switch does nothing. The local-mode folder is left as it was.
+    Copies every collection (all workspaces, finetune aliases included). Stop `ragent api` first.
+
+    Safe to kill and rerun: nothing switches before every count matches. The local-mode folder is kept.
     """
     from rich.progress import Progress
 
