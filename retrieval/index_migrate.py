@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ class Migration:
         return sum(c.points for c in self.collections)
 
 
-def _records(src: QdrantIndex, name: str) -> Any:
+def _records(src: QdrantIndex, name: str) -> Iterator[list[Any]]:
     """The raw local-mode records of a collection, ``BATCH`` at a time, with payloads and vectors."""
     offset = None
     while True:

@@ -1,5 +1,5 @@
-"""A REAL crash: `ragent ingest` (real MiniLM, real Qdrant local mode) is killed with SIGKILL mid-batch, then
-re-run; the second run resumes: no duplicates, every document done, vectors == registry chunk ids."""
+"""A REAL crash: `ragent ingest` (real MiniLM, the embedded default index: Qdrant Edge) is killed with SIGKILL
+mid-batch, then re-run; the second run resumes: no duplicates, every document done, vectors == registry chunk ids."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from retrieval.index import QdrantIndex
+from retrieval.factory import build_index
 from retrieval.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def test_kill_9_mid_batch_then_resume(tmp_path: Path) -> None:
         assert out[src] == ("unchanged" if src in done_before else "ingested")
 
     s = Settings(home=home)
-    index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+    index, reg = build_index(s.index), Registry(s.index.db_path)
     try:
         recs = reg.list("crash")
         assert len(recs) == len(files) and {r.status for r in recs} == {"done"}

@@ -262,7 +262,7 @@ def test_api_job_crash_kill_9(tmp_path: Path, jobs: str, request: pytest.Fixture
     """Upload a PDF, kill -9 the API while its job writes the document, restart: the job reaches a final state,
     the document is searchable, and its chunks equal a clean ingest's (no duplicates). Jobs in SQLite (the
     default) or in a real Postgres (RAGENT_JOBS_URL, the server stack)."""
-    from retrieval.index import QdrantIndex
+    from retrieval.factory import build_index
     from retrieval.registry import Registry
 
     jobs_url = request.getfixturevalue("pg_url") if jobs == "postgres" else None
@@ -313,7 +313,7 @@ def test_api_job_crash_kill_9(tmp_path: Path, jobs: str, request: pytest.Fixture
         finally:
             _stop(proc)
         s = Settings(home=home)
-        index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+        index, reg = build_index(s.index), Registry(s.index.db_path)
         try:
             [rec] = reg.list("w")
             points = list(index.scroll("w"))
