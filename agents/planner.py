@@ -18,7 +18,7 @@ from agents.prompts import (
     PLAN_SHORTCUTS,
     PLAN_TIPS,
 )
-from agents.route import Decomposition, chain_plan, depth, route
+from agents.route import HOP_REF, Decomposition, chain_plan, depth, route
 from agents.state import AgentState, Step
 from core.errors import LLMError, LLMUnavailableError
 from core.llm import chat_json
@@ -61,17 +61,36 @@ async def _decompose(deps: Deps, question: str, tips: list[dict[str, Any]]) -> l
             {"role": "assistant", "content": DECOMPOSE_EXAMPLE_REPLY},
             {"role": "user", "content": DECOMPOSE_USER.format(question=question)}]
     try:
-        out = await chat_json(deps.llm, msgs, Decomposition, max_tokens=deps.config.plan_tokens, retries=0)
+        out = await chat_json(deps.llm, msgs, Decomposition, max_tokens=deps.config.plan_tokens, retries=1,
+                              free_first=True)
     except LLMUnavailableError:
         raise  # no server: say so (the CLI prints how to start one) instead of planning blind
     except LLMError as e:
         logger.info("decomposition failed: %s", e)
         return []
-    subs = out.questions
-    if len(subs) < 2 or _restates(subs[0], question):
-        logger.info("decomposition did not split the question: %s", subs)
+    problem = chain_problem(out.questions, question)
+    if problem:
+        logger.info("decomposition is not a chain (%s): %s", problem, out.questions)
         return []
-    return subs
+    return out.questions
+
+
+def chain_problem(subs: list[str], question: str) -> str:
+    """Why sub-questions do not make a self-ask chain, or "" when they do. Every hop after the first must use an
+    earlier hop's answer (``#1``): a hop without one was cut loose from the question by the split ("What year was
+    it released?") and its answer would be a guess; hop 1 must not restate the whole question.
+
+    Example: ["Who designed the HP-7?", "Where was #1 born?"] -> ""; ["Who designed the HP-7?", "Where was the
+    designer born?"] -> "hop 2 does not use an earlier hop's answer".
+    """
+    if len(subs) < 2:
+        return "a single question"
+    if _restates(subs[0], question):
+        return "hop 1 restates the question"
+    for i, sub in enumerate(subs[1:], start=2):
+        if not any(int(m) < i for m in HOP_REF.findall(sub)):
+            return f"hop {i} does not use an earlier hop's answer"
+    return ""
 
 
 def _restates(sub: str, question: str) -> bool:
@@ -109,7 +128,7 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
         if subs:
             plan, source = chain_plan(search_q, subs, cfg.search_k), "llm"
         else:
-            why = "the question did not split into sub-questions"
+            why = "the question did not split into a chain of sub-questions"
     if plan is None:
         if round_no == 1:
             plan = default_plan(search_q, k=cfg.search_k)

@@ -35,18 +35,37 @@ _POSSESSIVE_ROLE = re.compile(r"\w['\u2019]s\s+(?:[a-z]+\s+)?(?:performer|singer
                               r"headquarters|capital|birthplace|successor|predecessor)\b")
 
 
+# a reduced relative clause ("the country Signmark is from", "the company Novair is part of") or a participle
+# ("the country containing Nugegoda", "the book named after ...", "the film directed by ...")
+_REDUCED = re.compile(r"\b(?:the|a|an)\s+[a-z][\w-]*\s+(?:[A-Z][\w.'-]*\s+){1,4}(?:is|was|are|were)\s+"
+                      r"(?:from|in|part\s+of|a\s+part\s+of|located|based|a\s+member\s+of)\b")
+_PARTICIPLE = re.compile(r"\b(?:the|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w-]+\s+(?:containing|named\s+after|"
+                         r"(?:directed|written|produced|founded|owned|created|performed|sung|designed|built|made|released|published|"
+                         r"developed)\s+by)\b", re.I)
+# a place described by whose birthplace it is ("Corey Taylor's city of birth", "the birthplace of David Morse"),
+# unless it is what the question asks for ("What is the birthplace of X?")
+_BIRTHPLACE = re.compile(r"(?:\w['\u2019]s\s+(?:city|place|country|town)\s+of\s+birth|\w['\u2019]s\s+(?:birthplace|"
+                         r"hometown)|\bthe\s+(?:birthplace|hometown|(?:city|place|country|town)\s+of\s+birth)\s+of)\b",
+                         re.I)
+_ASKS_BIRTHPLACE = re.compile(r"^\s*(?:is|was)\s+the\s+(?:birthplace|hometown|(?:city|place|country|town)\s+of\s+"
+                              r"birth)\s+of\s+[^,]+$", re.I)
+
+
 # an entity named by its role ("the composer of Aschenbrodel"): a hop when something else is asked about it
 _ROLE_OF = re.compile(r"\bthe\s+(?:performer|singer|author|writer|director|producer|composer|creator|founder|"
                       r"owner|publisher|manufacturer|developer|spouse|wife|husband|father|mother)s?\s+of\b", re.I)
 
 
 def depth(question: str) -> int:
-    """How many descriptions stand in for entities the question does not name (relative clauses, "the author
-    of X", "X's performer"): 0 = a single-fact question; each one is a hop to resolve first."""
+    """How many descriptions stand in for entities the question does not name (relative clauses, reduced ones
+    and participles, "the author of X", "X's performer", "X's city of birth"): 0 = a single-fact question; each
+    one is a hop to resolve first."""
     q = question.strip()
     body = re.sub(r"^\W*(?:who|whom|whose|what|which|where|when|why|how)\b", "", q, flags=re.I)  # the wh-word
     cues = len(_RELATIVE.findall(body)) + len(_ROLE_SUBJECT.findall(body)) + len(_ROLE_EVENT.findall(body))
-    cues += len(_POSSESSIVE_ROLE.findall(q))
+    cues += len(_POSSESSIVE_ROLE.findall(q)) + len(_REDUCED.findall(body)) + len(_PARTICIPLE.findall(body))
+    if not _ASKS_BIRTHPLACE.match(body.rstrip("?. ")):
+        cues += len(_BIRTHPLACE.findall(q))
     if cues:  # "the author of X" counts only beside another cue: alone it is usually the thing asked for
         cues += len(_ROLE_OF.findall(body))
     return cues

@@ -89,17 +89,22 @@ def _extract_json(text: str) -> str:
 
 
 async def chat_json(
-    llm: LLM, messages: list[Message], model: type[M], *, max_tokens: int | None = None, retries: int = 1
+    llm: LLM, messages: list[Message], model: type[M], *, max_tokens: int | None = None, retries: int = 1,
+    free_first: bool = False,
 ) -> M:
     """Ask for JSON matching ``model``'s schema, validate it with pydantic, retry once with the error shown.
 
+    ``free_first``: the first try is not grammar-guided, the retry is. For prompts with a worked example: a small
+    model copies the example's JSON well, while the server's grammar (no free whitespace) pushed Qwen2.5-1.5B off
+    it: it restated the whole question as sub-question 1 and wrote past the closing quote (docs/ANSWERS.md).
     Raises ``LLMError`` when the reply still does not validate: callers keep an extractive fallback.
     """
     schema = model.model_json_schema()
     msgs = list(messages)
     last_err: Exception | None = None
-    for _ in range(retries + 1):
-        text = await llm.chat(msgs, schema=schema, max_tokens=max_tokens)
+    for attempt in range(retries + 1):
+        guided = None if free_first and attempt == 0 else schema
+        text = await llm.chat(msgs, schema=guided, max_tokens=max_tokens)
         try:
             return model.model_validate_json(_extract_json(text))
         except (ValidationError, ValueError) as e:

@@ -13,6 +13,7 @@ import pytest
 
 from agents import Agent, AgentConfig, ExperienceMemory, SqliteCheckpoints, store_from_url
 from agents.cite import verify_answer
+from agents.planner import chain_problem
 from app.runtime import Runtime
 from core.settings import Settings
 from core.types import Chunk, Hit
@@ -49,7 +50,7 @@ def scripted(answer: str | list[str] = GOOD_REPLY, subs: str = '{"questions": ["
 
     def reply(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
         title = (schema or {}).get("title")
-        if title == "Decomposition":
+        if title == "Decomposition" or _is_decomposition(messages):
             return subs
         if title == "TipsOut":
             return tips
@@ -60,6 +61,11 @@ def scripted(answer: str | list[str] = GOOD_REPLY, subs: str = '{"questions": ["
         last["a"] = next(answers, last["a"])
         return last["a"]
     return reply
+
+
+def _is_decomposition(messages: list[dict[str, Any]]) -> bool:
+    """The planner asks for the split without a grammar first (``chat_json(free_first=True)``)."""
+    return messages[0]["content"].startswith("Split a complex question")
 
 
 def _is_hop(messages: list[dict[str, Any]]) -> bool:
@@ -90,7 +96,7 @@ def decisions(events: list[dict[str, Any]]) -> list[str]:
 def kinds(llm: FakeLLM) -> list[str]:
     out = []
     for c in llm.calls:
-        title = (c["schema"] or {}).get("title")
+        title = (c["schema"] or {}).get("title") or ("Decomposition" if _is_decomposition(c["messages"]) else None)
         out.append(title or ("rewrite" if "Rewrite" in c["messages"][0]["content"] else "answer"))
     return out
 
@@ -148,6 +154,38 @@ def test_bad_decomposition_falls_back_to_one_search(ws_runtime: Runtime) -> None
                  "What is the rated output of the inverter that Northwind makes?")
     assert events[0]["route"] == "multi" and [s["tool"] for s in events[0]["plan"]] == ["search"]
     assert "did not split" in events[0]["fallback_reason"] and events[-1]["answer"]["citations"]
+
+
+def test_a_split_whose_later_hop_ignores_the_earlier_answer_is_no_chain(ws_runtime: Runtime) -> None:
+    """A later hop that does not use an earlier hop's answer was cut loose from the question ("What was his
+    location?"): the chain would answer a guess, so the agent takes one search instead."""
+    assert chain_problem(["Who makes the NW-200?", "What is the rated output of #1?"], "q") == ""
+    assert "hop 2" in chain_problem(["Who makes the NW-200?", "What is the rated output of the inverter?"], "q")
+    multi_q = "What is the rated output of the inverter that Northwind makes?"
+    assert "restates" in chain_problem([multi_q, "What is #1?"], multi_q)
+    llm = FakeLLM([scripted(subs='{"questions": ["Who makes the NW-200?", "What is the rated output?"]}')])
+    events = run(make_agent(ws_runtime, llm, chain_first_depth=1),
+                 "What is the rated output of the inverter that Northwind makes?")
+    assert [s["tool"] for s in events[0]["plan"]] == ["search"] and "did not split" in events[0]["fallback_reason"]
+    assert kinds(llm) == ["Decomposition", "answer"]
+
+
+def test_the_split_is_asked_without_a_grammar_first_and_with_it_on_retry(ws_runtime: Runtime) -> None:
+    """The server's JSON grammar pushed the 1.5B off the worked example (it restated the question as hop 1), so
+    the planner asks free first; only a reply that is not valid JSON is retried under the schema."""
+    good = '{"questions": ["Who makes the NW-200?", "What is the rated output of #1?"]}'
+    free = FakeLLM([scripted(subs=good)])
+    run(make_agent(ws_runtime, free, chain_first_depth=1), MULTI_Q)
+    assert free.calls[0]["schema"] is None and kinds(free)[0] == "Decomposition"
+
+    def split(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
+        return good if schema else "Sure! Here are the questions: 1. Who makes it?"
+    retried = FakeLLM([scripted(subs="")])
+    retried.replies = [lambda m, s: split(m, s) if _is_decomposition(m) else scripted()(m, s)]
+    events = run(make_agent(ws_runtime, retried, chain_first_depth=1),
+                 "What is the rated output of the inverter that Northwind makes?")
+    assert [c["schema"] is None for c in retried.calls[:2]] == [True, False]
+    assert events[0]["source"] == "llm" and events[-1]["answer"]["short_answer"] == "5 kW"
 
 
 def test_tool_error_then_retry(ws_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,6 +278,12 @@ def test_routes_by_question() -> None:
                  "lived when he died?") >= 2
     assert depth("Who directed the film that was shot in Leland in 1986?") == 1
     assert depth("Who is the author of Alexander?") == 0
+    # reduced relative clauses, participles and birthplaces describe an entity too
+    assert depth("What currency predated the Euro in the country Signmark is from?") == 1
+    assert depth("When did the country containing Nugegoda leave the British Empire?") == 1
+    assert depth("Which region is Corey Taylor's city of birth located in?") == 1
+    assert depth("What is the birthplace of Meehan Bonnar?") == 0  # what is asked, not a hop
+    assert depth("What is the rated output of the inverter named NW-200?") == 0  # named, not described
 
 
 def test_error_still_ends_with_answer_and_resume_by_thread(ws_runtime: Runtime, tmp_path: Path) -> None:
