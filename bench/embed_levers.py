@@ -4,7 +4,9 @@
 split, ``Chunk.index_text``) embedded in calls of 64 as ``IndexWriter`` makes them (batch 32), three ways:
 ``unsorted`` (each call's batches in document order), ``char-sorted`` (longest first by characters: the encoder
 before 2026-12-07) and ``token-sorted`` (longest first by tokens, tokenised once: the encoder now). Rounds
-alternate the arms so load drifts hit them alike; texts/s is each arm's median. Vectors must agree (allclose).
+alternate the arms so load drifts hit them alike; texts/s (wall) and texts per CPU second (this process: less hurt
+by other processes' load) are each arm's median; ``padded_tokens`` counts the positions each order makes the model
+compute, on the sample and on all chunks (``all_chunks``). The vectors are compared to the unsorted ones.
 
 ``--levers int8``: fp32 vs dynamic int8 (per-channel) ONNX, texts/s on the same chunks and rounds; cosine of the
 int8 vectors to the fp32 ones; dense recall@2/5/10, MRR, nDCG@10 on the HotpotQA and MuSiQue dev sets (each
@@ -12,7 +14,8 @@ corpus embedded by both, the questions' top-10 by exact cosine: what Qdrant's de
 other recall paths), scored like ``ragent eval retrieval``.
 
 Run: .venv/bin/python bench/embed_levers.py [--levers sort,int8] [--rounds 2] [--datasets hotpotqa,musique]
-Writes bench/results/embed_levers.json and prints tables.
+                                            [--sample N (time every k-th chunk, ~N of them)]
+Writes each lever's section of bench/results/embed_levers.json (the other keeps its figures) and prints them.
 """
 
 from __future__ import annotations
@@ -69,20 +72,36 @@ def timed_rounds(arms: dict[str, Callable[[list[str]], np.ndarray]], texts: list
                  rounds: int) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """Each arm embeds every text in calls of 64, ``rounds`` times, the arms' order rotating each round."""
     secs: dict[str, list[float]] = {a: [] for a in arms}
+    cpu: dict[str, list[float]] = {a: [] for a in arms}  # process CPU seconds: less hurt by other processes' load
     vecs: dict[str, np.ndarray] = {}
     names = list(arms)
     for r in range(rounds):
         for a in names[r % len(names):] + names[: r % len(names)]:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             vecs[a] = in_calls(arms[a], texts)
             secs[a].append(time.perf_counter() - t)
-            print(f"  round {r + 1} {a}: {secs[a][-1]:.1f} s", file=sys.stderr)
-    out = {a: {"seconds": [round(s, 2) for s in v], "texts_per_s": round(len(texts) / statistics.median(v), 1)}
-           for a, v in secs.items()}
+            cpu[a].append(time.process_time() - c)
+            print(f"  round {r + 1} {a}: {secs[a][-1]:.1f} s ({cpu[a][-1]:.1f} CPU s)", file=sys.stderr)
+    out = {a: {"seconds": [round(s, 2) for s in v], "texts_per_s": round(len(texts) / statistics.median(v), 1),
+               "cpu_seconds": [round(s, 2) for s in cpu[a]],
+               "texts_per_cpu_s": round(len(texts) / statistics.median(cpu[a]), 1)} for a, v in secs.items()}
     return out, vecs
 
 
-def lever_sort(texts: list[str], rounds: int, cache: Path) -> dict[str, Any]:
+def padded_tokens(lengths: list[int], order: str, chars: list[int]) -> int:
+    """Token positions the model computes (rows x the longest row, per batch of 32) over calls of 64."""
+    total = 0
+    for i in range(0, len(lengths), CALL):
+        ln, ch = lengths[i : i + CALL], chars[i : i + CALL]
+        key = {"unsorted": list(range(len(ln))), "char-sorted": sorted(range(len(ln)), key=lambda j: -ch[j]),
+               "token-sorted": sorted(range(len(ln)), key=lambda j: -ln[j])}[order]
+        for b in range(0, len(key), 32):
+            batch = [ln[j] for j in key[b : b + 32]]
+            total += len(batch) * max(batch)
+    return total
+
+
+def lever_sort(texts: list[str], rounds: int, cache: Path, corpus: list[str]) -> dict[str, Any]:
     from core.embedder import SentenceTransformerEmbedder
 
     enc = SentenceTransformerEmbedder(onnx_cache=cache)._encoder()
@@ -99,10 +118,15 @@ def lever_sort(texts: list[str], rounds: int, cache: Path) -> dict[str, Any]:
             "token-sorted": lambda p: enc.encode(p)}
     res, vecs = timed_rounds(arms, texts, rounds)
     ref = vecs["unsorted"]
+    lengths = [len(e.ids) for e in enc.tokenizer.encode_batch(texts)]
     for a, v in vecs.items():
+        res[a]["tokens"] = sum(lengths)
+        res[a]["padded_tokens"] = padded_tokens(lengths, a, [len(t) for t in texts])
         res[a]["max_abs_diff_to_unsorted"] = float(np.abs(v - ref).max())
         res[a]["min_cos_to_unsorted"] = round(float((v * ref).sum(1).min()), 7)
-    return res
+    every = [len(e.ids) for e in enc.tokenizer.encode_batch(corpus)]  # the work of each order on every chunk
+    return {"arms": res, "all_chunks": {"chunks": len(corpus), "tokens": sum(every), "padded_tokens": {
+        a: padded_tokens(every, a, [len(t) for t in corpus]) for a in arms}}}
 
 
 def dense_recall(vecs_p: np.ndarray, vecs_q: np.ndarray, pids: list[str],
@@ -150,6 +174,7 @@ def main() -> None:
     ap.add_argument("--levers", default="sort,int8")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--datasets", default="hotpotqa,musique")
+    ap.add_argument("--sample", type=int, default=0, help="Time only every k-th chunk, ~this many (0 = all)")
     ap.add_argument("--texts-cache", type=Path, default=Path(tempfile.gettempdir()) / "ragent_embed_levers_texts.json")
     ap.add_argument("--onnx-cache", type=Path, default=None, help="ONNX files (default: the embedder's cache)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "embed_levers.json")
@@ -158,19 +183,21 @@ def main() -> None:
 
     cache = a.onnx_cache or default_onnx_cache()
     t = time.perf_counter()
-    texts = chunk_texts(a.texts_cache)
+    corpus = texts = chunk_texts(a.texts_cache)
+    if a.sample and a.sample < len(texts):
+        texts = texts[:: -(-len(texts) // a.sample)]  # every k-th: the corpus' mix of lengths, in document order
     print(f"{len(texts)} chunk texts of {PDFS} ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
     report: dict[str, Any] = json.loads(a.out.read_text()) if a.out.exists() else {}
-    report.update({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.processor()
-                   or platform.machine(), "cpus": os.cpu_count(), "load_avg_start": list(os.getloadavg()),
-                   "chunks": len(texts), "mean_chars": round(statistics.mean(map(len, texts)))})
-    levers = a.levers.split(",")
-    if "sort" in levers:
-        report["sort"] = lever_sort(texts, a.rounds, cache)
-    if "int8" in levers:
-        report["int8"] = lever_int8(texts, a.rounds, cache, [d for d in a.datasets.split(",") if d])
-    report["load_avg_end"] = list(os.getloadavg())
-    report["command"] = "bench/embed_levers.py " + " ".join(sys.argv[1:])
+    for lever in a.levers.split(","):  # each lever's section says when, where and on what it ran
+        meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+                "machine": platform.processor() or platform.machine(), "load_avg_start": list(os.getloadavg()),
+                "chunks": len(texts), "mean_chars": round(statistics.mean(map(len, texts))),
+                "command": ".venv/bin/python bench/embed_levers.py " + " ".join(sys.argv[1:])}
+        if lever == "sort":
+            report["sort"] = {**meta, **lever_sort(texts, a.rounds, cache, corpus)}
+        elif lever == "int8":
+            report["int8"] = {**meta, **lever_int8(texts, a.rounds, cache, [d for d in a.datasets.split(",") if d])}
+        report[lever]["load_avg_end"] = list(os.getloadavg())
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=1) + "\n")
     for lever in ("sort", "int8"):
