@@ -18,7 +18,7 @@ from agents.prompts import (
     PLAN_SHORTCUTS,
     PLAN_TIPS,
 )
-from agents.route import HOP_REF, Decomposition, chain_plan, depth, route
+from agents.route import HOP_REF, Decomposition, chain_plan, depth, route, split_by_wording
 from agents.state import AgentState, Step
 from core.errors import LLMError, LLMUnavailableError
 from core.llm import chat_json
@@ -100,10 +100,11 @@ def _restates(sub: str, question: str) -> bool:
 
 
 async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
-    """Round 1: a learned shortcut that matches, else one search on the question; the self-ask chain first only
-    for a question that nests ``chain_first_depth`` or more descriptions (with the 1.5B on CPU the chain lost to
-    one search + one answer call on one-description questions and won on deeper ones, docs/ANSWERS.md). Later
-    rounds (the reflector found the answer missing or
+    """Round 1: a learned shortcut that matches, else the self-ask chain for a question that describes an entity
+    instead of naming it, else one search on the question. The chain's hops come from the LLM for a question that
+    nests ``chain_first_depth`` or more descriptions, else (or when the LLM's split is no chain) from the wording
+    (``split_by_wording``, no LLM call) for a question with ``wording_split_depth`` or more; the 1.5B splits one-
+    description questions badly (docs/ANSWERS.md). Later rounds (the reflector found the answer missing or
     unsupported): the multi-hop chain when it was not tried yet, else a follow-up search on the titles found and
     the missing terms."""
     cfg = deps.config
@@ -122,12 +123,19 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
     best = next((s for s in shortcuts if s.get("score", 0) >= cfg.shortcut_min_score), None)
     if round_no == 1 and best is not None:
         plan, source = default_plan(search_q, best, k=cfg.search_k), "shortcut"
-    elif want == "multi" and "multi" not in tried and (round_no > 1 or depth(search_q) >= cfg.chain_first_depth):
-        subs = await _decompose(deps, search_q, tips)
-        tried.add("multi")
+    elif want == "multi" and "multi" not in tried:
+        d = depth(search_q)
+        subs, source = [], "llm"
+        if round_no > 1 or d >= cfg.chain_first_depth:
+            subs = await _decompose(deps, search_q, tips)
+            tried.add("multi")
+        if not subs and (round_no > 1 or d >= cfg.wording_split_depth):
+            subs, source = split_by_wording(search_q), "wording"
+            if subs:
+                tried.add("multi")
         if subs:
-            plan, source = chain_plan(search_q, subs, cfg.search_k), "llm"
-        else:
+            plan = chain_plan(search_q, subs, cfg.search_k)
+        elif "multi" in tried:
             why = "the question did not split into a chain of sub-questions"
     if plan is None:
         if round_no == 1:

@@ -76,6 +76,51 @@ def route(question: str) -> Route:
     return "multi" if depth(question) else "single"
 
 
+# ---- the split read off the question's wording (no LLM) ------------------------------------------------------
+_ROLES = (r"performer|singer|author|writer|director|producer|composer|creator|founder|owner|father|mother|son|"
+          r"daughter|spouse|wife|husband|sibling|brother|sister|employer|publisher|manufacturer|developer|"
+          r"headquarters|capital|birthplace|hometown|successor|predecessor|team|(?:city|place|country|town)\s+of\s+"
+          r"birth")
+# a description that runs to the end of the question: a relative clause, a participle or a reduced relative
+_DESCRIPTION_AT_END = re.compile(
+    r"\b(?:the|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w'-]+(?:,?\s+(?:(?:in|of|at|by|for|from|on|with|to)\s+)?"
+    r"(?:that|which|who|whom|whose|where|when)|\s+(?:containing|named\s+after|(?:directed|written|produced|founded|"
+    r"owned|created|performed|sung|designed|built|made|released|published|developed)\s+by)|\s+(?:[A-Z][\w.'-]*\s+)"
+    r"{1,4}(?:is|was|are|were)\s+(?:from|in|part\s+of|located|based|a\s+member\s+of))\b[^?]*?\s*\??\s*$")
+# an entity named by whose role it plays: "Hello Love's performer", "Corey Taylor's city of birth"
+_POSSESSED = re.compile(r"\b(?:[A-Z][\w.'-]*\s+){0,4}[A-Z][\w.'-]*['\u2019]s\s+(?:[a-z]+\s+)?(?:" + _ROLES + r")\b")
+# a description in subject position ("When did the country that ... join", "... when the area where X is located
+# became"): where its clause ends is unknown
+_SUBJECT_SLOT = re.compile(r"\b(?:did|does|do|was|were|is|are|has|have|had|can|could|will|would|when|while|after|"
+                           r"before|if|because|since|until|whether)\s+$", re.I)
+_WH = re.compile(r"\b(?:what|which|who|whom|whose|where|when|how|why)\b", re.I)
+
+
+def split_by_wording(question: str) -> list[str]:
+    """Two hops read off the wording when one description stands in for an entity: hop 1 asks what the
+    description names, hop 2 is the question with the description replaced by ``#1``. [] when no description
+    has a clear extent (a relative clause must run to the end of the question; a possessive role is its noun).
+
+    Example: "Who directed the film that was shot in Leland in 1986?" -> ["What is the film that was shot in
+    Leland in 1986?", "Who directed #1?"]; "Which region is Corey Taylor's city of birth located in?" ->
+    ["What is Corey Taylor's city of birth?", "Which region is #1 located in?"].
+    """
+    q = " ".join(question.split()).rstrip()
+    m = _POSSESSED.search(q)
+    if m is None:
+        m = _DESCRIPTION_AT_END.search(q)
+        if m is None or _SUBJECT_SLOT.search(q[:m.start()]):
+            return []
+    if not _WH.search(q[:m.start()]):  # a statement with the wh-word inside the description: it is what is asked
+        return []
+    span = m.group(0).strip().rstrip("?").strip()
+    if _WH.fullmatch(span.split()[-1]):  # "the team that was formed in what year": the description is asked
+        return []
+    rest = q[m.end():] if m.re is _POSSESSED else "?"
+    hop2 = (q[:m.start()] + "#1" + rest).strip()
+    return [f"What is {span}?", hop2 if hop2.endswith("?") else hop2 + "?"]
+
+
 class Decomposition(BaseModel):
     """The planner's structured output for a multi-hop question (a trust boundary)."""
 

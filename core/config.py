@@ -168,6 +168,8 @@ class AgentConfig:
     hop_tokens: int = 48  # a hop's short answer
     chain_first_depth: int = 2  # questions nesting this many descriptions start with the self-ask chain (1: every
     # multi-hop question; a large number: the chain only when the direct answer is missing or unsupported)
+    wording_split_depth: int = 1  # questions nesting this many descriptions whose wording gives the hops (a relative
+    # clause ending the question, "X's performer") start with that chain, no LLM split (a large number: never)
     history_turns: int = 3  # earlier turns of a thread shown to the rewriter and the answerer
     llm_experience: bool = True  # let the LLM propose tips after a run (after the answer is returned)
     memory_k: int = 3  # tips / shortcuts retrieved for the planner

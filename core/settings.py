@@ -240,6 +240,11 @@ class Settings(BaseSettings):
         "chain (a decomposition call + a call per hop); others are answered from one "
         "search first and take the chain only when the answer is missing or "
         "unsupported. 1 = every multi-hop question; 100 = never first.")
+    agent_wording_split_depth: int = Field(
+        _A.wording_split_depth, ge=1, le=100, description="Questions that nest this many descriptions and whose "
+        "wording gives the hops ('Who directed the film that was shot in Leland?' -> "
+        "'What is the film that was shot in Leland?', 'Who directed #1?') start with "
+        "that chain, without an LLM split. 100 = never.")
     agent_llm_experience: bool = Field(_A.llm_experience, description="Let the LLM propose tips after each run.")
     memory_url: str | None = Field(
         None, description="Experience memory store: unset = SQLite under home; postgresql://... = Postgres."
@@ -359,5 +364,6 @@ class Settings(BaseSettings):
         """The full AgentConfig: the knobs Settings exposes, the rest at their (AgentConfig) defaults."""
         return AgentConfig(
             max_steps=self.agent_max_steps, max_replans=self.agent_max_replans, time_budget_s=self.agent_time_budget_s,
-            chain_first_depth=self.agent_chain_first_depth, llm_experience=self.agent_llm_experience,
+            chain_first_depth=self.agent_chain_first_depth, wording_split_depth=self.agent_wording_split_depth,
+            llm_experience=self.agent_llm_experience,
         )

@@ -14,6 +14,7 @@ import pytest
 from agents import Agent, AgentConfig, ExperienceMemory, SqliteCheckpoints, store_from_url
 from agents.cite import verify_answer
 from agents.planner import chain_problem
+from agents.route import split_by_wording
 from app.runtime import Runtime
 from core.settings import Settings
 from core.types import Chunk, Hit
@@ -117,11 +118,39 @@ def test_single_fact_takes_one_search_and_one_answer_call(ws_runtime: Runtime) -
     json.dumps(events)  # the stream is JSON-serialisable
 
 
-def test_multi_hop_question_is_answered_directly_first(ws_runtime: Runtime) -> None:
+def test_a_description_whose_extent_is_unclear_is_answered_directly_first(ws_runtime: Runtime) -> None:
     llm = FakeLLM([scripted()])
-    events = run(make_agent(ws_runtime, llm), "What is the rated output of the inverter that Northwind makes?")
+    events = run(make_agent(ws_runtime, llm), "When did the inverter that Northwind makes go on sale?")
     assert events[0]["route"] == "multi" and [s["tool"] for s in events[0]["plan"]] == ["search"]
     assert kinds(llm) == ["answer"] and events[-1]["answer"]["short_answer"] == "5 kW"
+
+
+def test_split_by_wording() -> None:
+    assert split_by_wording("Who directed the film that was shot in Leland in 1986?") == [
+        "What is the film that was shot in Leland in 1986?", "Who directed #1?"]
+    assert split_by_wording("Which region is Corey Taylor's city of birth located in?") == [
+        "What is Corey Taylor's city of birth?", "Which region is #1 located in?"]
+    assert split_by_wording("What currency predated the Euro in the country Signmark is from?") == [
+        "What is the country Signmark is from?", "What currency predated the Euro in #1?"]
+    assert split_by_wording("When did the country containing Nugegoda leave the Empire?") == []  # subject: extent?
+    assert split_by_wording("The league includes the team that was formed in what year?") == []  # asked, no hop
+    assert split_by_wording("What is the rated output of the NW-200?") == []
+
+
+def test_a_description_ending_the_question_takes_the_chain_its_wording_gives(ws_runtime: Runtime) -> None:
+    """No LLM split (the 1.5B restates one-description questions as hop 1): the hops come from the wording."""
+    llm = FakeLLM([scripted()])
+    events = run(make_agent(ws_runtime, llm), "What is the rated output of the inverter that Northwind makes?")
+    plan = events[0]
+    assert plan["route"] == "multi" and plan["source"] == "wording"
+    assert [s["tool"] for s in plan["plan"]] == ["search", "search", "answer", "search"]
+    starts = [e["step"]["input"] for e in events if e["type"] == "step_start"]
+    assert starts[1]["query"] == "What is the inverter that Northwind makes?"
+    assert kinds(llm) == ["answer", "answer"] and events[-1]["answer"]["short_answer"] == "5 kW"
+    llm = FakeLLM([scripted()])
+    events = run(make_agent(ws_runtime, llm, wording_split_depth=100),
+                 "What is the rated output of the inverter that Northwind makes?")
+    assert [s["tool"] for s in events[0]["plan"]] == ["search"] and kinds(llm) == ["answer"]
 
 
 def test_multi_hop_chain_feeds_each_hop_answer_into_the_next_query(ws_runtime: Runtime) -> None:
@@ -150,8 +179,7 @@ def test_not_found_escalates_to_the_multi_hop_chain_once(ws_runtime: Runtime) ->
 
 def test_bad_decomposition_falls_back_to_one_search(ws_runtime: Runtime) -> None:
     llm = FakeLLM([scripted(subs="not json")])
-    events = run(make_agent(ws_runtime, llm, chain_first_depth=1),
-                 "What is the rated output of the inverter that Northwind makes?")
+    events = run(make_agent(ws_runtime, llm, chain_first_depth=1), "When did the inverter that Northwind makes ship?")
     assert events[0]["route"] == "multi" and [s["tool"] for s in events[0]["plan"]] == ["search"]
     assert "did not split" in events[0]["fallback_reason"] and events[-1]["answer"]["citations"]
 
@@ -164,10 +192,12 @@ def test_a_split_whose_later_hop_ignores_the_earlier_answer_is_no_chain(ws_runti
     multi_q = "What is the rated output of the inverter that Northwind makes?"
     assert "restates" in chain_problem([multi_q, "What is #1?"], multi_q)
     llm = FakeLLM([scripted(subs='{"questions": ["Who makes the NW-200?", "What is the rated output?"]}')])
-    events = run(make_agent(ws_runtime, llm, chain_first_depth=1),
-                 "What is the rated output of the inverter that Northwind makes?")
+    events = run(make_agent(ws_runtime, llm, chain_first_depth=1, wording_split_depth=100), multi_q)
     assert [s["tool"] for s in events[0]["plan"]] == ["search"] and "did not split" in events[0]["fallback_reason"]
     assert kinds(llm) == ["Decomposition", "answer"]
+    llm = FakeLLM([scripted(subs='{"questions": ["Who makes the NW-200?", "What is the rated output?"]}')])
+    events = run(make_agent(ws_runtime, llm, chain_first_depth=1), multi_q)  # the wording's split instead
+    assert events[0]["source"] == "wording" and kinds(llm) == ["Decomposition", "answer", "answer"]
 
 
 def test_the_split_is_asked_without_a_grammar_first_and_with_it_on_retry(ws_runtime: Runtime) -> None:

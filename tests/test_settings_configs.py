@@ -29,7 +29,8 @@ def test_settings_fields_default_to_the_config_defaults() -> None:
              "weight_graph": dict(RetrievalConfig.weights)["graph"], "search_paths": ",".join(RetrievalConfig.paths),
              "chunk_chars": IngestConfig.chunk_chars, "split_mode": IngestConfig.split_mode,
              "ocr": OcrSettings.mode, "ocr_dpi": OcrSettings.dpi, "agent_max_steps": AgentConfig.max_steps,
-             "agent_chain_first_depth": AgentConfig.chain_first_depth, "finetune_lr": FinetuneConfig.lr}
+             "agent_chain_first_depth": AgentConfig.chain_first_depth,
+             "agent_wording_split_depth": AgentConfig.wording_split_depth, "finetune_lr": FinetuneConfig.lr}
     for name, default in pairs.items():
         assert f[name].default == default, name
 
@@ -38,6 +39,7 @@ def test_env_overrides_reach_every_config(monkeypatch: pytest.MonkeyPatch, tmp_p
     for k, v in {"RRF_K": "7", "SEARCH_PATHS": "dense, sparse", "WEIGHT_GRAPH": "3", "CHUNK_CHARS": "800",
                  "OCR": "force", "OCR_LANGUAGES": "eng+deu", "OCR_DPI": "300", "ENRICH": "true",
                  "GRAPH_STAGE": "inline", "AGENT_MAX_STEPS": "5", "AGENT_LLM_EXPERIENCE": "false",
+                 "AGENT_WORDING_SPLIT_DEPTH": "100",
                  "FINETUNE_EPOCHS": "3"}.items():
         monkeypatch.setenv(f"RAGENT_{k}", v)
     s = Settings.from_env()
@@ -45,7 +47,7 @@ def test_env_overrides_reach_every_config(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert s.ingest.chunk_chars == 800 and s.ingest.enrich is True and s.ingest.graph_stage == "inline"
     assert s.ingest.ocr == OcrSettings(mode="force", languages="eng+deu", dpi=300)
     assert (s.agent.max_steps, s.agent.llm_experience, s.agent.answer_k) == (5, False, AgentConfig.answer_k)
-    assert s.finetune.epochs == 3
+    assert s.finetune.epochs == 3 and s.agent.wording_split_depth == 100
 
 
 def test_agent_config_lives_in_core_and_is_re_exported() -> None:
