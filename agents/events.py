@@ -27,7 +27,7 @@ class PlanEvent(TypedDict):
     type: Literal["plan"]
     plan: list[dict[str, Any]]  # steps: id, tool, input, depends_on, status, ...
     round: int
-    source: str  # "shortcut" | "route" | "llm" | "fallback" | "straight"
+    source: str  # "shortcut" | "route" | "llm" | "wording" | "fallback" | "straight"
     route: NotRequired[str]  # "single" | "multi"
     fallback_reason: NotRequired[str]
 

@@ -125,16 +125,16 @@ async def planner(state: AgentState, deps: Deps) -> dict[str, Any]:
         plan, source = default_plan(search_q, best, k=cfg.search_k), "shortcut"
     elif want == "multi" and "multi" not in tried:
         d = depth(search_q)
-        subs, source = [], "llm"
+        subs, by = [], "llm"
         if round_no > 1 or d >= cfg.chain_first_depth:
             subs = await _decompose(deps, search_q, tips)
             tried.add("multi")
         if not subs and (round_no > 1 or d >= cfg.wording_split_depth):
-            subs, source = split_by_wording(search_q), "wording"
+            subs, by = split_by_wording(search_q), "wording"
             if subs:
                 tried.add("multi")
         if subs:
-            plan = chain_plan(search_q, subs, cfg.search_k)
+            plan, source = chain_plan(search_q, subs, cfg.search_k), by
         elif "multi" in tried:
             why = "the question did not split into a chain of sub-questions"
     if plan is None:

@@ -194,6 +194,7 @@ def test_a_split_whose_later_hop_ignores_the_earlier_answer_is_no_chain(ws_runti
     llm = FakeLLM([scripted(subs='{"questions": ["Who makes the NW-200?", "What is the rated output?"]}')])
     events = run(make_agent(ws_runtime, llm, chain_first_depth=1, wording_split_depth=100), multi_q)
     assert [s["tool"] for s in events[0]["plan"]] == ["search"] and "did not split" in events[0]["fallback_reason"]
+    assert events[0]["source"] == "route"
     assert kinds(llm) == ["Decomposition", "answer"]
     llm = FakeLLM([scripted(subs='{"questions": ["Who makes the NW-200?", "What is the rated output?"]}')])
     events = run(make_agent(ws_runtime, llm, chain_first_depth=1), multi_q)  # the wording's split instead
