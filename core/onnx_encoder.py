@@ -187,6 +187,7 @@ def onnx_encoder(model_dir: Path, cache_dir: Path, quant: Quant = "none") -> Onn
                 logger.info("quantising %s to int8 at %s (once)", fp32, path)
                 quantize_int8(fp32, path)
         return OnnxEncoder(path, model_dir, *layout)
-    except Exception as e:  # any exporter/runtime failure: PyTorch still works
-        logger.warning("ONNX export/load of %s failed (%s): using PyTorch (slower)", model_dir, e)
+    except Exception as e:  # any exporter/runtime failure: PyTorch still works (for fp32; int8 has no fallback)
+        logger.warning("ONNX export/load of %s failed (%s)%s", model_dir, e,
+                       ": using PyTorch (slower)" if quant == "none" else "")
         return None
