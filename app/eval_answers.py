@@ -37,6 +37,7 @@ from agents.prompts import ANSWER_SYSTEM, DECOMPOSE_SYSTEM, NO_CONTEXT_SYSTEM
 from app.runtime import Runtime
 from core.errors import ConfigError, LLMUnavailableError, RagentError
 from core.llm import metered, stream_chat
+from core.settings import Settings
 from core.types import Hit
 
 SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
@@ -73,6 +74,11 @@ def normalize(s: str) -> str:
     return " ".join(s.split())
 
 
+def embedder_key(s: Settings) -> str:
+    """What the vectors of an eval workspace depend on, so an int8 index never reuses an fp32 one's workspace (and
+    the other way round); fp32 keeps the key older homes were built under."""
+    return f"{s.embed_model}|{s.graph_extractor}" + (f"|{s.embed_quant}" if s.embed_quant != "none" else "")
+
 def f1_score(pred: str, gold: str) -> float:
     p, g = normalize(pred).split(), normalize(gold).split()
     same = sum((Counter(p) & Counter(g)).values())
@@ -105,7 +111,7 @@ def _multihop(name: str, data_dir: Path, limit: int | None) -> QASet:
 
     def prepare(rt: Runtime) -> str:
         s = rt.settings
-        ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")  # shared with `ragent eval retrieval`
+        ws = workspace_for(ds, embedder_key(s))  # shared with `ragent eval retrieval`
         index_corpus(ds, ws, rt.writer, rt.registry)
         return ws
 

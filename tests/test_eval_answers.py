@@ -180,3 +180,13 @@ def test_systems_take_turns_going_first(fake_rt: tuple[Runtime, FakeLLM], qfile:
     monkeypatch.setattr("app.eval_answers.run_one", fake_run)
     evaluate(rt, load_set(str(qfile), tmp_path, "manual"), ["rag", "agent"])
     assert order == [("0", "rag"), ("0", "agent"), ("1", "agent"), ("1", "rag")]
+
+
+def test_eval_workspaces_of_int8_and_fp32_vectors_differ(tmp_path: Path) -> None:
+    """An int8 run in a home holding the fp32 eval workspace gets its own workspace instead of the refusal."""
+    from app.eval_answers import embedder_key
+    from core.settings import Settings
+
+    fp32, int8 = Settings(home=tmp_path), Settings(home=tmp_path, embed_quant="int8")
+    assert embedder_key(fp32) == f"{fp32.embed_model}|{fp32.graph_extractor}"  # older homes keep their workspace
+    assert embedder_key(int8) != embedder_key(fp32)

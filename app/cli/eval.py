@@ -59,13 +59,13 @@ def retrieval(
                                "chain on nested questions): runs the agent, so the LLM server must be up; slow."),
 ) -> None:
     """Index a multi-hop corpus (cached) and report recall@2/5/10, MRR, nDCG@10 per path, fused and reranked."""
-    from app.eval_answers import agent_evidence
+    from app.eval_answers import agent_evidence, embedder_key
     from retrieval.eval import HEADER, evaluate, index_corpus, load_dataset, table_rows, workspace_for
     try:
         with common.runtime() as rt:
             s = rt.settings
             ds = load_dataset(dataset, data_dir or DEFAULT_DATA, limit)
-            ws = workspace_for(ds, f"{s.embed_model}|{s.graph_extractor}")
+            ws = workspace_for(ds, embedder_key(s))
             retriever = rt.retriever
             if no_rerank:
                 retriever.reranker = None
