@@ -1,9 +1,10 @@
 """Finetune benchmark: dense recall@10 / nDCG@10 on the multi-hop dev sets before and after fine-tuning.
 
-For each set the corpus (passage = title + text) is indexed into its own workspace, pairs are synthesised
-from the corpus only (keyphrase/cloze generator), hard negatives are mined, MiniLM is trained on this CPU,
-and the 100 real questions (never trained on) are scored on the dense path before and after. After the
-swap the questions are run again through the live index (``Retriever.recall("dense")``) as a check.
+For each set the corpus (passage = title + text) is indexed into its own workspace (``build_index``: the
+configured default vector backend, Qdrant Edge), pairs are synthesised from the corpus only (keyphrase/cloze
+generator), hard negatives are mined, MiniLM is trained on this CPU, and the 100 real questions (never trained on)
+are scored on the dense path before and after. After the swap the questions are run again through the live index
+(``Retriever.recall("dense")``) as a check.
 
     .venv/bin/python bench/finetune.py [--sets musique hotpotqa] [--max-pairs 2000] [--epochs 1]
 
@@ -32,7 +33,7 @@ from core.embedder import SentenceTransformerEmbedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import Chunk, content_id  # noqa: E402
 from finetune import EvalQuestion, run_finetune  # noqa: E402
-from retrieval.index import QdrantIndex  # noqa: E402
+from retrieval.factory import build_index  # noqa: E402
 from retrieval.registry import DocRecord, Registry  # noqa: E402
 from retrieval.retriever import Retriever  # noqa: E402
 from retrieval.sparse import bm25_document  # noqa: E402
@@ -103,7 +104,7 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, object]:
         (home / "finetune" / name / "active.json").unlink(missing_ok=True)
     s = Settings(home=home, finetune_max_pairs=args.max_pairs, finetune_epochs=args.epochs,
                  finetune_min_gain=0.0)
-    index, registry = QdrantIndex(s.index), Registry(s.index.db_path)
+    index, registry = build_index(s.index), Registry(s.index.db_path)
     retriever = Retriever(index, SentenceTransformerEmbedder("minilm"), registry)
     ws = name
     chunks, qs = load_set(name, ws)

@@ -3,17 +3,22 @@
 Quality (no models): ICDAR 2013 table cell F1 (all PDFs with a ``*-str.xml``), docling layout text recall,
 image count on MTRAG-UN-arxiv.pdf.
 Throughput: ``Ingestor.ingest`` end to end (parse + split + embed + index, no enrichment) with the packaged
-MiniLM and Qdrant local mode in a fresh temp home, on ../shared/data/pdfs (all) and a long real manual
+MiniLM and the configured default vector backend (``retrieval.factory.build_index``: Qdrant Edge, the embedded
+default) in a fresh temp home, on ../shared/data/pdfs (all) and a long real manual
 (asymptote.pdf: ``cd /tmp && apt-get download asymptote-doc && dpkg-deb -x asymptote-doc_*.deb asy``),
 with a per-stage profile (embedding time measured inside the embedder).
 
 Side by side (``--peer``): on the same PDFs in one run, each in its own process (so peak RSS is its own), the
 pipeline a user would script in an afternoon -- ``pymupdf4llm.to_markdown`` (per page) -> llama-index
 ``MarkdownNodeParser`` -> ``SentenceSplitter`` (256 tokens, overlap 32) -> the same MiniLM encoder (ragent's
-core embedder, ONNX) -> the same Qdrant local mode (dense vectors only) -- against ragent's ``Ingestor`` with the
+core embedder, ONNX) -> Qdrant local mode via qdrant-client (dense vectors only; kept as is: it is what a user
+scripts) -- against ragent's ``Ingestor`` (into ``build_index``'s backend, Qdrant Edge by default) with the
 graph (spaCy entities, entity-name vectors) deferred (the default: searchable after the dense + sparse write, the
 graph stage follows) and inline. Pages/s, chunks/s, seconds until every document is searchable and until the
-graph is complete, peak RSS; model loading is outside the timed region in every pipeline.
+graph is complete, peak RSS; model loading is outside the timed region in every pipeline. ``--peer-pdfs PATH...``
+runs the side by side on the given PDFs instead of the shared ones (e.g. the 311-page gnuplot manual: ``cd /tmp &&
+apt-get download gnuplot-doc && mkdir -p gp && dpkg-deb -x gnuplot-doc_*.deb gp``, then
+``--peer-pdfs /tmp/gp/usr/share/doc/gnuplot/gnuplot.pdf``); written under ``peer_pdfs``, keyed by the file names.
 
 Retrieval quality side by side (``--peer-quality``, ``peer_quality``): both pipelines ingest the same files into
 fresh stores and answer the same queries, the scripted one with its dense top-k from Qdrant (as the user's script
@@ -25,7 +30,7 @@ top-k chunks cover half of it). ``icdar2013``: the ICDAR 2013 PDFs with one ques
 cell@k = such a chunk also holding the row header and the value.
 
 Run: .venv/bin/python bench/ingest.py [--skip-quality] [--skip-throughput] [--split lexical,semantic]
-                                      [--embed-backend onnx,torch] [--peer [--peer-files GLOB]]
+                                      [--embed-backend onnx,torch] [--peer [--peer-files GLOB | --peer-pdfs PATH...]]
                                       [--peer-quality [--peer-questions 100] [--peer-tables N]]
 Writes bench/results/ingest.json (a skipped section keeps its previous figures) and prints tables.
 """
@@ -117,8 +122,7 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
     from core.embedder import SentenceTransformerEmbedder
     from core.settings import Settings
     from ingest.pipeline import Ingestor
-    from retrieval.factory import build_graph_store
-    from retrieval.index import QdrantIndex
+    from retrieval.factory import build_graph_store, build_index
     from retrieval.registry import Registry
     from retrieval.writer import IndexWriter
 
@@ -126,7 +130,7 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
     emb.inner.embed_batch(["warm up"])  # load (and export to ONNX) outside the timed region
     with tempfile.TemporaryDirectory() as tmp:
         s = Settings(home=Path(tmp))
-        index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+        index, reg = build_index(s.index), Registry(s.index.db_path)
         graph = build_graph_store(s.retrieval, s.index.db_path.parent)  # the embedded SQLite graph, as ragent's
         writer = IndexWriter(index, lambda ws: emb, graph=graph)
         ing = Ingestor(index, reg, emb, home=s.home, split_mode=split_mode, index_writer=writer)
@@ -152,6 +156,15 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
 
 
 PEER_PIPELINES = ("scripted", "ragent", "ragent-inline-graph")
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (the platform's processor string elsewhere)."""
+    info = Path("/proc/cpuinfo")
+    for line in info.read_text().splitlines() if info.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
 
 
 def _peak_rss_mb() -> float:
@@ -222,21 +235,21 @@ def scripted_pipeline(files: list[Path], home: Path, queries: list[str] | None =
 
 
 def ragent_pipeline(files: list[Path], home: Path, graph_stage: str) -> dict[str, Any]:
-    """ragent's Ingestor as ``ragent ingest`` runs it (graph with spaCy): ``deferred`` (the default: every file is
+    """ragent's Ingestor as ``ragent ingest`` runs it (graph with spaCy; the vectors in ``build_index``'s backend,
+    Qdrant Edge by default): ``deferred`` (the default: every file is
     searchable after its dense + sparse write, the graph stage follows) or ``inline`` (graph per batch of chunks
     before the file turns searchable). ``searchable`` is when the graph stage starts (or the end, inline)."""
     from core.embedder import SentenceTransformerEmbedder
     from core.settings import Settings
     from ingest.pipeline import Ingestor
-    from retrieval.factory import build_graph_store
-    from retrieval.index import QdrantIndex
+    from retrieval.factory import build_graph_store, build_index
     from retrieval.registry import Registry
     from retrieval.writer import IndexWriter
 
     emb = TimingEmbedder(SentenceTransformerEmbedder())
     emb.inner.embed_batch(["warm up"])
     s = Settings(home=home)  # type: ignore[call-arg]
-    index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+    index, reg = build_index(s.index), Registry(s.index.db_path)
     graph = build_graph_store(s.retrieval, s.index.db_path.parent)
     writer = IndexWriter(index, lambda ws: emb, graph=graph)
     writer.extractor.extract([])  # spaCy loads outside the timed region, as the encoder does
@@ -291,7 +304,7 @@ def peer(files: list[Path]) -> dict[str, Any]:
                                   capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "load_avg_end": os.getloadavg()})
             print(runs[-1], flush=True)
     finally:
         Path(fh.name).unlink()
@@ -457,6 +470,8 @@ def main() -> None:
                     help="corpora also measured with the later split modes (the first mode runs on all)")
     ap.add_argument("--peer", action="store_true", help="also run the side-by-side with a scripted pipeline")
     ap.add_argument("--peer-files", default="**/*.pdf", help="glob under ../shared/data/pdfs for --peer")
+    ap.add_argument("--peer-pdfs", nargs="+", metavar="PATH",
+                    help="--peer on these PDFs instead (written under peer_pdfs, keyed by the file names)")
     ap.add_argument("--peer-quality", action="store_true",
                     help="retrieval quality of the scripted pipeline and ragent on the same queries")
     ap.add_argument("--peer-questions", type=int, default=100, help="HotpotQA questions for --peer-quality")
@@ -478,7 +493,7 @@ def main() -> None:
     previous = json.loads(out.read_text()) if out.exists() else {}
     result: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                           "load_avg_start": os.getloadavg()}, "started": time.time()}
-    for part in ("quality", "throughput", "peer", "peer_quality"):  # a section not re-run keeps its last figures
+    for part in ("quality", "throughput", "peer", "peer_pdfs", "peer_quality"):  # a section not re-run: kept
         if part in previous:
             result[part] = previous[part]
     peer_only = a.skip_quality and a.skip_throughput  # --peer and/or --peer-quality
@@ -522,11 +537,17 @@ def main() -> None:
                       f"{r['embed_s']:.1f} ({r['embed_share']:.0%})", f"{r['embed_texts_per_s']:.1f}")
         con.print(t)
     if a.peer:
-        files = sorted(SHARED.glob(a.peer_files))
-        result["peer"] = p = {"glob": a.peer_files, "load_avg_start": os.getloadavg(), **peer(files)}
+        files = [Path(f) for f in a.peer_pdfs] if a.peer_pdfs else sorted(SHARED.glob(a.peer_files))
+        what = ", ".join(f.name for f in files) if a.peer_pdfs else a.peer_files
+        p = {"started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "cpu": _cpu_model(),
+             "load_avg_start": os.getloadavg(), **peer(files)}
+        if a.peer_pdfs:
+            result["peer_pdfs"] = {**result.get("peer_pdfs", {}), what: {"pdfs": [str(f) for f in files], **p}}
+        else:
+            result["peer"] = p = {"glob": a.peer_files, **p}
         t = Table("pipeline", "pages", "chunks", "searchable s", "all done s", "pages/s", "chunks/s", "parse s",
                   "split s", "write s", "graph s", "embed s", "peak RSS MB",
-                  title=f"side by side on {len(files)} PDFs ({a.peer_files})")
+                  title=f"side by side on {len(files)} PDFs ({what})")
         for r in p["runs"]:
             st = r["stages_s"]
             t.add_row(r["pipeline"], str(r["pages"]), str(r["chunks"]), f"{r['searchable_s']:.1f}",

@@ -7,9 +7,10 @@ paragraphs as the corpus; the paragraphs (shuffled, seed 0) are concatenated int
 passages, rendered two ways: ``md`` (each passage under a ``# title`` heading) and ``plain`` (each passage a
 paragraph, its title on the first line, no markup), so a splitter must find the passage boundaries itself in
 ``plain``. Each splitter's chunks are written through ragent's IndexWriter (packaged MiniLM dense + BM25 sparse,
-Qdrant local mode, no graph) and searched with ragent's dense + sparse paths fused by RRF (no rerank). A gold
-passage counts as found at k when the top-k chunks together cover >= 50% of its body text (chunks are located in
-the document by their text, whitespace and '#' ignored). recall@k = mean over questions of found/gold.
+the configured default vector backend via ``build_index``: Qdrant Edge, no graph) and searched with ragent's dense +
+sparse paths fused by RRF (no rerank). A gold passage counts as found at k when the top-k chunks together cover
+>= 50% of its body text (chunks are located in the document by their text, whitespace and '#' ignored). recall@k =
+mean over questions of found/gold.
 
 Speed. Split time per corpus (ragent: parse + split of the rendered file, as the Ingestor does; llama-index: the
 parser over a ``Document`` of the same text), including the splitters' own sentence embeddings for the semantic
@@ -204,7 +205,7 @@ def measure(name: str, split: Callable[[Path, str], list[str]], docs: list[Doc],
             emb: CachedEmbedder, tmp: Path, suffix: str) -> dict[str, Any]:
     from core.settings import RetrievalConfig, Settings
     from core.types import Chunk, content_id
-    from retrieval.index import QdrantIndex
+    from retrieval.factory import build_index
     from retrieval.registry import DocRecord, Registry
     from retrieval.retriever import Retriever
     from retrieval.writer import IndexWriter
@@ -232,7 +233,7 @@ def measure(name: str, split: Callable[[Path, str], list[str]], docs: list[Doc],
             spans[c.id] = (d, span)
     home = tmp / f"home-{name}"
     s = Settings(home=home)  # type: ignore[call-arg]
-    index, reg = QdrantIndex(s.index), Registry(s.index.db_path)
+    index, reg = build_index(s.index), Registry(s.index.db_path)
     try:
         for d in docs:
             doc_id = content_id("bench", d.name)
