@@ -1,5 +1,5 @@
-"""The REST API against the real app on the embedded defaults: real Qdrant local mode, real MiniLM, the real
-example PDF; a scripted FakeLLM for speed (tests/test_api_openai.py has the real-vLLM test)."""
+"""The REST API against the real app on the embedded defaults: real Qdrant Edge (the embedded vector default), real
+MiniLM, the real example PDF; a scripted FakeLLM for speed (tests/test_api_openai.py has the real-vLLM test)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Fine-tuning through the REST API for real: POST /v1/workspaces/{ws}/finetune runs the loop as a background
-job (packaged MiniLM, Qdrant local mode), GET /v1/jobs/{id} reports its stages, and searches keep answering."""
+job (packaged MiniLM, Qdrant Edge: the embedded default), GET /v1/jobs/{id} reports its stages, and searches keep
+answering."""
 
 from __future__ import annotations
 
