@@ -39,16 +39,14 @@ _POSSESSIVE_ROLE = re.compile(r"\w['\u2019]s\s+(?:[a-z]+\s+)?(?:performer|singer
 # ("the country containing Nugegoda", "the book named after ...", "the film directed by ...")
 _REDUCED = re.compile(r"\b(?:the|a|an)\s+[a-z][\w-]*\s+(?:[A-Z][\w.'-]*\s+){1,4}(?:is|was|are|were)\s+"
                       r"(?:from|in|part\s+of|a\s+part\s+of|located|based|a\s+member\s+of)\b")
-_PARTICIPLE = re.compile(r"\b(?:the|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w-]+\s+(?:containing|named\s+after|"
-                         r"(?:directed|written|produced|founded|owned|created|performed|sung|designed|built|made|released|published|"
-                         r"developed)\s+by)\b", re.I)
+_PARTICIPLES = (r"containing|named\s+after|(?:directed|written|produced|founded|owned|created|performed|sung|designed|"
+                r"built|made|released|published|developed)\s+by")
+_PARTICIPLE = re.compile(r"\b(?:the|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w-]+\s+(?:" + _PARTICIPLES + r")\b", re.I)
 # a place described by whose birthplace it is ("Corey Taylor's city of birth", "the birthplace of David Morse"),
 # unless it is what the question asks for ("What is the birthplace of X?")
-_BIRTHPLACE = re.compile(r"(?:\w['\u2019]s\s+(?:city|place|country|town)\s+of\s+birth|\w['\u2019]s\s+(?:birthplace|"
-                         r"hometown)|\bthe\s+(?:birthplace|hometown|(?:city|place|country|town)\s+of\s+birth)\s+of)\b",
-                         re.I)
-_ASKS_BIRTHPLACE = re.compile(r"^\s*(?:is|was)\s+the\s+(?:birthplace|hometown|(?:city|place|country|town)\s+of\s+"
-                              r"birth)\s+of\s+[^,]+$", re.I)
+_BIRTH = r"birthplace|hometown|(?:city|place|country|town)\s+of\s+birth"
+_BIRTHPLACE = re.compile(r"(?:\w['\u2019]s\s+(?:" + _BIRTH + r")|\bthe\s+(?:" + _BIRTH + r")\s+of)\b", re.I)
+_ASKS_BIRTHPLACE = re.compile(r"^\s*(?:is|was)\s+the\s+(?:" + _BIRTH + r")\s+of\s+[^,]+$", re.I)
 
 
 # an entity named by its role ("the composer of Aschenbrodel"): a hop when something else is asked about it
@@ -79,13 +77,11 @@ def route(question: str) -> Route:
 # ---- the split read off the question's wording (no LLM) ------------------------------------------------------
 _ROLES = (r"performer|singer|author|writer|director|producer|composer|creator|founder|owner|father|mother|son|"
           r"daughter|spouse|wife|husband|sibling|brother|sister|employer|publisher|manufacturer|developer|"
-          r"headquarters|capital|birthplace|hometown|successor|predecessor|team|(?:city|place|country|town)\s+of\s+"
-          r"birth")
+          r"headquarters|capital|successor|predecessor|team|" + _BIRTH)
 # a description that runs to the end of the question: a relative clause, a participle or a reduced relative
 _DESCRIPTION_AT_END = re.compile(
     r"\b(?:the|a|an)\s+(?:[\w'-]+\s+){0,2}?[\w'-]+(?:,?\s+(?:(?:in|of|at|by|for|from|on|with|to)\s+)?"
-    r"(?:that|which|who|whom|whose|where|when)|\s+(?:containing|named\s+after|(?:directed|written|produced|founded|"
-    r"owned|created|performed|sung|designed|built|made|released|published|developed)\s+by)|\s+(?:[A-Z][\w.'-]*\s+)"
+    r"(?:that|which|who|whom|whose|where|when)|\s+(?:" + _PARTICIPLES + r")|\s+(?:[A-Z][\w.'-]*\s+)"
     r"{1,4}(?:is|was|are|were)\s+(?:from|in|part\s+of|located|based|a\s+member\s+of))\b[^?]*?\s*\??\s*$")
 # an entity named by whose role it plays: "Hello Love's performer", "Corey Taylor's city of birth"
 _POSSESSED = re.compile(r"\b(?:[A-Z][\w.'-]*\s+){0,4}[A-Z][\w.'-]*['\u2019]s\s+(?:[a-z]+\s+)?(?:" + _ROLES + r")\b")

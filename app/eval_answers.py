@@ -79,6 +79,7 @@ def embedder_key(s: Settings) -> str:
     the other way round); fp32 keeps the key older homes were built under."""
     return f"{s.embed_model}|{s.graph_extractor}" + (f"|{s.embed_quant}" if s.embed_quant != "none" else "")
 
+
 def f1_score(pred: str, gold: str) -> float:
     p, g = normalize(pred).split(), normalize(gold).split()
     same = sum((Counter(p) & Counter(g)).values())
