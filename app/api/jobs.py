@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -274,8 +274,9 @@ class JobManager:
             logger.exception("%s job %s crashed", job.kind, job.id)
             job.errors.append({"file": "", "error": job.public(f"internal error ({type(e).__name__}: {e})")})
             job.state = "failed"
-        job.finished = time.time()
-        self._save_quietly(job)
+        finished = time.time()
+        self._save_quietly(replace(job, finished=finished))  # stored before a waiter or poller sees the job end
+        job.finished = finished
 
     def wait(self, job_id: str, timeout: float = 120.0) -> Job | None:
         """Block until the job finishes (tests, CLI)."""
