@@ -9,7 +9,9 @@ and total time; per system EM and F1 on the short answer (SQuAD normalisation, b
 contains-gold, faithfulness, cited-gold rate and latency p50/p95.
 
 Results are cached per question (JSONL under ``$RAGENT_HOME/eval/answers``, keyed by the set, workspace, system,
-model and prompt version), so a long run resumes where it stopped, across sessions; the report states n.
+model, prompt version and the settings the system's answers depend on: ``run_config``), so a long run resumes where
+it stopped, across sessions, and a run with other settings (``RAGENT_AGENT_CHAIN_FIRST_DEPTH=100``) never reuses
+another's rows; the report states n.
 """
 
 from __future__ import annotations
@@ -315,8 +317,20 @@ async def run_one(rt: Runtime, system: str, ws: str, q: QA) -> dict[str, Any]:
 
 
 # ---- cache + report ---------------------------------------------------------------------------------------
-def cache_path(home: Path, qset: str, ws: str, system: str, model: str) -> Path:
-    key = hashlib.sha256(f"{qset}|{ws}|{system}|{model}|{PROMPT_VERSION}".encode()).hexdigest()[:10]
+def run_config(s: Settings, system: str) -> dict[str, Any]:
+    """The settings a system's answers depend on, besides the model and the prompts: the LLM's sampling for all,
+    the retrieval and the agent's sizes and routing for the systems that search (``rag`` shares the agent's answer
+    sizes). No credentials."""
+    out: dict[str, Any] = {"max_tokens": s.llm_max_tokens, "temperature": s.llm_temperature}
+    if system != "llm-only":
+        retrieval = {k: v for k, v in asdict(s.retrieval).items() if not k.startswith("neo4j_")}
+        out |= {"retrieval": retrieval, "agent": asdict(s.agent)}
+    return out
+
+
+def cache_path(home: Path, qset: str, ws: str, system: str, model: str, config: dict[str, Any] | None = None) -> Path:
+    conf = json.dumps(config, sort_keys=True, default=str) if config else ""
+    key = hashlib.sha256(f"{qset}|{ws}|{system}|{model}|{PROMPT_VERSION}|{conf}".encode()).hexdigest()[:10]
     return home / "eval" / "answers" / f"{qset}_{system}_{key}.jsonl"
 
 
@@ -383,11 +397,12 @@ def evaluate(rt: Runtime, qset: QASet, systems: Sequence[str], *,
     model = rt.settings.llm_served_name or rt.settings.llm_model
     report: dict[str, Any] = {"dataset": qset.name, "workspace": ws, "model": model, "prompt_version": PROMPT_VERSION,
                               "cpu": cpu_info(), "systems": {}, "rows": {}, "notes": qset.notes,
-                              "index_s": round(index_s, 1), "learn_version": LEARN_VERSION}
+                              "index_s": round(index_s, 1), "learn_version": LEARN_VERSION,
+                              "config": run_config(rt.settings, "agent")}
 
     async def go() -> None:
         paths = {s: cache_path(rt.settings.home, qset.name, ws, f"{s}-v{LEARN_VERSION}" if s in MEMORY_ARMS else s,
-                               model) for s in systems}
+                               model, run_config(rt.settings, s)) for s in systems}
         cached = {s: load_cache(p) for s, p in paths.items()}
         rows: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
         for p in paths.values():

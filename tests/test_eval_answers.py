@@ -190,3 +190,20 @@ def test_eval_workspaces_of_int8_and_fp32_vectors_differ(tmp_path: Path) -> None
     fp32, int8 = Settings(home=tmp_path), Settings(home=tmp_path, embed_quant="int8")
     assert embedder_key(fp32) == f"{fp32.embed_model}|{fp32.graph_extractor}"  # older homes keep their workspace
     assert embedder_key(int8) != embedder_key(fp32)
+
+
+def test_a_run_with_other_agent_settings_does_not_reuse_the_cached_rows(tmp_path: Path) -> None:
+    """The cache was keyed by set, workspace, system, model and prompts only: an A/B run with
+    RAGENT_AGENT_CHAIN_FIRST_DEPTH=100 read the default run's agent rows back as its own results."""
+    from app.eval_answers import cache_path, run_config
+
+    base, other = Settings(home=tmp_path), Settings(home=tmp_path, agent_chain_first_depth=100)
+    def path(s: Settings) -> Path:
+        return cache_path(tmp_path, "musique", "ws", "agent", "m", run_config(s, "agent"))
+
+    assert path(base) != path(other)
+    assert path(base) == path(Settings(home=tmp_path))
+    # llm-only does not search: the agent's settings do not split its rows
+    assert run_config(base, "llm-only") == run_config(other, "llm-only")
+    secret = Settings(home=tmp_path, neo4j_password="hunter2")
+    assert "hunter2" not in json.dumps(run_config(secret, "rag"), default=str)
