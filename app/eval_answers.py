@@ -235,7 +235,8 @@ async def _rag(rt: Runtime, ws: str, q: QA, t0: float, k: int = 5) -> Run:
     raw = "".join(pieces)
     run.short, run.answer, run.faithfulness = ans.short_answer, ans.answer, ans.faithfulness
     run.citations = [c.to_json() for c in ans.citations]
-    run.extra = {"raw": raw.strip(), "dropped": list(ans.dropped), "retrieved": [h.chunk.doc_title for h in hits]}
+    run.extra = {"raw": raw.strip(), "dropped": list(ans.dropped), "retrieved": [h.chunk.doc_title for h in hits],
+                 "retrieved_ids": [h.chunk.id for h in hits]}
     return run
 
 
@@ -253,7 +254,7 @@ async def _agent(rt: Runtime, ws: str, q: QA, t0: float, memory: str = "off") ->
             run.ttft_s = time.perf_counter() - t0
         elif ev["type"] == "answer":
             final = ev["answer"]
-            evidence = [h.chunk.doc_title for h in answer_evidence(agent.last_state, 5)]  # type: ignore[arg-type]
+            hits = answer_evidence(agent.last_state, 5)  # type: ignore[arg-type]
             run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
             t_answer = time.perf_counter()
             with metered() as learning:  # the experience reflectors: after the answer, not answer latency
@@ -261,7 +262,8 @@ async def _agent(rt: Runtime, ws: str, q: QA, t0: float, memory: str = "off") ->
                     pass
             run.extra["learn_s"] = round(time.perf_counter() - t_answer, 3)
             run.extra["learn_llm_calls"] = learning.calls
-            run.extra["evidence"] = evidence
+            run.extra["evidence"] = [h.chunk.doc_title for h in hits]
+            run.extra["evidence_ids"] = [h.chunk.id for h in hits]  # recall of gold passages, where ids are known
             break
     run.short, run.answer = str(final.get("short_answer", "")), str(final.get("answer", ""))
     run.citations, run.faithfulness = list(final.get("citations", [])), final.get("faithfulness")

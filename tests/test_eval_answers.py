@@ -83,6 +83,10 @@ def test_every_system_is_scored_and_a_second_run_resumes_from_the_cache(fake_rt:
     assert rep["systems"]["llm-only"]["cited_gold"] is None
     row = rep["rows"]["rag"][0]
     assert row["cited_gold"] == 1.0 and row["citations"][0]["page"] == 1 and row["total_s"] > 0
+    # the passages each system read, by id: recall of the gold passages is computed from the rows
+    assert set(row["retrieved_ids"]) >= {c["chunk_id"] for c in row["citations"]}
+    agent_row = rep["rows"]["agent"][0]
+    assert len(agent_row["evidence_ids"]) == len(agent_row["evidence"]) > 0
     calls = len(llm.calls)
     again = evaluate(rt, qs, ["llm-only", "rag", "agent"])
     assert len(llm.calls) == calls  # every row came from the cache
