@@ -50,8 +50,13 @@ _ASKS_BIRTHPLACE = re.compile(r"^\s*(?:is|was)\s+the\s+(?:" + _BIRTH + r")\s+of\
 
 
 # an entity named by its role ("the composer of Aschenbrodel"): a hop when something else is asked about it
-_ROLE_OF = re.compile(r"\bthe\s+(?:performer|singer|author|writer|director|producer|composer|creator|founder|"
-                      r"owner|publisher|manufacturer|developer|spouse|wife|husband|father|mother)s?\s+of\b", re.I)
+_PERSON_ROLES = (r"performer|singer|author|writer|director|producer|composer|creator|founder|spouse|wife|husband|"
+                 r"father|mother")
+_ROLE_NOUNS = _PERSON_ROLES + r"|owner|publisher|manufacturer|developer"
+_ROLE_OF = re.compile(r"\bthe\s+(?:" + _ROLE_NOUNS + r")s?\s+of\b", re.I)
+# ... unless the role is what is asked: "Who is the author of Alexander?", "Name the mother of X"
+_ASKS_ROLE = re.compile(r"^\W*(?:(?:who|what)\s+(?:is|was|are|were)|name)\s+the\s+(?:" + _ROLE_NOUNS + r")s?\s+of\b",
+                        re.I)
 
 
 def depth(question: str) -> int:
@@ -64,8 +69,11 @@ def depth(question: str) -> int:
     cues += len(_POSSESSIVE_ROLE.findall(q)) + len(_REDUCED.findall(body)) + len(_PARTICIPLE.findall(body))
     if not _ASKS_BIRTHPLACE.match(body.rstrip("?. ")):
         cues += len(_BIRTHPLACE.findall(q))
-    if cues:  # "the author of X" counts only beside another cue: alone it is usually the thing asked for
-        cues += len(_ROLE_OF.findall(body))
+    roles = len(_ROLE_OF.findall(body))
+    if cues:
+        cues += roles
+    elif roles:  # "the author of X" alone: a hop unless the role is what is asked ("Who is the author of X?")
+        cues = roles - bool(_ASKS_ROLE.match(q))
     return cues
 
 
@@ -106,7 +114,7 @@ def split_by_wording(question: str) -> list[str]:
     if m is None:
         m = _DESCRIPTION_AT_END.search(q)
         if m is None or _SUBJECT_SLOT.search(q[:m.start()]):
-            return []
+            return _split_at_role(q)
     if not _WH.search(q[:m.start()]):  # a statement with the wh-word inside the description: it is what is asked
         return []
     span = m.group(0).strip().rstrip("?").strip()
@@ -115,6 +123,31 @@ def split_by_wording(question: str) -> list[str]:
     rest = q[m.end():] if m.re is _POSSESSED else "?"
     hop2 = (q[:m.start()] + "#1" + rest).strip()
     return [f"What is {span}?", hop2 if hop2.endswith("?") else hop2 + "?"]
+
+
+# "the producer of The Jewel of the Nile": a role, then the name of what it is the role of (capitalised words and
+# the small words and commas inside titles, or a quoted title); the name's extent is where the capitals end
+_CAP = r"[A-Z0-9][\w.'\u2019-]*"
+_NAME = (r"(?:[\"\u201c][^\"\u201d]{1,80}[\"\u201d]|" + _CAP + r"(?:(?:,\s+|\s+(?:(?:of|the|and|und|de|du|des|la|le|"
+         r"les|von|van|der|in|for|on|a|an|to|with)\s+)*)" + _CAP + r")*)")
+_ROLE_SPAN = re.compile(r"\b(?i:the)\s+(?P<role>(?i:" + _ROLE_NOUNS + r"))s?\s+of\s+" + _NAME)
+_ASKS_IT = re.compile(r"\W*(?:who|what|which)\s+(?:is|was|are|were)\s+#1\W*", re.I)  # the hop would be the question
+
+
+def _split_at_role(q: str) -> list[str]:
+    """Two hops for an entity named by its role when something else is asked about it: "What country was the
+    author of Brand a citizen of?" -> ["Who is the author of Brand?", "What country was #1 a citizen of?"]; []
+    when the role is what is asked ("Who was the author of Brand?") or no role is followed by a name."""
+    for m in _ROLE_SPAN.finditer(q):
+        if not _WH.search(q[:m.start()]):
+            continue
+        hop2 = (q[:m.start()] + "#1" + q[m.end():]).strip()
+        hop2 = hop2 if hop2.endswith("?") else hop2 + "?"
+        if _ASKS_IT.fullmatch(hop2):
+            continue
+        who = "Who" if re.fullmatch(_PERSON_ROLES, m.group("role").lower()) else "What"
+        return [f"{who} is {m.group(0)}?", hop2]
+    return []
 
 
 class Decomposition(BaseModel):

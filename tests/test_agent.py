@@ -135,6 +135,21 @@ def test_split_by_wording() -> None:
     assert split_by_wording("When did the country containing Nugegoda leave the Empire?") == []  # subject: extent?
     assert split_by_wording("The league includes the team that was formed in what year?") == []  # asked, no hop
     assert split_by_wording("What is the rated output of the NW-200?") == []
+    # an entity named by its role ("the author of Brand") when something else is asked about it
+    assert split_by_wording("What country was the author of Brand a citizen of?") == [
+        "Who is the author of Brand?", "What country was #1 a citizen of?"]
+    assert split_by_wording("What movie stars Morgan Freeman and the producer of The Jewel of the Nile?") == [
+        "Who is the producer of The Jewel of the Nile?", "What movie stars Morgan Freeman and #1?"]
+    assert split_by_wording("Who is the spouse of the director of Jump for Glory?") == [
+        "Who is the director of Jump for Glory?", "Who is the spouse of #1?"]
+    assert split_by_wording('What genre did the author of "Act of War" write?') == [
+        'Who is the author of "Act of War"?', "What genre did #1 write?"]
+    assert split_by_wording("What kind of university did the author of Alexander and the Terrible, Horrible, No Good, "
+                            "Very Bad Day attend?") == [
+        "Who is the author of Alexander and the Terrible, Horrible, No Good, Very Bad Day?",
+        "What kind of university did #1 attend?"]
+    assert split_by_wording("Who was the author of Brand?") == []  # the role is what is asked
+    assert split_by_wording("Who is the wife of Kim Jong-chul?") == []
 
 
 def test_a_description_ending_the_question_takes_the_chain_its_wording_gives(ws_runtime: Runtime) -> None:
@@ -315,6 +330,12 @@ def test_routes_by_question() -> None:
     assert depth("Which region is Corey Taylor's city of birth located in?") == 1
     assert depth("What is the birthplace of Meehan Bonnar?") == 0  # what is asked, not a hop
     assert depth("What is the rated output of the inverter named NW-200?") == 0  # named, not described
+    # an entity named by its role counts when something else is asked about it, not when it is what is asked
+    assert depth("What country was the author of Brand a citizen of?") == 1
+    assert depth("What piece by the composer of Bastien und Bastienne is used as a cliche?") == 1
+    assert depth("Who is the spouse of the director of Jump for Glory?") == 1
+    assert depth("Who is the wife of Kim Jong-chul?") == 0
+    assert depth("Name the mother of Edward Stafford.") == 0
 
 
 def test_error_still_ends_with_answer_and_resume_by_thread(ws_runtime: Runtime, tmp_path: Path) -> None:
