@@ -6,7 +6,11 @@ Throughput: ``Ingestor.ingest`` end to end (parse + split + embed + index, no en
 MiniLM and the configured default vector backend (``retrieval.factory.build_index``: Qdrant Edge, the embedded
 default) in a fresh temp home, on ../shared/data/pdfs (all) and a long real manual
 (asymptote.pdf: ``cd /tmp && apt-get download asymptote-doc && dpkg-deb -x asymptote-doc_*.deb asy``),
-with a per-stage profile (embedding time measured inside the embedder).
+with a per-stage profile (embedding time measured inside the embedder). ``--prefetch both`` runs each
+throughput row with parse prefetch off and on (``RAGENT_INGEST_PREFETCH``: the next file parsed in a worker process
+while this one is split, embedded and written), one after the other, each in a fresh home with its models loaded
+outside the timed region; every row records ``prefetch`` (with it on, "parse" is the wait for the worker), and the
+"on" row of a pair holds ``speedup_vs_off`` (wall seconds off / on).
 
 Side by side (``--peer``): on the same PDFs in one run, each in its own process (so peak RSS is its own), the
 pipeline a user would script in an afternoon -- ``pymupdf4llm.to_markdown`` (per page) -> llama-index
@@ -30,7 +34,8 @@ top-k chunks cover half of it). ``icdar2013``: the ICDAR 2013 PDFs with one ques
 cell@k = such a chunk also holding the row header and the value.
 
 Run: .venv/bin/python bench/ingest.py [--skip-quality] [--skip-throughput] [--split lexical,semantic]
-                                      [--embed-backend onnx,torch] [--peer [--peer-files GLOB | --peer-pdfs PATH...]]
+                                      [--embed-backend onnx,torch] [--prefetch off|on|both]
+                                      [--peer [--peer-files GLOB | --peer-pdfs PATH...]]
                                       [--peer-quality [--peer-questions 100] [--peer-tables N]]
 Writes bench/results/ingest.json (a skipped section keeps its previous figures) and prints tables.
 """
@@ -118,7 +123,8 @@ def quality() -> dict[str, Any]:
     }
 
 
-def throughput(label: str, files: list[Path], split_mode: str, backend: str = "onnx") -> dict[str, Any]:
+def throughput(label: str, files: list[Path], split_mode: str, backend: str = "onnx",
+               prefetch: bool = False) -> dict[str, Any]:
     from core.embedder import SentenceTransformerEmbedder
     from core.settings import Settings
     from ingest.pipeline import Ingestor
@@ -133,7 +139,7 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
         index, reg = build_index(s.index), Registry(s.index.db_path)
         graph = build_graph_store(s.retrieval, s.index.db_path.parent)  # the embedded SQLite graph, as ragent's
         writer = IndexWriter(index, lambda ws: emb, graph=graph)
-        ing = Ingestor(index, reg, emb, home=s.home, split_mode=split_mode, index_writer=writer)
+        ing = Ingestor(index, reg, emb, home=s.home, split_mode=split_mode, index_writer=writer, prefetch=prefetch)
         t = time.perf_counter()
         res = ing.ingest(files, "bench")
         wall = time.perf_counter() - t
@@ -145,7 +151,7 @@ def throughput(label: str, files: list[Path], split_mode: str, backend: str = "o
     chunks = sum(r.chunks for r in res)
     stages = {k: round(v, 2) for k, v in ing.timings.items()}
     return {
-        "label": label, "split_mode": split_mode, "embed_backend": backend, "files": len(files),
+        "label": label, "split_mode": split_mode, "embed_backend": backend, "prefetch": prefetch, "files": len(files),
         "failed": [(Path(r.path).name, r.error) for r in res if r.status == "failed"],
         "pages": pages, "chunks": chunks, "points": points, "seconds": round(wall, 2),
         "pages_per_s": round(pages / wall, 2), "chunks_per_s": round(chunks / wall, 2),
@@ -466,6 +472,8 @@ def main() -> None:
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--split", default="lexical,semantic", help="comma-separated split modes to measure")
     ap.add_argument("--embed-backend", default="onnx", help="comma-separated embedding backends (onnx, torch)")
+    ap.add_argument("--prefetch", choices=("off", "on", "both"), default="off",
+                    help="throughput with parse prefetch off, on, or both side by side (each in a fresh home)")
     ap.add_argument("--also", default="shared/data/pdfs (all)",
                     help="corpora also measured with the later split modes (the first mode runs on all)")
     ap.add_argument("--peer", action="store_true", help="also run the side-by-side with a scripted pipeline")
@@ -517,21 +525,28 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     if not a.skip_throughput:
         shared = sorted(SHARED.rglob("*.pdf"))
+        modes = {"off": (False,), "on": (True,), "both": (False, True)}[a.prefetch]
         runs = []
         result["throughput"] = runs
         for backend in a.embed_backend.split(","):
             for sem in a.split.split(","):
                 for label, files in (("shared/data/pdfs (all)", shared),
                                      ("asymptote.pdf", [ASY] if ASY.exists() else [])):
-                    if files and (sem == a.split.split(",")[0] or label in a.also):
-                        runs.append(throughput(label, files, sem, backend))
+                    if not files or not (sem == a.split.split(",")[0] or label in a.also):
+                        continue
+                    for prefetch in modes:  # off, then on: the same PDFs, a fresh home each
+                        runs.append(throughput(label, files, sem, backend, prefetch))
+                        if len(modes) == 2 and prefetch:  # the side by side: wall seconds off / on
+                            runs[-1]["speedup_vs_off"] = round(runs[-2]["seconds"] / runs[-1]["seconds"], 3)
                         Path(a.out).write_text(json.dumps(result, indent=1))  # keep what is done if interrupted
                         con.print(runs[-1], highlight=False)
-        t = Table("corpus", "split", "embed", "pages", "chunks", "s", "pages/s", "parse s", "split s", "write s",
-                  "embed s (share)", "embed texts/s", title="end-to-end ingest (no enrichment)")
+        t = Table("corpus", "split", "embed", "prefetch", "pages", "chunks", "s", "pages/s", "parse s", "split s",
+                  "write s", "embed s (share)", "embed texts/s",
+                  title="end-to-end ingest (no enrichment; with prefetch, parse s = the wait for the worker)")
         for r in runs:
             st = r["stages_s"]
-            t.add_row(r["label"], r["split_mode"], r.get("embed_backend", "torch"), str(r["pages"]), str(r["chunks"]),
+            t.add_row(r["label"], r["split_mode"], r.get("embed_backend", "torch"),
+                      "on" if r.get("prefetch") else "off", str(r["pages"]), str(r["chunks"]),
                       f"{r['seconds']:.1f}", f"{r['pages_per_s']:.2f}", f"{st.get('parse', 0):.1f}",
                       f"{st.get('split', 0):.1f}", f"{st.get('write', 0):.1f}",
                       f"{r['embed_s']:.1f} ({r['embed_share']:.0%})", f"{r['embed_texts_per_s']:.1f}")

@@ -150,6 +150,7 @@ class IngestConfig:
     enrich_concurrency: int = 4  # enrichment requests in flight at once
     ocr: OcrSettings = field(default_factory=OcrSettings)
     graph_stage: GraphStage = "deferred"  # graph after every file of the batch is searchable, or inline
+    prefetch: bool = False  # parse the next file in a worker process while this one is split, embedded, written
 
 
 @dataclass(frozen=True)

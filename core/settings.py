@@ -146,6 +146,10 @@ class Settings(BaseSettings):
         description="Ingest's graph work: deferred = a document is searchable once its dense + sparse vectors are "
         "written, and its entities, relations and entity-name vectors follow in a second stage; inline = together.",
     )
+    ingest_prefetch: bool = Field(
+        _I.prefetch, description="Parse the next file of a batch in one worker process while the current one is "
+        "split, embedded and written (same results; costs a process start of its own). Off until measured to win.",
+    )
     # Ingest: OCR (Tesseract through PyMuPDF) and the vision-model path
     ocr: OcrMode = Field(
         _O.mode, description="OCR with Tesseract: auto = pages without a usable text layer and images that carry "
@@ -356,7 +360,7 @@ class Settings(BaseSettings):
             split_mode=self.split_mode, enrich=self.enrich, enrich_doc_chars=self.enrich_doc_chars,
             enrich_concurrency=self.enrich_concurrency,
             ocr=OcrSettings(mode=self.ocr, languages=self.ocr_languages, dpi=self.ocr_dpi),
-            graph_stage=self.graph_stage,
+            graph_stage=self.graph_stage, prefetch=self.ingest_prefetch,
         )
 
     @property

@@ -13,6 +13,15 @@ searchable ``graph_stage_run`` extracts entities and relations, embeds new entit
 every pending document of the workspace, one document at a time, marking each ``graph="done"``. A crash in
 that stage leaves rows ``pending``: the next ``ingest`` (even of nothing new) finishes them, and rewriting a
 chunk's graph is idempotent. ``graph_stage="inline"`` writes vectors and graph together, as before.
+
+Prefetch (``prefetch=True``, ``RAGENT_INGEST_PREFETCH``; off by default): while this process splits, embeds and
+writes file N, ONE spawned worker process parses file N+1. Everything else stays here and in the same order:
+``prepare`` (checks, hash, unchanged / duplicate short cuts, staging folder) decides each file before its parse is
+sent, so a file a short cut skips is never parsed; only ``parse_fn`` runs in the worker (it must pickle: a
+module-level function). The worker starts only when a second file of the batch needs parsing (the first is parsed
+here, next to the worker's parse of the second) and stops at the end of the batch. Results are the same with and
+without it: an ``IngestError`` raised in the worker fails that file with its message; if the worker dies
+(``BrokenProcessPool``, e.g. the OOM killer), one warning is logged and the rest of the batch is parsed here.
 """
 
 from __future__ import annotations
@@ -20,12 +29,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from core.config import GraphStage, IngestConfig, SplitMode
 from core.embedder import Embedder
@@ -68,6 +80,46 @@ class FileResult:
         return dict(self.__dict__)
 
 
+class ParseFn(Protocol):
+    """What the Ingestor parses a file with (``ingest.parse.parse_file``). With prefetch it runs in a spawned
+    worker process, so it must pickle: a module-level function."""
+
+    def __call__(self, path: Path, *, max_pages: int = ..., files_dir: Path | None = ...,
+                 ocr: OcrConfig | None = ...) -> ParsedDoc: ...
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """A file past ``prepare``: checked, hashed, neither unchanged nor a duplicate; its staging folder (where the
+    parse saves images; None without a home) is empty. ``prev`` is its registry row before this run, if any."""
+
+    path: Path
+    source: str  # the absolute path
+    doc_id: str
+    digest: str
+    size: int
+    prev: DocRecord | None
+    staging: Path | None
+
+    @property
+    def had_done(self) -> bool:
+        return self.prev is not None and self.prev.status == "done"
+
+    @property
+    def version(self) -> int:
+        return 1 if self.prev is None else self.prev.version + 1 if self.had_done else self.prev.version
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """File ``index`` of a prefetching batch, prepared ahead of its turn: a short cut, a refusal, or a job whose
+    parse runs in the worker (``future``; None: parsed in this process when its turn comes)."""
+
+    index: int
+    outcome: FileResult | IngestError | FileJob
+    future: Future[ParsedDoc] | None = None
+
+
 @dataclass
 class Ingestor:
     """Ingests files into a workspace. ``embedder`` is an Embedder or a per-workspace ``embedder_for``
@@ -91,6 +143,12 @@ class Ingestor:
     # None = an IndexWriter of vectors only (no graph: the Runtime is the one place a graph store is built)
     index_writer: IndexWriter | None = None
     graph_stage: GraphStage = IngestConfig.graph_stage  # RAGENT_GRAPH_STAGE: after all files are searchable, or inline
+    prefetch: bool = IngestConfig.prefetch  # RAGENT_INGEST_PREFETCH: parse file N+1 in a worker while N is written
+    parse_fn: ParseFn = parse_file  # the parser (a seam for tests: with prefetch it must pickle)
+    # prefetch state, within one ``ingest`` call: the next file, prepared; the worker; whether it died
+    _ahead: _Staged | None = field(default=None, init=False, repr=False, compare=False)
+    _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _pool_lost: bool = field(default=False, init=False, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, index: VectorIndex, registry: Registry, embedder: Embedder | Callable[[str], Embedder],
@@ -98,7 +156,7 @@ class Ingestor:
         """An Ingestor with ``config``'s limits, splitting and OCR (``Settings.ingest``); ``kw`` sets the rest."""
         return cls(index, registry, embedder, chunk_chars=config.chunk_chars, max_file_mb=config.max_file_mb,
                    max_pages=config.max_pages, split_mode=config.split_mode, graph_stage=config.graph_stage,
-                   ocr=OcrConfig.of(config.ocr), **kw)
+                   prefetch=config.prefetch, ocr=OcrConfig.of(config.ocr), **kw)
 
     def _time(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -135,17 +193,23 @@ class Ingestor:
         paths = list(paths)
         self._mark_pending(paths, workspace)
         results = []
-        for p in paths:
-            if self.on_file is not None:
-                self.on_file(p)
-            t0 = time.perf_counter()
-            try:
-                r = self.ingest_file(p, workspace)
-            except IngestError as e:
-                logger.warning("%s", e)
-                r = FileResult(path=str(p), status="failed", error=str(e))
-            results.append(replace(r, seconds=round(time.perf_counter() - t0, 3)))
-            self._tick("file")
+        try:
+            for i, p in enumerate(paths):
+                if self.on_file is not None:
+                    self.on_file(p)
+                t0 = time.perf_counter()
+                try:
+                    if self.prefetch:
+                        r = self._ingest_prefetching(paths, i, workspace)
+                    else:
+                        r = self.ingest_file(p, workspace)
+                except IngestError as e:
+                    logger.warning("%s", e)
+                    r = FileResult(path=str(p), status="failed", error=str(e))
+                results.append(replace(r, seconds=round(time.perf_counter() - t0, 3)))  # with prefetch: + the wait
+                self._tick("file")
+        finally:
+            self._stop_prefetch()
         if any(r.status in ("ingested", "updated") for r in results):
             self.index.optimize(workspace)  # Qdrant Edge: build HNSW for the new points; elsewhere a no-op
         self.graph_stage_run(workspace)
@@ -202,6 +266,14 @@ class Ingestor:
 
     # ---- one file --------------------------------------------------------------------------------
     def ingest_file(self, path: Path, workspace: str) -> FileResult:
+        job = self.prepare(path, workspace)
+        if isinstance(job, FileResult):
+            return job
+        return self.finish(job, workspace, lambda: self._parse_here(job))
+
+    def prepare(self, path: Path, workspace: str) -> FileResult | FileJob:
+        """The cheap first part of a file, always in this process: checks (raise ``IngestError``), hash, the
+        ``unchanged`` / ``duplicate`` short cuts (their FileResult), else a job with an empty staging folder."""
         data = self._check(path)
         source = str(path.resolve())
         digest = hashlib.sha256(data).hexdigest()
@@ -216,15 +288,19 @@ class Ingestor:
             t = twins[0]
             return FileResult(str(path), "duplicate", t.doc_id, t.pages, len(t.chunk_ids), version=t.version,
                               note=f"same content as {t.source}; not ingested twice")
-        had_done = prev is not None and prev.status == "done"
-        version = 1 if prev is None else prev.version + 1 if had_done else prev.version
         staging = self.files_dir(f"{doc_id}.new")
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        return FileJob(path, source, doc_id, digest, len(data), prev, staging)
+
+    def finish(self, job: FileJob, workspace: str, parse: Callable[[], ParsedDoc]) -> FileResult:
+        """The rest of a file: ``parse()`` (here, or the prefetch worker's result), describe images, split, enrich,
+        then registry ``processing`` -> write -> ``done``. A failure on the input registers the file ``failed``
+        (a changed file keeps its previous version searchable) and raises."""
+        path, source, doc_id, digest, staging = job.path, job.source, job.doc_id, job.digest, job.staging
         try:  # everything that can fail on the input happens before the index is touched
+            parsed = parse()
             t0 = time.perf_counter()
-            parsed = parse_file(path, max_pages=self.max_pages, files_dir=staging, ocr=self.ocr)
-            t0 = self._time("parse", t0)
             parsed = self.describe_images(parsed, staging)
             t0 = self._time("vision", t0)
             self._tick("pages", parsed.pages)
@@ -236,20 +312,20 @@ class Ingestor:
         except IngestError as e:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
-            if had_done:
+            if job.had_done:
                 raise IngestError(f"{e} (the previous version stays searchable)") from e
-            self.registry.put(DocRecord(workspace, doc_id, source, path.stem, digest, "failed", version,
+            self.registry.put(DocRecord(workspace, doc_id, source, path.stem, digest, "failed", job.version,
                                         error=str(e)))
             raise
         meta: dict[str, object] = {
             "images_seen": parsed.images_seen, "tables": sum(c.kind == "table" for c in chunks),
-            "images": sum(c.kind == "image" for c in chunks), "enriched": enriched, "bytes": len(data),
+            "images": sum(c.kind == "image" for c in chunks), "enriched": enriched, "bytes": job.size,
         }
-        rec = DocRecord(workspace, doc_id, source, parsed.title, digest, "processing", version, parsed.pages,
+        rec = DocRecord(workspace, doc_id, source, parsed.title, digest, "processing", job.version, parsed.pages,
                         meta=meta)
         t0 = time.perf_counter()
         self.registry.put(rec)
-        if prev is not None:  # replace the old version (also cleans up after a crash mid-ingest)
+        if job.prev is not None:  # replace the old version (also cleans up after a crash mid-ingest)
             self.writer.delete_doc(workspace, doc_id)
         self._commit_files(doc_id, staging)
         deferred = self.graph_stage == "deferred" and self.writer.graph is not None
@@ -260,11 +336,104 @@ class Ingestor:
         self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks),
                                   graph="pending" if deferred else "done"))
         self._time("write", t0)
-        return FileResult(str(path), "updated" if had_done else "ingested", doc_id, parsed.pages, len(chunks),
-                          version=version, tables=sum(c.kind == "table" for c in chunks),
+        return FileResult(str(path), "updated" if job.had_done else "ingested", doc_id, parsed.pages, len(chunks),
+                          version=job.version, tables=sum(c.kind == "table" for c in chunks),
                           images=sum(c.kind == "image" for c in chunks), enriched=enriched,
                           note="; ".join([*parsed.warnings] + ([f"{enrich_failed} chunk(s) got no LLM context "
                                                                 "(LLM errors, see the log)"] if enrich_failed else [])))
+
+    def _parse_here(self, job: FileJob) -> ParsedDoc:
+        t0 = time.perf_counter()
+        parsed = self.parse_fn(job.path, max_pages=self.max_pages, files_dir=job.staging, ocr=self.ocr)
+        self._time("parse", t0)
+        return parsed
+
+    # ---- prefetch: the next file's parse in a worker process -------------------------------------
+    def _ingest_prefetching(self, paths: list[Path], i: int, workspace: str) -> FileResult:
+        """``ingest_file`` of ``paths[i]`` with prefetch. The file was prepared while the one before it was written,
+        its parse sent to the worker, or is prepared now and parsed here. Before it is split, embedded and written,
+        the next file is prepared and its parse sent to the worker, so that the two overlap."""
+        ahead, self._ahead = self._ahead, None
+        staged = ahead if ahead is not None and ahead.index == i else self._stage(i, paths[i], workspace)
+        job = staged.outcome
+        if isinstance(job, IngestError):
+            raise job
+        if isinstance(job, FileResult):
+            return job
+        if i + 1 < len(paths) and not self._may_follow(paths[i + 1], workspace, job):
+            self._ahead = self._stage(i + 1, paths[i + 1], workspace, busy=True)
+        future = staged.future
+        if future is None:
+            return self.finish(job, workspace, lambda: self._parse_here(job))
+        return self.finish(job, workspace, lambda: self._parse_prefetched(job, future))
+
+    def _stage(self, index: int, path: Path, workspace: str, busy: bool = False) -> _Staged:
+        """``prepare`` file ``index``, keeping its refusal for its turn; ``busy``: this process is about to write
+        another file, so a job's parse goes to the worker meanwhile."""
+        try:
+            outcome = self.prepare(path, workspace)
+        except IngestError as e:
+            return _Staged(index, e)
+        future = self._submit(outcome) if busy and isinstance(outcome, FileJob) else None
+        return _Staged(index, outcome, future)
+
+    @staticmethod
+    def _may_follow(path: Path, workspace: str, busy: FileJob) -> bool:
+        """Whether ``path``'s short cuts may depend on how ``busy`` ends, so it is prepared only after it: the same
+        document (unchanged once written), or maybe the same content (a duplicate once written; told by the size,
+        the hash is read in ``prepare``)."""
+        try:
+            if path.stat().st_size == busy.size:
+                return True
+        except OSError:
+            return False  # prepare says what is wrong with it
+        return content_id(workspace, str(path.resolve())) == busy.doc_id
+
+    def _submit(self, job: FileJob) -> Future[ParsedDoc] | None:
+        """Send ``job``'s parse to the worker, started on first use; None once the worker died in this batch."""
+        if self._pool_lost:
+            return None
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return self._pool.submit(self.parse_fn, job.path, max_pages=self.max_pages, files_dir=job.staging,
+                                     ocr=self.ocr)
+        except BrokenProcessPool as e:
+            self._lose_worker(e)
+            return None
+
+    def _parse_prefetched(self, job: FileJob, future: Future[ParsedDoc]) -> ParsedDoc:
+        """The worker's parse of ``job`` (its ``IngestError`` re-raised here); "parse" times the wait for it, the
+        part of parsing left on this process's path. A dead worker: the file is parsed here."""
+        t0 = time.perf_counter()
+        try:
+            parsed = future.result()
+        except BrokenProcessPool as e:
+            self._lose_worker(e)
+            self._time("parse", t0)
+            if job.staging is not None:
+                shutil.rmtree(job.staging, ignore_errors=True)  # what the worker saved before it died
+            return self._parse_here(job)
+        self._time("parse", t0)
+        return parsed
+
+    def _lose_worker(self, e: BaseException) -> None:
+        if self._pool_lost:
+            return
+        logger.warning("the ingest prefetch worker died (%s); the rest of the batch is parsed in this process",
+                       str(e) or type(e).__name__)
+        self._pool_lost = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _stop_prefetch(self) -> None:
+        """End of a batch: the worker stops (after a parse it may be running), the next batch starts afresh."""
+        self._ahead = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pool_lost = False
 
     def _commit_files(self, doc_id: str, staging: Path | None) -> None:
         if self.home is None:
