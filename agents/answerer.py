@@ -69,11 +69,9 @@ def final_hop(state: AgentState) -> tuple[str, str]:
 
 def answer_evidence(state: AgentState, k: int) -> list[Hit]:
     """The evidence the answerer reads, best first: every hop's hits interleaved by rank, the multi-hop chain's
-    last hop leading, the hits that name a hop's answer ahead of the rest (``ragent eval retrieval --agent``
-    scores this ranking against the gold passages)."""
-    facts = facts_of(state)
-    last_step = final_hop(state)[0] if facts else ""
-    return ranked_hits(state.get("evidence", []), k, first=last_step, prefer=[a for _, a in facts])
+    last hop leading (``ragent eval retrieval --agent`` scores this ranking against the gold passages)."""
+    last_step = final_hop(state)[0] if facts_of(state) else ""
+    return ranked_hits(state.get("evidence", []), k, first=last_step)
 
 
 async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:

@@ -4,7 +4,6 @@ question they cover; templating of step inputs for learned shortcuts."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from agents.cite import content_words
@@ -15,13 +14,9 @@ def chunk_of(ev: dict[str, Any]) -> Chunk:
     return Chunk.from_payload(ev["chunk"])
 
 
-def ranked_hits(evidence: list[dict[str, Any]], limit: int, first: str = "",
-                prefer: Sequence[str] = ()) -> list[Hit]:
+def ranked_hits(evidence: list[dict[str, Any]], limit: int, first: str = "") -> list[Hit]:
     """Evidence as hits, deduplicated by chunk, interleaved by each step's rank (round robin) so the best hit
-    of every hop gets in before the second-best of any; the hits of step ``first`` lead each round. ``prefer``:
-    the multi-hop chain's hop answers; the hits that name one of them come first (in the same order), so a
-    distractor of the last hop ("Who was in charge of Somalia?" -> a passage on the Republic of the Congo)
-    gives way to passages about the entity the chain found."""
+    of every hop gets in before the second-best of any; the hits of step ``first`` lead each round."""
     per_step: dict[str, list[dict[str, Any]]] = {}
     if first:
         per_step[first] = []
@@ -35,16 +30,7 @@ def ranked_hits(evidence: list[dict[str, Any]], limit: int, first: str = "",
             if r < len(evs) and evs[r]["chunk"]["id"] not in seen:
                 seen.add(evs[r]["chunk"]["id"])
                 out.append(Hit(chunk=chunk_of(evs[r]), score=float(evs[r]["score"])))
-    names = [n for n in (_norm(p) for p in prefer) if len(n.strip()) >= 2]
-    if names:
-        named = {h.chunk.id for h in out if any(n in _norm(f"{h.chunk.doc_title} {h.chunk.text}") for n in names)}
-        out = [h for h in out if h.chunk.id in named] + [h for h in out if h.chunk.id not in named]
     return out[:limit]
-
-
-def _norm(text: str) -> str:
-    """Lower case, words only, single spaces, padded: " jefferson county " matches as whole words."""
-    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
 
 
 def coverage(question: str, evidence: list[dict[str, Any]]) -> tuple[float, list[str]]:

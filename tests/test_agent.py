@@ -617,22 +617,3 @@ def test_llm_tips_that_state_this_questions_facts_are_not_stored(ws_runtime: Run
     texts = [t["text"] for t in mem.list("tips", "w")]
     assert "Read the specifications table for ratings." in texts
     assert not any("NW-200" in t for t in texts)
-
-
-def test_the_answerer_reads_the_passages_that_name_the_chains_answer_first() -> None:
-    """'Who was in charge of Somalia?' (hop 1 found Somalia): the last hop's second hit was a passage on the Republic
-    of the Congo, and the 1.5B answered its president. Passages naming a hop's answer now come first."""
-    from agents.evidence import ranked_hits
-
-    def ev(step: str, cid: str, title: str, text: str) -> dict[str, Any]:
-        return {"step": step, "score": 1.0, "chunk": {"id": cid, "doc_id": cid, "workspace": "w", "text": text,
-                                                       "doc_title": title}}
-
-    evidence = [ev("s3", "congo", "Republic of the Congo", "Fulbert Youlou ruled as the first president."),
-                ev("s3", "som", "Somalia", "Hassan Sheikh Mohamud is the president of Somalia."),
-                ev("s2", "ceel", "Ceelmakoile", "Ceelmakoile is a town in northern Somalia."),
-                ev("s2", "somalis", "Somalis", "Somalis are an ethnic group.")]
-    assert [h.chunk.id for h in ranked_hits(evidence, 3, first="s3")] == ["congo", "ceel", "som"]
-    assert [h.chunk.id for h in ranked_hits(evidence, 3, first="s3", prefer=["Somalia"])] == ["ceel", "som", "congo"]
-    # whole words only, and nothing named: the order stays
-    assert [h.chunk.id for h in ranked_hits(evidence, 2, first="s3", prefer=["Somal"])] == ["congo", "ceel"]
