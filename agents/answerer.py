@@ -12,7 +12,7 @@ from typing import Any
 from agents.answer import NOT_FOUND, answer_messages, finalize, short_supported
 from agents.deps import Deps
 from agents.events import CitationsEvent, ErrorEvent, Event, TokenEvent, emit
-from agents.evidence import ranked_hits
+from agents.evidence import naming, ranked_hits
 from agents.state import AgentState
 from core.errors import LLMUnavailableError, RagentError
 from core.llm import stream_chat
@@ -67,11 +67,35 @@ def final_hop(state: AgentState) -> tuple[str, str]:
     return "", ""
 
 
-def answer_evidence(state: AgentState, k: int) -> list[Hit]:
+def bridges(state: AgentState, step_id: str) -> list[str]:
+    """The short answers the chain's last hop ``step_id`` took from earlier hops (``{a1}`` -> "Uganda")."""
+    results = state.get("results") or {}
+    step = next((s for s in state.get("plan") or [] if s.get("id") == step_id), {})
+    out = []
+    for d in step.get("depends_on", []):
+        fact = (results.get(d) or {}).get("fact")
+        if fact and fact[1] != NOT_FOUND:
+            out.append(str(fact[1]))
+    return out
+
+
+def answer_evidence(state: AgentState, k: int, focus: bool = False) -> list[Hit]:
     """The evidence the answerer reads, best first: every hop's hits interleaved by rank, the multi-hop chain's
-    last hop leading (``ragent eval retrieval --agent`` scores this ranking against the gold passages)."""
+    last hop leading, and of those the passages that name the entity the last hop asked about first (``ragent
+    eval retrieval --agent`` scores this ranking against the gold passages).
+
+    ``focus``: only the passages that name that entity, where any does. The last hop asks about the entity an
+    earlier hop found ("Who is the opposition leader in Uganda?"), so its answer is in a passage about that
+    entity; a 1.5B given a passage about another country's opposition leader beside it answered from that one.
+    """
     last_step = final_hop(state)[0] if facts_of(state) else ""
-    return ranked_hits(state.get("evidence", []), k, first=last_step)
+    hits = ranked_hits(state.get("evidence", []), 10 * k, first=last_step)
+    names = bridges(state, last_step) if last_step else []
+    named = [h for h in hits if any(naming(h, n) for n in names)]
+    if focus and named:
+        return named[:k]
+    ids = {h.chunk.id for h in named}
+    return (named + [h for h in hits if h.chunk.id not in ids])[:k]
 
 
 async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
@@ -79,7 +103,7 @@ async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
     q = state.get("search_query") or state["question"]
     facts = facts_of(state)
     last_q = final_hop(state)[1] if facts else ""
-    hits = answer_evidence(state, cfg.answer_k)
+    hits = answer_evidence(state, cfg.answer_k, focus=True)
     trace: list[Event] = []
     rnd = state.get("round")
     budget = state.get("budget_exhausted", "")

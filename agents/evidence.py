@@ -33,6 +33,14 @@ def ranked_hits(evidence: list[dict[str, Any]], limit: int, first: str = "") -> 
     return out[:limit]
 
 
+def naming(hit: Hit, name: str) -> bool:
+    """Whether the hit's passage (or its document's title) names ``name``: every content word of the name occurs
+    in it ("Jefferson County" in "... a township in Jefferson County, Iowa"). A name of no content word names
+    nothing."""
+    words = content_words(name)
+    return bool(words) and words <= content_words(f"{hit.chunk.text} {hit.chunk.doc_title}")
+
+
 def coverage(question: str, evidence: list[dict[str, Any]]) -> tuple[float, list[str]]:
     """Share of the question's content words found in the evidence, and the missing words."""
     qw = content_words(question)

@@ -32,7 +32,7 @@ from typing import Any
 
 from agents.agent import Agent
 from agents.answer import NOT_FOUND, parse_reply, rag_answer
-from agents.answerer import answer_evidence
+from agents.answerer import answer_evidence, facts_of
 from agents.experience import LEARN_VERSION
 from agents.memory import PlaceboMemory
 from agents.prompts import ANSWER_SYSTEM, DECOMPOSE_SYSTEM, NO_CONTEXT_SYSTEM
@@ -255,6 +255,7 @@ async def _agent(rt: Runtime, ws: str, q: QA, t0: float, memory: str = "off") ->
         elif ev["type"] == "answer":
             final = ev["answer"]
             hits = answer_evidence(agent.last_state, 5)  # type: ignore[arg-type]
+            run.extra["facts"] = facts_of(agent.last_state)  # type: ignore[arg-type]  # each hop's short answer
             run.ttft_s = run.ttft_s if run.ttft_s is not None else time.perf_counter() - t0
             t_answer = time.perf_counter()
             with metered() as learning:  # the experience reflectors: after the answer, not answer latency

@@ -617,3 +617,32 @@ def test_llm_tips_that_state_this_questions_facts_are_not_stored(ws_runtime: Run
     texts = [t["text"] for t in mem.list("tips", "w")]
     assert "Read the specifications table for ratings." in texts
     assert not any("NW-200" in t for t in texts)
+
+
+def test_the_answerer_reads_only_the_passages_that_name_the_entity_the_last_hop_asked_about() -> None:
+    """MuSiQue: hop 1 found Uganda; the last hop ("Who is the current opposition leader in Uganda?") also found
+    a passage on Hector John, Dominica's opposition leader, and the 1.5B answered him. Where any passage names the
+    last hop's entity, the answerer reads only those; the ranking keeps the rest after them."""
+    from agents.answerer import answer_evidence
+
+    def ev(step: str, cid: str, title: str, text: str) -> dict[str, Any]:
+        return {"step": step, "score": 1.0, "chunk": {"id": cid, "doc_id": cid, "workspace": "w", "text": text,
+                                                       "doc_title": title}}
+
+    plan = [{"id": "r1.s0", "tool": "search", "status": "done", "depends_on": []},
+            {"id": "r1.s1", "tool": "search", "status": "done", "depends_on": []},
+            {"id": "r1.a1", "tool": "answer", "status": "done", "depends_on": ["r1.s1", "r1.s0"]},
+            {"id": "r1.s2", "tool": "search", "status": "done", "depends_on": ["r1.a1"],
+             "filled": {"query": "Who is the current opposition leader in Uganda?"}}]
+    results = {"r1.a1": {"ok": True, "fact": ["What is the country where Buyende is located?", "Uganda"]}}
+    evidence = [ev("r1.s2", "john", "Hector John", "Hector John is the Leader of the Opposition in Dominica."),
+                ev("r1.s2", "uganda", "Leader of Opposition (Uganda)", "The current leader is Winnie Kiiza."),
+                ev("r1.s1", "buyende", "Buyende", "Buyende is a town in the Eastern Region of Uganda."),
+                ev("r1.s0", "jamaica", "Leader of the Opposition (Jamaica)", "The leader is Peter Phillips.")]
+    state: Any = {"question": "Who is the current opposition leader in the country where Buyende is located?",
+                  "plan": plan, "results": results, "evidence": evidence}
+    assert [h.chunk.id for h in answer_evidence(state, 5, focus=True)] == ["buyende", "uganda"]
+    assert [h.chunk.id for h in answer_evidence(state, 3)] == ["buyende", "uganda", "john"]
+    # the hop found nothing that a passage names: every passage, in rank order
+    results["r1.a1"]["fact"][1] = "Dominica Republic of the Congo"
+    assert [h.chunk.id for h in answer_evidence(state, 5, focus=True)] == ["john", "buyende", "jamaica", "uganda"]
