@@ -80,22 +80,19 @@ def bridges(state: AgentState, step_id: str) -> list[str]:
 
 
 def answer_evidence(state: AgentState, k: int, focus: bool = False) -> list[Hit]:
-    """The evidence the answerer reads, best first: every hop's hits interleaved by rank, the multi-hop chain's
-    last hop leading, and of those the passages that name the entity the last hop asked about first (``ragent
-    eval retrieval --agent`` scores this ranking against the gold passages).
+    """The evidence the multi-hop path gathered, best first: every hop's hits interleaved by rank, the chain's last
+    hop leading (``ragent eval retrieval --agent`` scores this ranking against the gold passages).
 
-    ``focus``: only the passages that name that entity, where any does. The last hop asks about the entity an
-    earlier hop found ("Who is the opposition leader in Uganda?"), so its answer is in a passage about that
-    entity; a 1.5B given a passage about another country's opposition leader beside it answered from that one.
+    ``focus`` (what the answerer reads): of those, only the passages that name the entity the last hop asked about,
+    where any does. The last hop asks about the entity an earlier hop found ("Who is the opposition leader in
+    Uganda?"), so its answer is in a passage about that entity; given a passage about another country's opposition
+    leader beside it, the 1.5B answered from that one.
     """
     last_step = final_hop(state)[0] if facts_of(state) else ""
     hits = ranked_hits(state.get("evidence", []), 10 * k, first=last_step)
-    names = bridges(state, last_step) if last_step else []
+    names = bridges(state, last_step) if focus and last_step else []
     named = [h for h in hits if any(naming(h, n) for n in names)]
-    if focus and named:
-        return named[:k]
-    ids = {h.chunk.id for h in named}
-    return (named + [h for h in hits if h.chunk.id not in ids])[:k]
+    return (named or hits)[:k]
 
 
 async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:

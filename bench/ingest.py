@@ -441,6 +441,8 @@ def peer_quality(questions: int, per_doc: int, tables: int | None) -> dict[str, 
                 tqs.extend(table_queries(xml, pdf.stem))
         for name, files, queries in (("hotpotqa/md", md_files, [q for q, _ in qs]),
                                      ("icdar2013", pdfs, [q.query for q in tqs])):
+            if not files:  # --peer-tables 0: the HotpotQA side only
+                continue
             entry: dict[str, Any] = {"set": name, "files": len(files), "queries": len(queries), "pipelines": []}
             for pipe in ("scripted", "ragent"):
                 home = root / f"{name.replace('/', '-')}-{pipe}"
@@ -484,7 +486,7 @@ def main() -> None:
                     help="retrieval quality of the scripted pipeline and ragent on the same queries")
     ap.add_argument("--peer-questions", type=int, default=100, help="HotpotQA questions for --peer-quality")
     ap.add_argument("--peer-per-doc", type=int, default=10, help="passages per Markdown document (--peer-quality)")
-    ap.add_argument("--peer-tables", type=int, default=None, help="first N ICDAR PDFs for --peer-quality (all)")
+    ap.add_argument("--peer-tables", type=int, default=None, help="first N ICDAR PDFs (--peer-quality; all; 0: none)")
     ap.add_argument("--peer-worker", choices=PEER_PIPELINES, help=argparse.SUPPRESS)
     ap.add_argument("--peer-list", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ingest.json"))

@@ -622,7 +622,7 @@ def test_llm_tips_that_state_this_questions_facts_are_not_stored(ws_runtime: Run
 def test_the_answerer_reads_only_the_passages_that_name_the_entity_the_last_hop_asked_about() -> None:
     """MuSiQue: hop 1 found Uganda; the last hop ("Who is the current opposition leader in Uganda?") also found
     a passage on Hector John, Dominica's opposition leader, and the 1.5B answered him. Where any passage names the
-    last hop's entity, the answerer reads only those; the ranking keeps the rest after them."""
+    last hop's entity, the answerer reads only those; the ranking scored by `eval retrieval --agent` is unchanged."""
     from agents.answerer import answer_evidence
 
     def ev(step: str, cid: str, title: str, text: str) -> dict[str, Any]:
@@ -642,7 +642,7 @@ def test_the_answerer_reads_only_the_passages_that_name_the_entity_the_last_hop_
     state: Any = {"question": "Who is the current opposition leader in the country where Buyende is located?",
                   "plan": plan, "results": results, "evidence": evidence}
     assert [h.chunk.id for h in answer_evidence(state, 5, focus=True)] == ["buyende", "uganda"]
-    assert [h.chunk.id for h in answer_evidence(state, 3)] == ["buyende", "uganda", "john"]
+    assert [h.chunk.id for h in answer_evidence(state, 3)] == ["john", "buyende", "jamaica"]  # the ranking
     # the hop found nothing that a passage names: every passage, in rank order
     results["r1.a1"]["fact"][1] = "Dominica Republic of the Congo"
     assert [h.chunk.id for h in answer_evidence(state, 5, focus=True)] == ["john", "buyende", "jamaica", "uganda"]
