@@ -77,6 +77,13 @@ def plot(reports: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def load_reports(folder: Path) -> list[dict]:
+    """One report per built-in set, in set order: ``answers_<set>.json`` only (``answers_<set>_<variant>.json``
+    files are side experiments, quoted in the prose, never the main table)."""
+    paths = (folder / f"answers_{name}.json" for name in ("hotpotqa", "musique", "covidqa"))
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="hotpotqa,musique,covidqa")
@@ -101,9 +108,7 @@ def main() -> None:
                 print(f"\n{name}:\n" + markdown([rep]), flush=True)
         finally:
             rt.close()
-    reports = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("answers_*.json"))]
-    order = {"hotpotqa": 0, "musique": 1, "covidqa": 2}
-    reports.sort(key=lambda r: order.get(r["dataset"], 9))
+    reports = load_reports(RESULTS)
     if reports:
         write_doc(reports)
         plot(reports, RESULTS / "answers.png")
