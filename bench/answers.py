@@ -65,8 +65,7 @@ def plot(reports: list[dict], path: Path) -> None:
         xs = [j + (i - 1) * width for j in range(len(names))]
         ax1.bar(xs, f1, width, label=s)
         ax2.bar(xs, lat, width, label=s)
-    for ax, title in ((ax1, "short-answer F1"), (ax2, "latency p50 (s); the agent ran after rag:\n"
-                                                       "its identical prompts hit vLLM's prefix cache")):
+    for ax, title in ((ax1, "short-answer F1"), (ax2, "latency p50 (s); the systems take turns going first")):
         ax.set_xticks(range(len(names)), [f"{n}\n(n={reports[j]['systems'].get('agent', {}).get('n', '?')})"
                                           for j, n in enumerate(names)])
         ax.set_title(title)
