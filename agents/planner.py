@@ -78,7 +78,8 @@ async def _decompose(deps: Deps, question: str, tips: list[dict[str, Any]]) -> l
 def chain_problem(subs: list[str], question: str) -> str:
     """Why sub-questions do not make a self-ask chain, or "" when they do. Every hop after the first must use an
     earlier hop's answer (``#1``): a hop without one was cut loose from the question by the split ("What year was
-    it released?") and its answer would be a guess; hop 1 must not restate the whole question.
+    it released?") and its answer would be a guess; no hop may use its own or a later hop's answer (not known yet:
+    its search would carry a literal "#1"); hop 1 must not restate the whole question.
 
     Example: ["Who designed the HP-7?", "Where was #1 born?"] -> ""; ["Who designed the HP-7?", "Where was the
     designer born?"] -> "hop 2 does not use an earlier hop's answer".
@@ -87,8 +88,11 @@ def chain_problem(subs: list[str], question: str) -> str:
         return "a single question"
     if _restates(subs[0], question):
         return "hop 1 restates the question"
-    for i, sub in enumerate(subs[1:], start=2):
-        if not any(int(m) < i for m in HOP_REF.findall(sub)):
+    for i, sub in enumerate(subs, start=1):
+        refs = [int(m) for m in HOP_REF.findall(sub)]
+        if any(m >= i for m in refs):
+            return f"hop {i} uses an answer not known yet (#{max(refs)})"
+        if i > 1 and not refs:
             return f"hop {i} does not use an earlier hop's answer"
     return ""
 

@@ -199,6 +199,20 @@ def test_bad_decomposition_falls_back_to_one_search(ws_runtime: Runtime) -> None
     assert "did not split" in events[0]["fallback_reason"] and events[-1]["answer"]["citations"]
 
 
+def test_a_hop_that_refers_to_its_own_or_a_later_answer_is_no_chain() -> None:
+    """The 1.5B's split of "What is the population of the state where Dodge City Regional Airport is located?" was
+    ["What is the name of the state where #1 is located?", "What is the population of #1?"]: hop 1 searched with a
+    literal "#1", found Tennessee, and the chain answered Tennessee's population. No hop may use an answer that is not
+    known yet."""
+    q = "What is the population of the state where Dodge City Regional Airport is located?"
+    assert "hop 1" in chain_problem(["What is the name of the state where #1 is located?",
+                                     "What is the population of #1?"], q)
+    assert "hop 2" in chain_problem(["Where is Dodge City Regional Airport?", "Which state holds #2?",
+                                     "What is the population of #2?"], q)
+    assert chain_problem(["Where is Dodge City Regional Airport?", "Which state holds #1?",
+                          "What is the population of #2?"], q) == ""
+
+
 def test_a_split_whose_later_hop_ignores_the_earlier_answer_is_no_chain(ws_runtime: Runtime) -> None:
     """A later hop that does not use an earlier hop's answer was cut loose from the question ("What was his
     location?"): the chain would answer a guess, so the agent takes one search instead."""
