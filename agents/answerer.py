@@ -46,14 +46,15 @@ async def read_figures(question: str, hits: list[Hit], deps: Deps) -> list[Hit]:
     return out
 
 
+def _found(result: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(sub-question, short answer) of a hop's result when the hop found an answer."""
+    fact = (result or {}).get("fact")
+    return (str(fact[0]), str(fact[1])) if fact and fact[1] != NOT_FOUND else None
+
+
 def facts_of(state: AgentState) -> list[tuple[str, str]]:
     """(sub-question, short answer) of every hop that found one, in plan order."""
-    out = []
-    for r in (state.get("results") or {}).values():
-        fact = r.get("fact")
-        if fact and fact[1] != NOT_FOUND:
-            out.append((str(fact[0]), str(fact[1])))
-    return out
+    return [f for r in (state.get("results") or {}).values() if (f := _found(r))]
 
 
 def final_hop(state: AgentState) -> tuple[str, str]:
@@ -71,12 +72,7 @@ def bridges(state: AgentState, step_id: str) -> list[str]:
     """The short answers the chain's last hop ``step_id`` took from earlier hops (``{a1}`` -> "Uganda")."""
     results = state.get("results") or {}
     step = next((s for s in state.get("plan") or [] if s.get("id") == step_id), {})
-    out = []
-    for d in step.get("depends_on", []):
-        fact = (results.get(d) or {}).get("fact")
-        if fact and fact[1] != NOT_FOUND:
-            out.append(str(fact[1]))
-    return out
+    return [f[1] for d in step.get("depends_on", []) if (f := _found(results.get(d)))]
 
 
 def answer_evidence(state: AgentState, k: int, focus: bool = False) -> list[Hit]:
