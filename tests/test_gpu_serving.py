@@ -165,6 +165,9 @@ def test_compose_is_pinned_and_offline_by_default(compose: dict[str, Any]) -> No
     assert mounts(svc["vllm"], {"GPU_LLM_MODEL_DIR": "/srv/llm"})["/models/llm"] == "/srv/llm"
     assert svc["vllm"]["depends_on"]["vllm-command"]["condition"] == "service_completed_successfully"
     assert "command" not in svc["vllm"]  # the argv comes from ragent's builder only
+    vlm = [interpolate(a, {}) for a in svc["vlm"]["command"]]
+    assert vlm[vlm.index("--model") + 1] == "/models/vlm" and "/models/vlm" in mounts(svc["vlm"], {})
+    assert service_env(svc["vlm"], {})["HF_HUB_OFFLINE"] == "1"
 
 
 FAKE_PYTHON = """#!/bin/sh
