@@ -85,11 +85,13 @@ class Settings(BaseSettings):
     llm_spec_draft_model: str | None = Field(None, description="Draft model dir for draft_model/eagle.")
     llm_max_model_len: int = Field(4096, description="Max context length the server accepts.")
     llm_memory_fraction: float = Field(
-        0.25, description="--gpu-memory-utilization; on CPU the share of RAM vLLM reserves for KV cache."
+        0.25, description="CPU: --gpu-memory-utilization, the share of RAM vLLM reserves for KV cache (GPU: "
+        "RAGENT_LLM_GPU_MEMORY_FRACTION)."
     )
     llm_prefix_caching: bool = Field(True, description="--enable-prefix-caching.")
     llm_kv_cache_gib: float = Field(
-        2.0, description="KV cache size in GiB (--kv-cache-memory-bytes); 0 = vLLM sizes it from "
+        2.0, description="CPU: KV cache size in GiB (--kv-cache-memory-bytes; a GPU sizes it from "
+        "RAGENT_LLM_GPU_MEMORY_FRACTION); 0 = vLLM sizes it from "
         "RAGENT_LLM_MEMORY_FRACTION minus the model's memory, which fails when the model outgrows that share."
     )
     llm_compact_json: bool = Field(
