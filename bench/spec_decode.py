@@ -49,6 +49,8 @@ from core.settings import PACKAGED_LLMS, ServeConfig, Settings
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/spec_decode.py` puts bench/ first; bench.gpu lives under ROOT
+    sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "multihop"
 RESULTS = ROOT / "bench" / "results" / "spec_decode_cpu.json"
 GPU_RESULTS = ROOT / "bench" / "results" / "spec_decode_gpu.json"
@@ -202,7 +204,11 @@ def run_config(base: ServeConfig, rc: RunConfig, prompts: list[list[dict[str, st
         bn_tokens, bn_s = asyncio.run(run_batched(url, cfg.served_name, batch_prompts, max_tokens, batch))
         print(f"    b{batch}: {bn_tokens} tokens in {bn_s:.1f}s ({bn_tokens / bn_s:.1f} tok/s)", flush=True)
         if during is not None:
-            extra = during(url, cfg.served_name)
+            try:  # its failure must not cost the measurements above
+                extra = during(url, cfg.served_name)
+            except Exception as e:
+                print(f"!! {rc.label}: the run during the server failed: {type(e).__name__}: {e}", flush=True)
+                extra = {"error": f"{type(e).__name__}: {e}"[-2000:]}
     finally:
         vs.stop(cfg)
     d = vs.metrics_delta(m0, m1)
@@ -264,7 +270,9 @@ def write_doc(md_table: str, meta: dict[str, Any], gpu: bool) -> None:
     if meta.get("failed"):
         body += "\nConfigurations that did not run: " + "; ".join(
             f"{f['label']}: {f['error'][:200]}" for f in meta["failed"]) + "\n"
-    if meta.get("agent"):
+    if meta.get("agent", {}).get("error"):
+        body += f"\nThe agent replay failed: {meta['agent']['error'][:300]}\n"
+    elif meta.get("agent"):
         body += ("\nThe agent end to end (bench/gpu/agent_calls.py: its LLM calls recorded on the CPU, replayed "
                  f"on this server under {meta['agent'].get('config', '?')}; estimate = time outside LLM calls here "
                  f"+ LLM time there):\n\n{agent_table(meta['agent'])}\n")

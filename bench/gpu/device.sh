@@ -12,6 +12,7 @@
 # env: MODEL=qwen05|qwen15 (target; default: qwen15 when converted, else qwen05)  DRAFT=qwen05 (draft_model)
 #      METHODS=ngram,off,ngram_gpu,draft_model (in priority order: later ones are cut first by the time limit)
 #      BENCH_S=480 (seconds for step 3)  PROMPTS=12 (batch-1 prompts)  STAGE_ONLY=1 (steps 1-2 only)
+#      GPU_ROOT=/tmp (unpack.sh's: site/ and models/ under it)  PARTS_DIR=/tmp/parts  OUT (the device tool sets it)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 PARTS=${PARTS_DIR:-/tmp/parts}
@@ -36,15 +37,16 @@ t "unpacked"
 [ "${STAGE_ONLY:-0}" = 1 ] && exit 0
 
 # 3. measure
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 PYTHONUNBUFFERED=1
+G=${GPU_ROOT:-/tmp}
+export PYTHONPATH=$G/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 PYTHONUNBUFFERED=1
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
-if [ -z "${MODEL:-}" ]; then MODEL=qwen05; [ -f /tmp/models/qwen15_hf/config.json ] && MODEL=qwen15; fi
+if [ -z "${MODEL:-}" ]; then MODEL=qwen05; [ -f "$G/models/qwen15_hf/config.json" ] && MODEL=qwen15; fi
 DRAFT=${DRAFT:-qwen05}
 replays=()
 for f in bench/gpu/calls_*_"$MODEL".json.gz; do [ -f "$f" ] && replays+=(--replay "$f"); done
 t "benchmark: target $MODEL, draft $DRAFT, methods ${METHODS:-ngram,off,ngram_gpu,draft_model}, replays ${#replays[@]}"
 timeout --kill-after=15 "${BENCH_S:-480}" python3 bench/spec_decode.py --gpu \
-  --model-dir "/tmp/models/${MODEL}_hf" --draft-dir "/tmp/models/${DRAFT}_hf" \
+  --model-dir "$G/models/${MODEL}_hf" --draft-dir "$G/models/${DRAFT}_hf" \
   --methods "${METHODS:-ngram,off,ngram_gpu,draft_model}" --prompts "${PROMPTS:-12}" \
   --prompts-file bench/gpu/prompts.json.gz "${replays[@]}" --max-num-seqs 64 --startup-timeout 400 \
   --home /tmp/ragent-home --out "$OUT/spec_decode_gpu.json"
