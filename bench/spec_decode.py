@@ -185,8 +185,10 @@ async def run_batched(url: str, model: str, prompts: list[list[dict[str, str]]],
 
 def run_config(base: ServeConfig, rc: RunConfig, prompts: list[list[dict[str, str]]],
                batch_prompts: list[list[dict[str, str]]], max_tokens: int, batch: int,
-               during: Callable[[str, str], dict[str, Any]] | None = None) -> tuple[Result, dict[str, Any] | None]:
-    """Start the server for ``rc``, measure, stop it. ``during(url, model)`` runs last while it is up."""
+               save: Callable[[Result, dict[str, Any] | None], None],
+               during: Callable[[str, str], dict[str, Any]] | None = None) -> None:
+    """Start the server for ``rc``, measure, ``save`` the result, then run ``during(url, model)`` while the
+    server is still up and ``save`` again with what it returned; stop the server."""
     cfg = replace(base, spec_method=rc.spec_method, spec_tokens=rc.spec_tokens,  # type: ignore[arg-type]
                   spec_lookup_min=rc.lookup_min, spec_lookup_max=rc.lookup_max)
     print(f"== {rc.label}: starting {cfg.model_dir.name}", flush=True)
@@ -194,7 +196,6 @@ def run_config(base: ServeConfig, rc: RunConfig, prompts: list[list[dict[str, st
     vs.start(cfg, progress=lambda m: print(f"   {m}", flush=True))
     startup = time.perf_counter() - t0
     url = vs.local_url(cfg)
-    extra = None
     try:
         asyncio.run(run_batch1(url, cfg.served_name, prompts[:1], 16))  # warm-up (not counted)
         m0 = vs.fetch_metrics(url)
@@ -203,27 +204,29 @@ def run_config(base: ServeConfig, rc: RunConfig, prompts: list[list[dict[str, st
         m1 = vs.fetch_metrics(url)
         bn_tokens, bn_s = asyncio.run(run_batched(url, cfg.served_name, batch_prompts, max_tokens, batch))
         print(f"    b{batch}: {bn_tokens} tokens in {bn_s:.1f}s ({bn_tokens / bn_s:.1f} tok/s)", flush=True)
+        d = vs.metrics_delta(m0, m1)
+        ttft_sorted = sorted(ttfts)
+        result = Result(
+            label=rc.label, spec=vs.speculative_config(cfg), startup_s=round(startup, 1),
+            b1_tok_s=round(sum(toks) / b1_s, 2), b1_ttft_ms_p50=round(1000 * ttft_sorted[len(ttfts) // 2], 1),
+            b1_ttft_ms_mean=round(1000 * sum(ttfts) / len(ttfts), 1), b1_tokens=sum(toks),
+            b1_seconds=round(b1_s, 1), b1_decode_tok_s=round(DECODE[0] / DECODE[1], 2) if DECODE[1] else 0.0,
+            batch_tok_s=round(bn_tokens / bn_s, 2), batch_tokens=bn_tokens, batch_seconds=round(bn_s, 1),
+            acceptance_rate=None if d["acceptance_rate"] is None else round(d["acceptance_rate"], 3),
+            mean_acceptance_length=None if d["mean_acceptance_length"] is None
+            else round(d["mean_acceptance_length"], 2),
+            outputs=texts,
+        )
+        save(result, None)  # kept even if what follows is cut off by a time limit
         if during is not None:
             try:  # its failure must not cost the measurements above
                 extra = during(url, cfg.served_name)
             except Exception as e:
                 print(f"!! {rc.label}: the run during the server failed: {type(e).__name__}: {e}", flush=True)
                 extra = {"error": f"{type(e).__name__}: {e}"[-2000:]}
+            save(result, extra)
     finally:
         vs.stop(cfg)
-    d = vs.metrics_delta(m0, m1)
-    ttft_sorted = sorted(ttfts)
-    return Result(
-        label=rc.label, spec=vs.speculative_config(cfg), startup_s=round(startup, 1),
-        b1_tok_s=round(sum(toks) / b1_s, 2), b1_ttft_ms_p50=round(1000 * ttft_sorted[len(ttfts) // 2], 1),
-        b1_ttft_ms_mean=round(1000 * sum(ttfts) / len(ttfts), 1), b1_tokens=sum(toks), b1_seconds=round(b1_s, 1),
-        b1_decode_tok_s=round(DECODE[0] / DECODE[1], 2) if DECODE[1] else 0.0,
-        batch_tok_s=round(bn_tokens / bn_s, 2), batch_tokens=bn_tokens, batch_seconds=round(bn_s, 1),
-        acceptance_rate=None if d["acceptance_rate"] is None else round(d["acceptance_rate"], 3),
-        mean_acceptance_length=None if d["mean_acceptance_length"] is None
-        else round(d["mean_acceptance_length"], 2),
-        outputs=texts,
-    ), extra
 
 
 # ---- report ---------------------------------------------------------------------------------------------
@@ -432,30 +435,34 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     meta["failed"] = []
-    for rc in configs:
-        try:
-            res, extra = run_config(base, rc, prompts[:n1], prompts[:nb], args.max_tokens, batch,
-                                    agent if args.replay and rc.label == replay_on else None)
-        except Exception as e:  # a method this vLLM rejects must not cost the other measurements
-            print(f"!! {rc.label} failed: {type(e).__name__}: {e}", flush=True)
-            meta["failed"].append({"label": rc.label, "error": f"{type(e).__name__}: {e}"[-2000:]})
-            if rc.spec_method == "off":
-                raise
-            continue
-        results.append(res)
+
+    def save(result: Result, extra: dict[str, Any] | None) -> None:
+        if result not in results:
+            results.append(result)
+            results.sort(key=lambda r: r.spec is not None)  # spec off first: the baseline of every ratio
         if extra is not None:
             meta["agent"] = extra
-        results.sort(key=lambda r: r.spec is not None)  # spec off first: the baseline of every ratio
-        if not args.no_write:  # keep what was measured even if a later server start fails
+        if not args.no_write:  # keep what was measured even if a later step fails or runs out of time
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({**meta, "partial": True, "results": [asdict(r) for r in results]},
                                       indent=1) + "\n")
+
+    for rc in configs:
+        try:
+            run_config(base, rc, prompts[:n1], prompts[:nb], args.max_tokens, batch, save,
+                       agent if args.replay and rc.label == replay_on else None)
+        except Exception as e:  # a method this vLLM rejects must not cost the other measurements
+            print(f"!! {rc.label} failed: {type(e).__name__}: {e}", flush=True)
+            meta["failed"].append({"label": rc.label, "error": f"{type(e).__name__}: {e}"[-2000:]})
     report(results, meta, write=not args.no_write, gpu=args.gpu, out=out)
     return 0
 
 
 def report(results: list[Result], meta: dict[str, Any], write: bool, gpu: bool = False,
            out: Path = RESULTS) -> None:
+    if not results or results[0].spec is not None:
+        print("no spec-off baseline was measured: no ratios (the partial JSON keeps what was measured)")
+        return
     md = table(results, meta["batch"])
     print(md)
     if len(results) < 2:

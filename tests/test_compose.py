@@ -67,7 +67,7 @@ def test_volumes_ports_and_variables_are_consistent(compose: dict[str, Any]) -> 
     declared = set(compose["volumes"])
     for name, s in svc.items():
         for v in s.get("volumes", []):
-            src = v.split(":")[0]
+            src = re.sub(r"\$\{[^:}]+:-([^}]+)\}", r"\1", v).split(":")[0]  # a bind mount's default host path
             if not src.startswith((".", "/")):
                 assert src in declared, f"{name} uses undeclared volume {src}"
     host_ports = [str(p).split(":")[-2] for s in svc.values() for p in s.get("ports", [])]

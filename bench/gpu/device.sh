@@ -44,7 +44,7 @@ if [ -z "${MODEL:-}" ]; then MODEL=qwen05; [ -f "$G/models/qwen15_hf/config.json
 DRAFT=${DRAFT:-qwen05}
 replays=()
 for f in bench/gpu/calls_*_"$MODEL".json.gz; do [ -f "$f" ] && replays+=(--replay "$f"); done
-t "benchmark: target $MODEL, draft $DRAFT, methods ${METHODS:-ngram,off,ngram_gpu,draft_model}, replays ${#replays[@]}"
+t "benchmark: target $MODEL, draft $DRAFT, methods ${METHODS:-ngram,off,ngram_gpu,draft_model}, $(( ${#replays[@]} / 2 )) agent replays"
 timeout --kill-after=15 "${BENCH_S:-480}" python3 bench/spec_decode.py --gpu \
   --model-dir "$G/models/${MODEL}_hf" --draft-dir "$G/models/${DRAFT}_hf" \
   --methods "${METHODS:-ngram,off,ngram_gpu,draft_model}" --prompts "${PROMPTS:-12}" \
