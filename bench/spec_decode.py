@@ -34,6 +34,7 @@ import logging
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -185,7 +186,7 @@ async def run_batched(url: str, model: str, prompts: list[list[dict[str, str]]],
 
 def run_config(base: ServeConfig, rc: RunConfig, prompts: list[list[dict[str, str]]],
                batch_prompts: list[list[dict[str, str]]], max_tokens: int, batch: int,
-               save: Callable[[Result, dict[str, Any] | None], None],
+               save: Callable[[Result | None, dict[str, Any] | None], None],
                during: Callable[[str, str], dict[str, Any]] | None = None) -> None:
     """Start the server for ``rc``, measure, ``save`` the result, then run ``during(url, model)`` while the
     server is still up and ``save`` again with what it returned; stop the server."""
@@ -376,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="measure nothing: rebuild the table, JSON summary and doc from the (partial) JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # `timeout` sends SIGTERM: exit through the finally blocks, so the running server is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     global MIN_TOKENS
     MIN_TOKENS = args.min_tokens
     batch = args.batch or (32 if args.gpu else 8)
@@ -436,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     meta["failed"] = []
 
-    def save(result: Result, extra: dict[str, Any] | None) -> None:
-        if result not in results:
+    def save(result: Result | None, extra: dict[str, Any] | None) -> None:
+        if result is not None and result not in results:
             results.append(result)
             results.sort(key=lambda r: r.spec is not None)  # spec off first: the baseline of every ratio
         if extra is not None:
@@ -454,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # a method this vLLM rejects must not cost the other measurements
             print(f"!! {rc.label} failed: {type(e).__name__}: {e}", flush=True)
             meta["failed"].append({"label": rc.label, "error": f"{type(e).__name__}: {e}"[-2000:]})
+            save(None, None)
     report(results, meta, write=not args.no_write, gpu=args.gpu, out=out)
     return 0
 

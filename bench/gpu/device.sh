@@ -52,6 +52,9 @@ timeout --kill-after=15 "${BENCH_S:-480}" python3 bench/spec_decode.py --gpu \
   --home /tmp/ragent-home --out "$OUT/spec_decode_gpu.json"
 rc=$?
 tail -c 200000 /tmp/ragent-home/run/bench/vllm.log > "$OUT/vllm_tail.log" 2>/dev/null || true
-pkill -f vllm.entrypoints.openai.api_server 2>/dev/null || true
+# spec_decode stops its server on SIGTERM; a server it could not stop (started in its own session, so it would
+# outlive this call and hold the GPU) goes here
+pkill -TERM -f 'vllm.entrypoints.openai.api_server' 2>/dev/null && sleep 5
+pkill -KILL -f 'vllm.entrypoints.openai.api_server|VLLM::' 2>/dev/null || true
 t "done (rc $rc)"
 exit $rc
