@@ -20,7 +20,11 @@ mkdir -p "$PARTS" "$OUT"
 T0=$(date +%s)
 t() { echo "[device +$(( $(date +%s) - T0 ))s] $*"; }
 
-# 1. collect
+# 1. collect (the first call also says what machine this is)
+if ! ls "$PARTS"/part.* >/dev/null 2>&1; then
+  nvidia-smi -L 2>&1 | head -2
+  python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, torch.cuda.is_available())" 2>&1 | tail -1
+fi
 [ -f .gpu/MANIFEST ] && cp -f .gpu/MANIFEST "$PARTS/MANIFEST"
 for f in .gpu/part.*; do [ -f "$f" ] && mv -f "$f" "$PARTS/"; done
 [ -f "$PARTS/MANIFEST" ] || { echo "no MANIFEST: carry .gpu/MANIFEST with every call"; exit 2; }
