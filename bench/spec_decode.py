@@ -251,10 +251,12 @@ def table(results: list[Result], batch: int) -> str:
 
 def agent_table(agent: dict[str, Any]) -> str:
     rows = ["| agent on | questions | LLM calls | identical outputs | p50 on the CPU | LLM p50 on the CPU | "
-            "non-LLM p50 | LLM p50 on the GPU | **est. p50** | est. p95 |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "non-LLM p50 | LLM p50 on the GPU | **est. p50** | est. p95 | est. p50 from recorded gaps |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows += [f"| {a['dataset']} ({a['recorded_model']}) | {a['n']} | {a['llm_calls']} | {a['identical_outputs']} | "
-             f"{a['cpu_total_p50_s']} s | {a['cpu_llm_p50_s']} s | {a['non_llm_p50_s']} s | {a['gpu_llm_p50_s']} s | "
-             f"**{a['est_total_p50_s']} s** | {a['est_total_p95_s']} s |" for a in agent["runs"]]
+             f"{a['cpu_total_p50_s']} s | {a['cpu_llm_p50_s']} s | {a['non_llm_p50_s']} s ({a.get('non_llm_source')}) "
+             f"| {a['gpu_llm_p50_s']} s | **{a['est_total_p50_s']} s** | {a['est_total_p95_s']} s | "
+             f"{a.get('est_gaps_total_p50_s', '-')} s |" for a in agent["runs"]]
     return "\n".join(rows)
 
 

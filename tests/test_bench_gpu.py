@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from bench.gpu.agent_calls import busy, groups, replay
+from bench.gpu.agent_calls import _key, busy, groups, instant, replay
 from bench.spec_decode import load_saved, method_config
-from core.settings import Settings
+from core.llm import OpenAILLM
+from core.settings import LLMConfig, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +72,8 @@ def stub_llm() -> Iterator[str]:
 
 def test_replay_estimates_latency_from_the_time_outside_llm_calls(stub_llm: str, tmp_path: Path) -> None:
     rec = {"dataset": "hotpotqa", "model": "qwen2.5-coder-0.5b", "cpu": {"cores": 2}, "questions": [
-        {"qid": "a", "total_s": 10.0, "calls": [call(1.0, 4.0, "plan"), call(5.0, 9.0, "answer", stream=True)]},
+        {"qid": "a", "total_s": 10.0, "calls": [call(1.0, 4.0, "plan"), call(5.0, 9.0, "answer", stream=True)],
+         "nonllm_s": 1.5},
         {"qid": "b", "total_s": 6.0, "calls": [call(0.5, 5.0, "one"), call(1.0, 5.5, "differs")]},
     ]}
     path = tmp_path / "calls.json.gz"
@@ -79,8 +81,12 @@ def test_replay_estimates_latency_from_the_time_outside_llm_calls(stub_llm: str,
         json.dump(rec, f)
     res = asyncio.run(replay(stub_llm, "ragent-llm", path))
     a, b = res["rows"]
-    assert (a["cpu_llm_s"], a["non_llm_s"]) == (7.0, 3.0) and (b["cpu_llm_s"], b["non_llm_s"]) == (5.0, 1.0)
-    assert a["est_total_s"] == pytest.approx(3.0 + a["gpu_llm_s"], abs=1e-3) and a["gpu_llm_s"] < 2
+    # a: the instant pass's 1.5 s outside LLM calls; b (none recorded): the recorded run's gaps
+    assert (a["cpu_llm_s"], a["gaps_s"], a["non_llm_s"]) == (7.0, 3.0, 1.5)
+    assert (b["cpu_llm_s"], b["non_llm_s"]) == (5.0, 1.0)
+    assert a["est_total_s"] == pytest.approx(1.5 + a["gpu_llm_s"], abs=1e-3) and a["gpu_llm_s"] < 2
+    assert a["est_gaps_total_s"] == pytest.approx(3.0 + a["gpu_llm_s"], abs=1e-3)
+    assert res["non_llm_source"] == "recorded gaps"  # not every question has the instant pass
     assert (a["same_outputs"], b["same_outputs"]) == (2, 1)
     assert res["llm_calls"] == 4 and res["identical_outputs"] == 0.75 and res["n"] == 2
 
@@ -117,3 +123,19 @@ def test_device_script_collects_parts_and_waits_for_the_rest(tmp_path: Path) -> 
     (repo / ".gpu" / "part.01").write_bytes(b"y" * 5)
     res = subprocess.run(["bash", str(script)], cwd=repo, env=env, capture_output=True, text=True, timeout=30)
     assert "waiting for: part.01" in res.stdout
+
+
+def test_instant_answers_from_the_recording_and_counts_misses() -> None:
+    llm = OpenAILLM(LLMConfig(base_url="http://127.0.0.1:9/v1", api_key="x", model="m", timeout_s=1.0,
+                              max_tokens=8, temperature=0.0, retries=0))
+    known = [{"role": "user", "content": "plan"}]
+    misses: list[str] = []
+
+    async def run() -> tuple[str, str, str]:
+        streamed = "".join([p async for p in llm.stream(known)])
+        return await llm.chat(known), await llm.chat([{"role": "user", "content": "new"}], schema={}), streamed
+
+    with instant({_key(known): "the plan"}, misses):
+        assert asyncio.run(run()) == ("the plan", "{}", "the plan")
+    assert len(misses) == 1
+    assert OpenAILLM.chat.__qualname__ == "OpenAILLM.chat"  # restored

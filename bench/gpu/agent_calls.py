@@ -10,14 +10,21 @@ the agent cannot run there whole. Instead:
        .venv/bin/python bench/gpu/agent_calls.py record --set hotpotqa --limit 30 \\
            --out bench/gpu/calls_hotpotqa_qwen05.json.gz        # RAGENT_LLM_MODEL=qwen2.5-coder-0.5b
 
+   Then, with the server idle, it runs the same questions again with every LLM call answered at once from the
+   recording (``instant``): that run's time per question is the agent's time outside LLM calls (retrieval,
+   rerank, graph, verification), measured without the CPU vLLM server competing for the same cores. ``nonllm``
+   adds that pass to an existing recording.
+
 2. ``replay`` (there; needs only httpx) sends the same requests to the GPU server in the same order, calls that
    overlapped here sent together, and estimates each question's latency as
-   ``(its time here outside LLM calls) + (its LLM time there)``. Greedy decoding of the same model should give
-   the same outputs; the share that does is reported (a different output means the real agent would have sent a
-   different next prompt there, so that question's estimate is approximate).
+   ``(its time outside LLM calls, from the instant pass) + (its LLM time there)``; the estimate from the recorded
+   run's own gaps (``total - time in LLM calls``, which on 2 cores includes the CPU server's interference) is
+   reported beside it. Greedy decoding of the same model should give the same outputs; the share that does is
+   reported (a different output means the real agent would have sent a different next prompt there, so that
+   question's estimate is approximate).
 
-The non-LLM part (retrieval, rerank, graph, verification) is this CPU's time: on a GPU server whose api container
-runs the embedder and reranker on CPU, as docker-compose's does, that is the time it would take.
+The non-LLM part is this CPU's time: on a GPU server whose api container runs the embedder and reranker on CPU, as
+docker-compose's does, that is about the time it would take (less with more cores).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import gzip
+import hashlib
 import json
 import statistics
 import sys
@@ -80,15 +88,87 @@ def recording() -> Iterator[None]:
         OpenAILLM.chat, OpenAILLM.stream = chat0, stream0  # type: ignore[method-assign]
 
 
-def record(dataset: str, limit: int, out: Path) -> dict[str, Any]:
+def _key(messages: Any) -> str:
+    return hashlib.sha1(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def instant(table: dict[str, str], misses: list[str]) -> Iterator[None]:
+    """``OpenAILLM.chat`` / ``.stream`` answer at once with the recorded output for the same messages (a message
+    list that was not recorded answers "not found" and is counted in ``misses``)."""
+    from core.llm import OpenAILLM
+
+    chat0, stream0 = OpenAILLM.chat, OpenAILLM.stream
+
+    def lookup(messages: Any) -> str | None:
+        out = table.get(_key(messages))
+        if out is None:
+            misses.append(_key(messages))
+        return out
+
+    async def chat(self: OpenAILLM, messages: Any, *, schema: dict[str, Any] | None = None,
+                   max_tokens: int | None = None) -> str:
+        out = lookup(messages)
+        return out if out is not None else ("{}" if schema is not None else "Answer: not found")
+
+    async def stream(self: OpenAILLM, messages: Any, *, max_tokens: int | None = None) -> AsyncIterator[str]:
+        out = lookup(messages)
+        yield out if out is not None else "Answer: not found"
+
+    OpenAILLM.chat, OpenAILLM.stream = chat, stream  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        OpenAILLM.chat, OpenAILLM.stream = chat0, stream0  # type: ignore[method-assign]
+
+
+def _runtime() -> Any:
     sys.path.insert(0, str(ROOT))
-    from app.cli.eval import DEFAULT_DATA
-    from app.eval_answers import cpu_info, load_set, run_config, run_one
     from app.runtime import Runtime
     from core.settings import Settings
 
-    s = Settings.from_env(env_file=".env")
-    rt = Runtime(s)
+    return Runtime(Settings.from_env(env_file=".env"))
+
+
+def nonllm(path: Path, warmup: int = 3) -> dict[str, Any]:
+    """Add ``nonllm_s`` to every question of a recording: the agent run again with instant LLM answers (after
+    ``warmup`` unscored questions), so only the time outside LLM calls is left."""
+    from app.cli.eval import DEFAULT_DATA
+    from app.eval_answers import load_set, run_one
+
+    data = load(path)
+    table = {_key(c["body"]["messages"]): c["output"] for q in data["questions"] for c in q["calls"]}
+    rt = _runtime()
+    qset = load_set(data["dataset"], DEFAULT_DATA, limit=len(data["questions"]))
+    by_id = {q["qid"]: q for q in data["questions"]}
+    misses: list[str] = []
+
+    async def go(ws: str) -> None:
+        for q in qset.questions[:warmup]:
+            await run_one(rt, "agent", ws, q)
+        for q in qset.questions:
+            t0 = time.perf_counter()
+            before = len(misses)
+            await run_one(rt, "agent", ws, q)
+            if q.qid in by_id:
+                by_id[q.qid]["nonllm_s"] = round(time.perf_counter() - t0, 3)
+                by_id[q.qid]["nonllm_misses"] = len(misses) - before
+
+    with instant(table, misses):
+        ws = qset.workspace if qset.prepare is None else qset.prepare(rt)
+        asyncio.run(go(ws))
+    data["nonllm_misses"] = len(misses)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    return data
+
+
+def record(dataset: str, limit: int, out: Path) -> dict[str, Any]:
+    from app.cli.eval import DEFAULT_DATA
+    from app.eval_answers import cpu_info, load_set, run_config, run_one
+
+    rt = _runtime()
+    s = rt.settings
     qset = load_set(dataset, DEFAULT_DATA, limit=limit)
     questions: list[dict[str, Any]] = []
 
@@ -115,7 +195,7 @@ def record(dataset: str, limit: int, out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(out, "wt", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False)
-    return data
+    return nonllm(out)
 
 
 # ---- replay (there) ---------------------------------------------------------------------------------------
@@ -179,10 +259,12 @@ async def replay(url: str, model: str, path: Path, limit: int | None = None) -> 
                 gpu_llm += time.perf_counter() - t0
                 same += sum(o == c["output"] for o, c in zip(outs, g, strict=True))
             here_llm = busy(q["calls"])
+            gaps = q["total_s"] - here_llm  # the recorded run's time outside LLM calls (CPU server beside it)
+            non_llm = q.get("nonllm_s", gaps)  # the instant pass, where recorded
             rows.append({"qid": q["qid"], "calls": len(q["calls"]), "cpu_total_s": q["total_s"],
-                         "cpu_llm_s": round(here_llm, 3), "non_llm_s": round(q["total_s"] - here_llm, 3),
-                         "gpu_llm_s": round(gpu_llm, 3), "est_total_s": round(q["total_s"] - here_llm + gpu_llm, 3),
-                         "same_outputs": same})
+                         "cpu_llm_s": round(here_llm, 3), "non_llm_s": round(non_llm, 3), "gaps_s": round(gaps, 3),
+                         "gpu_llm_s": round(gpu_llm, 3), "est_total_s": round(non_llm + gpu_llm, 3),
+                         "est_gaps_total_s": round(gaps + gpu_llm, 3), "same_outputs": same})
     n_calls = sum(r["calls"] for r in rows)
     return {
         "file": path.name, "dataset": data["dataset"], "recorded_model": data["model"], "recorded_on": data["cpu"],
@@ -195,6 +277,8 @@ async def replay(url: str, model: str, path: Path, limit: int | None = None) -> 
         "est_total_p50_s": pct([r["est_total_s"] for r in rows], 0.5),
         "est_total_p95_s": pct([r["est_total_s"] for r in rows], 0.95),
         "est_total_mean_s": round(statistics.fmean(r["est_total_s"] for r in rows), 3) if rows else None,
+        "non_llm_source": "instant pass" if all("nonllm_s" in q for q in data["questions"]) else "recorded gaps",
+        "est_gaps_total_p50_s": pct([r["est_gaps_total_s"] for r in rows], 0.5),
         "rows": rows,
     }
 
@@ -206,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--set", default="hotpotqa")
     rec.add_argument("--limit", type=int, default=30)
     rec.add_argument("--out", type=Path, required=True)
+    non = sub.add_parser("nonllm", help="add the instant pass (time outside LLM calls) to a recording")
+    non.add_argument("file", type=Path)
     rep = sub.add_parser("replay", help="replay saved calls against a server and print the estimate")
     rep.add_argument("file", type=Path)
     rep.add_argument("--url", default="http://127.0.0.1:8000")
@@ -217,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         lat = [q["total_s"] for q in data["questions"]]
         print(f"recorded {len(lat)} questions, p50 {pct(lat, 0.5)} s, "
               f"{sum(len(q['calls']) for q in data['questions'])} LLM calls -> {args.out}")
+    elif args.cmd == "nonllm":
+        data = nonllm(args.file)
+        print(f"instant pass: non-LLM p50 {pct([q['nonllm_s'] for q in data['questions']], 0.5)} s, "
+              f"{data['nonllm_misses']} unrecorded LLM calls -> {args.file}")
     else:
         res = asyncio.run(replay(args.url.rstrip("/").removesuffix("/v1"), args.model, args.file, args.limit))
         print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=1))
