@@ -8,7 +8,7 @@
 #   payload  cat the parts in MANIFEST order | tar -x -C $GPU_ROOT/payload
 #   site     payload/site.tar.zst -> $GPU_ROOT/site (vLLM 0.26.0 + the wheels the host lacks + gguf etc.)
 #   gguf_*   payload/models/NAME.gguf[.zst] -> $GPU_ROOT/models/gguf/NAME.gguf
-#   hf_*     convert_gguf_to_hf.py (bf16) -> $GPU_ROOT/models/qwen05_hf (and qwen15_hf if shipped)
+#   hf_*     scripts/prepare_model.py's convert (bf16) -> $GPU_ROOT/models/qwen05_hf (and qwen15_hf if shipped)
 #   check    PYTHONPATH=$GPU_ROOT/site python3 -c "import vllm" (always run; its failure is fatal)
 # Then: export PYTHONPATH=$GPU_ROOT/site HF_HUB_OFFLINE=1 VLLM_NO_USAGE_STATS=1
 set -euo pipefail
@@ -76,7 +76,10 @@ gguf() {  # gguf SRC DEST
 }
 hf() {  # hf GGUF OUTDIR
   rm -rf "$2.partial"
-  PYTHONPATH="$ROOT/site${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 python3 "$HERE/convert_gguf_to_hf.py" "$1" "$2.partial" bfloat16
+  # the converter scripts/prepare_model.py uses here (the repo travels; ../shared does not)
+  PYTHONPATH="$HERE/../../scripts:$ROOT/site${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 python3 -c \
+    'import sys; from pathlib import Path; from prepare_model import convert; convert(Path(sys.argv[1]), Path(sys.argv[2]), "bfloat16")' \
+    "$1" "$2.partial"
   rm -rf "$2"; mv "$2.partial" "$2"
 }
 
