@@ -139,13 +139,21 @@ class OpenAILLM:
             )
         return self._client
 
-    def _params(self, messages: list[Message], max_tokens: int | None) -> dict[str, Any]:
-        return {
+    def _params(self, messages: list[Message], max_tokens: int | None,
+                schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The request body (less ``stream``): guided JSON output when ``schema`` is given."""
+        params: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
             "max_tokens": max_tokens or self.config.max_tokens,
             "temperature": self.config.temperature,
         }
+        if schema is not None:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.get("title", "output"), "schema": schema},
+            }
+        return params
 
     def _error(self, e: Exception) -> LLMError:
         import openai
@@ -172,14 +180,8 @@ class OpenAILLM:
     ) -> str:
         import openai
 
-        params = self._params(messages, max_tokens)
-        if schema is not None:
-            params["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema.get("title", "output"), "schema": schema},
-            }
         try:
-            resp = await self.client.chat.completions.create(**params)
+            resp = await self.client.chat.completions.create(**self._params(messages, max_tokens, schema))
         except openai.OpenAIError as e:
             raise self._error(e) from e
         if not resp.choices:

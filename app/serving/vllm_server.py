@@ -287,15 +287,15 @@ def _log_tail(path: Path, lines: int = 25) -> str:
 
 def check_ready(cfg: ServeConfig) -> None:
     """Raise ConfigError when the python with vLLM or the model folder is missing."""
-    gpu = resolve_device(cfg) == "gpu"
-    python = server_python(cfg, gpu)
-    if python == sys.executable and gpu and not cfg.python:
+    if cfg.python:  # a name on PATH (vLLM's own image) is taken as it is
+        if os.sep in cfg.python and not Path(cfg.python).exists():
+            raise ConfigError(f"RAGENT_LLM_PYTHON={cfg.python} does not exist")
+    elif python_path(cfg).exists():
+        pass
+    elif resolve_device(cfg) == "gpu":  # server_python falls back to this python
         if importlib.util.find_spec("vllm") is None:
-            raise ConfigError(f"a GPU is visible but this python ({python}) has no vllm: {GPU_SETUP_HINT}")
-    elif cfg.python:
-        if os.sep in python and not Path(python).exists():
-            raise ConfigError(f"RAGENT_LLM_PYTHON={python} does not exist")
-    elif not python_path(cfg).exists():
+            raise ConfigError(f"a GPU is visible but this python ({sys.executable}) has no vllm: {GPU_SETUP_HINT}")
+    else:
         raise ConfigError(f"no vLLM virtualenv at {cfg.venv} ({python_path(cfg)} missing): {SETUP_HINT}")
     if cfg.hub_model is None and not (cfg.model_dir / "config.json").is_file():
         raise ConfigError(f"model folder {cfg.model_dir} is missing or incomplete: {models_hint(cfg.model_dir)}")

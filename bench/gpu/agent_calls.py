@@ -51,7 +51,19 @@ CALLS: ContextVar[list[dict[str, Any]] | None] = ContextVar("agent_calls", defau
 
 # ---- record (here) ----------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def recording() -> Iterator[None]:
+def _patched(chat: Any, stream: Any) -> Iterator[None]:
+    """``OpenAILLM.chat`` / ``.stream`` replaced by ``chat`` / ``stream`` inside the block."""
+    from core.llm import OpenAILLM
+
+    saved = OpenAILLM.chat, OpenAILLM.stream
+    OpenAILLM.chat, OpenAILLM.stream = chat, stream  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        OpenAILLM.chat, OpenAILLM.stream = saved  # type: ignore[method-assign]
+
+
+def recording() -> contextlib.AbstractContextManager[None]:
     """Wrap ``OpenAILLM.chat`` / ``.stream`` so every call lands in ``CALLS`` (when set) with its body."""
     from core.llm import OpenAILLM
 
@@ -62,12 +74,9 @@ def recording() -> Iterator[None]:
         t0 = time.perf_counter()
         text = await chat0(self, messages, schema=schema, max_tokens=max_tokens)
         log = CALLS.get()
-        if log is not None:
-            body = self._params(messages, max_tokens)
-            if schema is not None:  # as OpenAILLM.chat sends it
-                body["response_format"] = {"type": "json_schema",
-                                           "json_schema": {"name": schema.get("title", "output"), "schema": schema}}
-            log.append({"body": body, "stream": False, "start": t0, "end": time.perf_counter(), "output": text})
+        if log is not None:  # the body OpenAILLM.chat sent
+            log.append({"body": self._params(messages, max_tokens, schema), "stream": False, "start": t0,
+                        "end": time.perf_counter(), "output": text})
         return text
 
     async def stream(self: OpenAILLM, messages: Any, *, max_tokens: int | None = None) -> AsyncIterator[str]:
@@ -81,45 +90,34 @@ def recording() -> Iterator[None]:
             log.append({"body": self._params(messages, max_tokens), "stream": True, "start": t0,
                         "end": time.perf_counter(), "output": "".join(parts)})
 
-    OpenAILLM.chat, OpenAILLM.stream = chat, stream  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        OpenAILLM.chat, OpenAILLM.stream = chat0, stream0  # type: ignore[method-assign]
+    return _patched(chat, stream)
 
 
 def _key(messages: Any) -> str:
     return hashlib.sha1(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-@contextlib.contextmanager
-def instant(table: dict[str, str], misses: list[str]) -> Iterator[None]:
+def instant(table: dict[str, str], misses: list[str]) -> contextlib.AbstractContextManager[None]:
     """``OpenAILLM.chat`` / ``.stream`` answer at once with the recorded output for the same messages (a message
     list that was not recorded answers "not found" and is counted in ``misses``)."""
-    from core.llm import OpenAILLM
-
-    chat0, stream0 = OpenAILLM.chat, OpenAILLM.stream
 
     def lookup(messages: Any) -> str | None:
-        out = table.get(_key(messages))
+        key = _key(messages)
+        out = table.get(key)
         if out is None:
-            misses.append(_key(messages))
+            misses.append(key)
         return out
 
-    async def chat(self: OpenAILLM, messages: Any, *, schema: dict[str, Any] | None = None,
+    async def chat(self: Any, messages: Any, *, schema: dict[str, Any] | None = None,
                    max_tokens: int | None = None) -> str:
         out = lookup(messages)
         return out if out is not None else ("{}" if schema is not None else "Answer: not found")
 
-    async def stream(self: OpenAILLM, messages: Any, *, max_tokens: int | None = None) -> AsyncIterator[str]:
+    async def stream(self: Any, messages: Any, *, max_tokens: int | None = None) -> AsyncIterator[str]:
         out = lookup(messages)
         yield out if out is not None else "Answer: not found"
 
-    OpenAILLM.chat, OpenAILLM.stream = chat, stream  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        OpenAILLM.chat, OpenAILLM.stream = chat0, stream0  # type: ignore[method-assign]
+    return _patched(chat, stream)
 
 
 def _runtime() -> Any:
