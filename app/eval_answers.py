@@ -40,6 +40,7 @@ from app.runtime import Runtime
 from core.errors import ConfigError, LLMUnavailableError, RagentError
 from core.llm import metered, stream_chat
 from core.settings import Settings
+from core.stats import percentile
 from core.types import Hit
 
 SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
@@ -350,10 +351,8 @@ def load_cache(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _pct(xs: list[float], p: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, round(p * (len(xs) - 1)))], 2)
+    v = percentile(xs, p)
+    return None if v is None else round(v, 2)
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.settings import Settings, VectorBackend  # noqa: E402
+from core.stats import percentile  # noqa: E402
 from core.types import Chunk, content_id  # noqa: E402
 from retrieval.factory import build_index  # noqa: E402
 from retrieval.graph import ChunkGraph, Entity, Relation  # noqa: E402
@@ -76,9 +77,9 @@ def cpu_model() -> str:
     return platform.processor() or "CPU"
 
 
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+def pct(xs: list[float], q: float) -> float | None:
+    v = percentile(xs, q)
+    return None if v is None else round(v, 1)
 
 
 def build(n: int, home: Path, ws: str, rng: np.random.Generator,

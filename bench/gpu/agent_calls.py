@@ -46,6 +46,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from core.stats import percentile  # noqa: E402
+
 CALLS: ContextVar[list[dict[str, Any]] | None] = ContextVar("agent_calls", default=None)
 
 
@@ -121,7 +125,6 @@ def instant(table: dict[str, str], misses: list[str]) -> contextlib.AbstractCont
 
 
 def _runtime() -> Any:
-    sys.path.insert(0, str(ROOT))
     from app.runtime import Runtime
     from core.settings import Settings
 
@@ -240,8 +243,8 @@ async def send(client: httpx.AsyncClient, url: str, model: str, call: dict[str, 
 
 
 def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(p * len(xs)))], 3) if xs else float("nan")
+    v = percentile(xs, p)
+    return round(v, 3) if v is not None else float("nan")
 
 
 async def replay(url: str, model: str, path: Path, limit: int | None = None) -> dict[str, Any]:
