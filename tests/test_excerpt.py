@@ -1,0 +1,60 @@
+"""Question-focused excerpts of long chunks in the answer prompt (agents.excerpt)."""
+
+from __future__ import annotations
+
+from agents.answer import answer_messages
+from agents.excerpt import ELLIPSIS, excerpt, rarity
+from core.types import Chunk, Hit
+
+# a real chunk of "Attention Is All You Need" (p. 5): the answer to the question is in its last sentence, past
+# the first 600 characters, where the answer call used to cut every source
+FFN = ("In addition to attention sub-layers, each of the layers in our encoder and decoder contains a fully connected "
+       "feed-forward network, which is applied to each position separately and identically. This consists of two "
+       "linear transformations with a ReLU activation in between.\nFFN(x) = max(0, xW1 + b1)W2 + b2 (2)\nWhile the "
+       "linear transformations are the same across different positions, they use different parameters from layer "
+       "to layer. Another way of describing this is as two convolutions with kernel size 1. The dimensionality of "
+       "input and output is dmodel = 512, and the inner-layer has dimensionality dff = 2048.")
+# another chunk the same search found (p. 3): it too speaks of the feed-forward network, not of its size
+ENCODER = ("Encoder: The encoder is composed of a stack of N = 6 identical layers. Each layer has two sub-layers. The "
+           "first is a multi-head self-attention mechanism, and the second is a simple, positionwise fully connected "
+           "feed-forward network.")
+FIGURE = ("Figure 1: The Transformer - model architecture.\nOutput Softmax Linear Add & Norm Feed Forward Add & Norm "
+          "Multi-Head Feed Attention Forward Nx Add & Norm Masked Multi-Head Attention Positional Encoding")
+QUESTION = "What is the dimensionality of the inner layer of the feed-forward network in the Transformer?"
+
+
+def _plain(text: str) -> str:
+    return text.replace(ELLIPSIS, "").strip()
+
+
+def test_a_chunk_within_the_budget_is_shown_whole() -> None:
+    assert excerpt(FFN, QUESTION, len(FFN)) == FFN
+
+
+def test_the_excerpt_holds_the_sentence_that_answers_and_is_a_span_of_the_chunk() -> None:
+    """"feed-forward network" is in every source, "dimensionality" and "inner" are in one sentence only."""
+    assert len(FFN) > 600 and "2048" not in FFN[:600]
+    out = excerpt(FFN, QUESTION, 300, rarity([FFN, FIGURE, ENCODER]))
+    assert "dff = 2048" in out
+    assert len(_plain(out)) <= 300 and _plain(out) in FFN
+    assert out.startswith(ELLIPSIS) and not out.endswith(ELLIPSIS)  # the chunk's end is shown
+
+
+def test_with_no_question_words_the_excerpt_is_the_start_cut_at_a_sentence() -> None:
+    out = excerpt(FFN, "", 300)
+    assert FFN.startswith(_plain(out)) and out.endswith(ELLIPSIS)
+    assert _plain(out).endswith(".")
+
+
+def test_a_sentence_over_the_budget_is_cut_into_pieces_that_fit() -> None:
+    text = "Heading.\n" + " ".join(f"w{i}" for i in range(400)) + " the pump moves 40 litres."
+    out = excerpt(text, "How many litres does the pump move?", 120)
+    assert "40 litres" in out and len(_plain(out)) <= 120
+    assert excerpt("x" * 500, "q", 100) == "x" * 100 + " " + ELLIPSIS  # no space to cut at
+
+
+def test_the_answer_prompt_shows_the_part_of_a_long_chunk_that_answers() -> None:
+    hits = [Hit(chunk=Chunk(id=f"c{p}", doc_id="d1", workspace="w", text=t, doc_title="Attention", page=p), score=1.0)
+            for p, t in ((5, FFN), (3, FIGURE), (3, ENCODER))]  # the top 3 of that search, in its order
+    prompt = answer_messages(QUESTION, hits, max_chars=600)[-1]["content"]
+    assert "dff = 2048" in prompt and ENCODER in prompt
