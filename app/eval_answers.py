@@ -45,7 +45,7 @@ from core.types import Hit
 
 SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
 MEMORY_ARMS = ("agent-memory", "agent-placebo")  # their cached rows are kept per version of what is learned
-BUILTIN = ("hotpotqa", "musique", "covidqa")
+BUILTIN = ("hotpotqa", "musique", "covidqa", "covidqa-heldout")
 MAX_QUESTIONS = 5000
 PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM + ANSWER_VERSION).encode()
                                 ).hexdigest()[:8]
@@ -123,22 +123,24 @@ def _multihop(name: str, data_dir: Path, limit: int | None) -> QASet:
     return QASet(name, qs, prepare=prepare, notes={"passages": len(ds.passages)})
 
 
-def _covidqa(data_dir: Path, limit: int | None) -> QASet:
+def _covidqa(data_dir: Path, limit: int | None, held_out: bool = False) -> QASet:
     """One question per article (the first), over the first ``limit`` (default 50) articles, each article
-    ingested as a text document through the normal ingest pipeline."""
+    ingested as a text document through the normal ingest pipeline. ``held_out`` (``covidqa-heldout``): the
+    second and third questions of each of the first 50 articles (91 questions, the first ``limit``), which
+    nothing was tuned on."""
     path = data_dir.parent / "longdoc_qa" / "covidqa_200423.json"
     if not path.exists():
         raise ConfigError(f"COVID-QA not found at {path} (see ../shared/data/README.md)")
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    n = min(limit or 50, len(data))
+    n = min(50 if held_out else limit or 50, len(data))
     qs, articles = [], []
     for i, art in enumerate(data[:n]):
         para = art["paragraphs"][0]
-        qa = para["qas"][0]
         title = f"covidqa-{i:03d}"
         articles.append((title, para["context"]))
-        qs.append(QA(str(qa["id"]), qa["question"], tuple(dict.fromkeys(a["text"].strip() for a in qa["answers"])),
-                     frozenset({title})))
+        for qa in para["qas"][1:3] if held_out else para["qas"][:1]:
+            qs.append(QA(str(qa["id"]), qa["question"],
+                         tuple(dict.fromkeys(a["text"].strip() for a in qa["answers"])), frozenset({title})))
 
     def prepare(rt: Runtime) -> str:
         folder = rt.settings.home / "eval" / "covidqa_docs"
@@ -153,7 +155,7 @@ def _covidqa(data_dir: Path, limit: int | None) -> QASet:
         rt.ingestor(enrich=False).ingest(files, ws)
         return ws
 
-    return QASet("covidqa", qs, prepare=prepare, notes={"articles": n})
+    return QASet("covidqa-heldout" if held_out else "covidqa", qs, prepare=prepare, notes={"articles": n})
 
 
 def _jsonl(path: Path, workspace: str, limit: int | None) -> QASet:
@@ -186,8 +188,8 @@ def load_set(dataset: str, data_dir: Path, workspace: str = "", limit: int | Non
     upto = None if limit is None else skip + limit
     if dataset in ("hotpotqa", "musique"):
         qs = _multihop(dataset, data_dir, upto)
-    elif dataset == "covidqa":
-        qs = _covidqa(data_dir, upto)
+    elif dataset in ("covidqa", "covidqa-heldout"):
+        qs = _covidqa(data_dir, upto, held_out=dataset == "covidqa-heldout")
     else:
         path = Path(dataset)
         if not path.is_file():

@@ -211,3 +211,12 @@ def test_a_run_with_other_agent_settings_does_not_reuse_the_cached_rows(tmp_path
     assert run_config(base, "llm-only") == run_config(other, "llm-only")
     secret = Settings(home=tmp_path, neo4j_password="hunter2")
     assert "hunter2" not in json.dumps(run_config(secret, "rag"), default=str)
+
+
+def test_covidqa_heldout_asks_other_questions_of_the_same_articles() -> None:
+    from app.cli.eval import DEFAULT_DATA
+    tuned, held = load_set("covidqa", DEFAULT_DATA), load_set("covidqa-heldout", DEFAULT_DATA)
+    assert len(tuned.questions) == 50 and len(held.questions) == 91
+    assert not {q.qid for q in tuned.questions} & {q.qid for q in held.questions}
+    assert {g for q in held.questions for g in q.gold_docs} <= {g for q in tuned.questions for g in q.gold_docs}
+    assert held.name == "covidqa-heldout" and len(load_set("covidqa-heldout", DEFAULT_DATA, limit=10).questions) == 10
