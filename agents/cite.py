@@ -155,18 +155,30 @@ def _source(hits: list[Hit], cited: list[int]) -> str:
     return "\n".join(hits[n - 1].chunk.doc_title + "\n" + hits[n - 1].chunk.text for n in cited)
 
 
+def _needed(sent: str, cited: list[int], hits: list[Hit]) -> list[int]:
+    """``cited`` (which together support ``sent``) less each source the claim still passes without, the
+    weakest tried first: a source that adds nothing the claim needs is not cited."""
+    out = list(cited)
+    for n in sorted(cited, key=lambda n: support(sent, hits[n - 1].chunk.text)):
+        rest = [m for m in out if m != n]
+        if rest and check_claim(sent, _source(hits, rest)).ok:
+            out = rest
+    return out
+
+
 def recite(sent: str, cited: list[int], hits: list[Hit]) -> list[int] | None:
-    """Sources that support ``sent``: its own markers when they pass, else the single source that does, else
-    its markers plus the one source that fills the gap, else two sources together; None when nothing does."""
+    """Sources that support ``sent``: its own markers when they pass (less those it needs not), else the single
+    source that does, else its markers plus the one source that fills the gap, else two sources together; None
+    when nothing does."""
     if cited and check_claim(sent, _source(hits, cited)).ok:
-        return cited
+        return _needed(sent, cited, hits)
     ranked = sorted(range(1, len(hits) + 1), key=lambda n: -support(sent, hits[n - 1].chunk.text))
     for n in ranked:
         if check_claim(sent, _source(hits, [n])).ok:
             return [n]
     for n in (n for n in ranked if n not in cited):
         if cited and check_claim(sent, _source(hits, [*cited, n])).ok:
-            return [*cited, n]
+            return _needed(sent, [*cited, n], hits)
     for i, a in enumerate(ranked[:3]):  # a sentence joining two facts from two sources
         for b in ranked[i + 1: 4]:
             if check_claim(sent, _source(hits, sorted([a, b]))).ok:

@@ -311,6 +311,10 @@ def test_verifier_recites_to_the_supporting_source_and_drops_the_rest() -> None:
     assert v.draft_faithfulness == pytest.approx(1 / 3)
     v = verify_answer("The rated output is 5 kW, and the warranty lasts ten years. [1]", hits)
     assert v.text == "The rated output is 5 kW, and the warranty lasts ten years [1] [2]." and not v.dropped
+    # a source that adds nothing to what the claim needs is not cited (it passed only beside the one that holds
+    # it: "dff = 2048 [1] [2]" cited a figure whose OCR text shares "feed forward" with the claim)
+    assert verify_answer("The rated output is 5 kW [1] [2].", hits).text == "The rated output is 5 kW [1]."
+    assert verify_answer("The rated output is 5 kW [2] [1].", hits).text == "The rated output is 5 kW [1]."
 
 
 def test_answer_contract_parses_short_answer_and_explanation() -> None:
