@@ -1,10 +1,14 @@
-"""Fakes for fast unit tests: a scripted LLM that records its calls, a deterministic hash embedder."""
+"""Fakes for fast unit tests: a scripted LLM that records its calls, a deterministic hash embedder, a stub
+HTTP server."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -49,3 +53,21 @@ class HashEmbedder:
             if not n:
                 out[i, 0] = 1.0
         return out
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A stub server's request handler that logs nothing."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def http_stub(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on a free local port in a daemon thread; yields ``http://127.0.0.1:PORT``."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()

@@ -8,9 +8,7 @@ import asyncio
 import gzip
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from bench.gpu.agent_calls import _key, busy, groups, instant, replay
 from bench.spec_decode import agent_table, load_saved, method_config
 from core.llm import OpenAILLM
 from core.settings import LLMConfig, Settings
+from tests.fakes import QuietHandler, http_stub
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +39,7 @@ def test_overlapping_calls_are_grouped_and_counted_once() -> None:
 def stub_llm() -> Iterator[str]:
     """Echoes the last user message back, as a plain or a streamed chat completion."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             text = body["messages"][-1]["content"]
@@ -61,13 +60,8 @@ def stub_llm() -> Iterator[str]:
                 self.end_headers()
                 self.wfile.write(data)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with http_stub(Handler) as url:
+        yield url
 
 
 def test_replay_estimates_latency_from_the_time_outside_llm_calls(stub_llm: str, tmp_path: Path) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from app.serving import vllm_server as vs
 from core.errors import ConfigError, LLMError, LLMUnavailableError
 from core.llm import OpenAILLM, chat_json, stream_chat
 from core.settings import LLMConfig, ServeConfig, Settings
+from tests.fakes import QuietHandler, http_stub
 
 DATA = Path(__file__).parent / "data"
 
@@ -174,7 +173,7 @@ def test_parse_metrics_worked_example_and_delta() -> None:
 def stub_server() -> Iterator[str]:
     metrics = (DATA / "vllm_metrics.txt").read_text()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             routes = {"/health": ("", "text/plain"), "/metrics": (metrics, "text/plain"),
                       "/v1/models": (json.dumps({"data": [{"id": "ragent-llm"}]}), "application/json")}
@@ -187,13 +186,8 @@ def stub_server() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body.encode())
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
+    with http_stub(Handler) as url:
+        yield url + "/v1"
 
 
 def test_status_and_cli_status(stub_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
