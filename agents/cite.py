@@ -22,8 +22,20 @@ _NOT_AFTER = "".join(f"(?<!\\b{re.escape(a)}\\.)" for a in ABBREVIATIONS) + r"(?
 SENTENCE_END = re.compile(rf"(?<=[.!?]){_NOT_AFTER}\s+|\n+")
 
 
+def spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of ``text``, blanks skipped."""
+    out, start = [], 0
+    for m in SENTENCE_END.finditer(text):
+        if text[start:m.start()].strip():
+            out.append((start, m.start()))
+        start = m.end()
+    if text[start:].strip():
+        out.append((start, len(text)))
+    return out
+
+
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 3]
+    return [s for a, b in spans(text) if len(s := text[a:b].strip()) > 3]
 
 
 def best_quote(claim: str, chunk_text: str, max_chars: int = 300) -> str:

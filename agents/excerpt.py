@@ -13,21 +13,9 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from agents.cite import SENTENCE_END, content_words
+from agents.cite import content_words, spans
 
 ELLIPSIS = "\u2026"
-
-
-def spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence or line of ``text``, blanks skipped."""
-    out, start = [], 0
-    for m in SENTENCE_END.finditer(text):
-        if text[start:m.start()].strip():
-            out.append((start, m.start()))
-        start = m.end()
-    if text[start:].strip():
-        out.append((start, len(text)))
-    return out
 
 
 def rarity(texts: Sequence[str]) -> Callable[[str], float]:
