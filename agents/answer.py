@@ -43,7 +43,8 @@ ANSWER_VERSION = "excerpt-1 short-30"  # how sources are cut and short answers b
 
 def format_sources(hits: Sequence[Hit], max_chars: int = 600, question: str = "") -> str:
     """Numbered sources; of a chunk over ``max_chars``, the excerpt that best covers ``question``."""
-    weight = rarity([h.chunk.text for h in hits])
+    texts = [h.chunk.text for h in hits]
+    weight = rarity(texts) if any(len(t) > max_chars for t in texts) else None  # only an excerpt reads it
     parts = []
     for i, h in enumerate(hits, start=1):
         c = h.chunk

@@ -27,8 +27,13 @@ from app.cli.eval import DEFAULT_DATA  # noqa: E402
 from app.eval_answers import load_set  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.types import Hit  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "excerpt_covidqa.json"
+
+
+async def search_all(rt: Runtime, ws: str, questions: list[str], k: int) -> list[list[Hit]]:
+    return [await rt.retriever.search(ws, q, k=k) for q in questions]
 
 
 def main() -> None:
@@ -45,7 +50,7 @@ def main() -> None:
         assert qset.prepare is not None
         ws = qset.prepare(rt)
         t0 = time.time()
-        hits = [asyncio.run(rt.retriever.search(ws, q, k=args.k)) for q, _ in qs]
+        hits = asyncio.run(search_all(rt, ws, [q for q, _ in qs], args.k))
         search_s = time.time() - t0
     finally:
         rt.close()
