@@ -62,6 +62,6 @@ def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], fl
             if sp[j][1] - sp[i][0] > max_chars:
                 break
             words |= held[j]
-            best = max(best, (sum(weight(w) for w in words) if weight else float(len(words)), -i, j))
+            best = max(best, (math.fsum(weight(w) for w in words) if weight else float(len(words)), -i, j))
     a, b = sp[-best[1]][0], sp[best[2]][1]
     return (ELLIPSIS + " " if a > 0 else "") + text[a:b] + (" " + ELLIPSIS if text[b:].strip() else "")

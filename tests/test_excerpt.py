@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from agents.answer import answer_messages
 from agents.excerpt import ELLIPSIS, excerpt, rarity
 from core.types import Chunk, Hit
@@ -58,3 +63,25 @@ def test_the_answer_prompt_shows_the_part_of_a_long_chunk_that_answers() -> None
             for p, t in ((5, FFN), (3, FIGURE), (3, ENCODER))]  # the top 3 of that search, in its order
     prompt = answer_messages(QUESTION, hits, max_chars=600)[-1]["content"]
     assert "dff = 2048" in prompt and ENCODER in prompt
+
+
+def test_the_excerpt_does_not_depend_on_the_string_hash_seed() -> None:
+    """Windows of equal weight tie exactly (the earliest wins) whatever order a set of words is summed in: with a
+    plain float sum, COVID-QA excerpts differed between processes (PYTHONHASHSEED)."""
+    root = Path(__file__).resolve().parent.parent
+    script = (
+        "import json, sys\n"
+        "from agents.excerpt import excerpt, rarity\n"
+        "data = json.load(open(sys.argv[1]))['data']\n"
+        "out = []\n"
+        "for art in data[:20]:\n"
+        "    ctx = art['paragraphs'][0]['context']\n"
+        "    chunks = [ctx[i:i + 1200] for i in range(0, min(len(ctx), 6000), 1200)]\n"
+        "    w = rarity(chunks)\n"
+        "    out += [excerpt(c, qa['question'], 600, w) for qa in art['paragraphs'][0]['qas'][:8] for c in chunks]\n"
+        "print(json.dumps(out))\n"
+    )
+    data = root.parent / "shared" / "data" / "longdoc_qa" / "covidqa_200423.json"
+    runs = [subprocess.run([sys.executable, "-c", script, str(data)], cwd=root, capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
+    assert runs[0] and runs[0] == runs[1] == runs[2]
