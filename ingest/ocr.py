@@ -237,8 +237,17 @@ def image_text(pix: Any, cfg: OcrConfig, warnings: list[str], where: str) -> tup
     return text[:2000], conf
 
 
+# In a figure (diagram, chart, photo) Tesseract reads labels well and invents words from strokes, arrows and
+# shading at low confidence ("rropepaes" at 18, "&" at 0 in the Transformer's Figure 1): only words it is
+# fairly sure of, holding a letter or digit, are indexed. A scanned page keeps every word (``read_png``): its
+# text is the document, and its bboxes place citations.
+MIN_WORD_CONF = 60.0
+_WORDLIKE = re.compile(r"\w")
+
+
 def ocr_pixmap(pix: Any, cfg: OcrConfig) -> tuple[str, float]:
-    """(text Tesseract reads in one image, mean word confidence 0..1); ('', 0.0) when it reads none."""
+    """(the words Tesseract reads in one image with confidence >= ``MIN_WORD_CONF``, the mean confidence 0..1
+    of all it reads); ('', 0.0) when it reads none."""
     import pymupdf
 
     if pix.alpha or pix.colorspace is None or pix.colorspace.n not in (1, 3):
@@ -250,4 +259,5 @@ def ocr_pixmap(pix: Any, cfg: OcrConfig) -> tuple[str, float]:
     words = [w for w in tesseract(pix.tobytes("png"), cfg, 300) if w.conf >= 0]
     if not words:
         return "", 0.0
-    return " ".join(w.text for w in words), round(sum(w.conf for w in words) / len(words) / 100.0, 3)
+    kept = " ".join(w.text for w in words if w.conf >= MIN_WORD_CONF and _WORDLIKE.search(w.text))
+    return kept, round(sum(w.conf for w in words) / len(words) / 100.0, 3)

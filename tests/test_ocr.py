@@ -93,6 +93,18 @@ def test_broken_image_ocr_keeps_the_document(tmp_path: Path, monkeypatch: pytest
     assert any("console shows" in b.text for b in doc.blocks)
 
 
+def test_figure_ocr_indexes_only_words_tesseract_is_sure_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pymupdf
+
+    read = [("Output", 96.0), ("rropepaes", 18.0), ("Softmax", 64.0), ("&", 91.0), ("Norm", 0.0), ("}s", 2.0),
+            ("Feed", 97.0), ("Forward", 96.0)]
+    words = [ocr_mod.OcrWord((0, 0, 1, 1), t, c, (1, 1), (1, 1, 1)) for t, c in read]
+    monkeypatch.setattr("ingest.ocr.tesseract", lambda *_: words)
+    text, conf = ocr_mod.ocr_pixmap(pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 200, 120), False), OcrConfig())
+    assert text == "Output Softmax Feed Forward"  # strokes read as words at low confidence, lone symbols: gone
+    assert conf == round(sum(c for _, c in read) / len(read) / 100, 3)  # the image's readability: all it read
+
+
 def test_text_inside_an_image_is_found_by_search(tmp_path: Path, fake_runtime: Runtime) -> None:
     pdf = text_image_pdf(tmp_path / "console.pdf", "The console shows its status after start-up.",
                          ["PUMP STATUS: FAULT 4711", "Reset with key F9"])
