@@ -20,7 +20,7 @@ from agents.cite import (
     verify_answer,
     with_mark,
 )
-from agents.excerpt import excerpt, rarity
+from agents.excerpt import SLACK, excerpt, rarity
 from agents.prompts import (
     ANSWER_EXAMPLE_REPLY,
     ANSWER_EXAMPLE_USER,
@@ -38,13 +38,13 @@ REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not con
             "not mentioned", "does not say", "do not say", "not specified", "not provided", "not stated", "n/a")
 YES_NO = ("yes", "no")
 MAX_SHORT_WORDS = 30  # a bound on a run-on reply; phrase answers (definitions, purposes) run to 25 words
-ANSWER_VERSION = "excerpt-1 short-30"  # how sources are cut and short answers bounded (in the eval cache key)
+ANSWER_VERSION = "excerpt-2 short-30"  # how sources are cut and short answers bounded (in the eval cache key)
 
 
 def format_sources(hits: Sequence[Hit], max_chars: int = 600, question: str = "") -> str:
     """Numbered sources; of a chunk over ``max_chars``, the excerpt that best covers ``question``."""
     texts = [h.chunk.text for h in hits]
-    weight = rarity(texts) if any(len(t) > max_chars for t in texts) else None  # only an excerpt reads it
+    weight = rarity(texts) if any(len(t) > max_chars * SLACK for t in texts) else None  # only an excerpt reads it
     parts = []
     for i, h in enumerate(hits, start=1):
         c = h.chunk
@@ -93,9 +93,10 @@ def parse_reply(raw: str) -> tuple[str, str]:
     m = _ANSWER_LINE.search(text)
     e = _EXPLAIN.search(text)
     if m:
-        short = clean_short(m.group(1))
         expl = e.group(1).strip() if e else (text[:m.start()] + text[m.end():]).strip()
-        return short, expl
+        if expl and not MARK_RE.sub("", m.group(1)).strip(" *_.,;"):  # "Answer: [2]": the answer is explained
+            return clean_short((sentences(expl) or [expl])[0]), expl
+        return clean_short(m.group(1)), expl
     first = (sentences(text) or [text])[0]
     return clean_short(first), text
 

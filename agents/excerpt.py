@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from agents.cite import content_words, spans
 
 ELLIPSIS = "\u2026"
+# A chunk at most this much over its budget is shown whole: cutting it saves a sentence or two and loses one,
+# often the last ("... and the inner-layer has dimensionality dff = 2048." ended a 615-character chunk).
+SLACK = 1.25
 
 
 def rarity(texts: Sequence[str]) -> Callable[[str], float]:
@@ -43,12 +46,13 @@ def _cut(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
     return [*out, (a, b)] if a < b else out
 
 
-def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], float] | None = None) -> str:
-    """``text`` itself when it fits ``max_chars``; else the contiguous run of sentences no longer than ``max_chars``
-    that holds the most weight (``rarity``; 1 each by default) of distinct question words (the earliest such run,
-    as long as it can be), with an ellipsis where text was left out. A sentence over the budget counts as pieces
-    that fit it."""
-    if len(text) <= max_chars:
+def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], float] | None = None,
+            slack: float = SLACK) -> str:
+    """``text`` itself when it fits ``max_chars`` times ``slack``; else the contiguous run of sentences no longer
+    than ``max_chars`` that holds the most weight (``rarity``; 1 each by default) of distinct question words (the
+    earliest such run, as long as it can be), with an ellipsis where text was left out. A sentence over the
+    budget counts as pieces that fit it."""
+    if len(text) <= max_chars * slack:
         return text
     qw = content_words(question)
     sp = [p for a, b in spans(text) for p in _cut(text, a, b, max_chars)]

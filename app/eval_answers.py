@@ -294,12 +294,16 @@ RUNNERS: dict[str, Callable[[Runtime, str, QA, float], Awaitable[Run]]] = {
     "agent-memory": partial(_agent, memory="on"), "agent-placebo": partial(_agent, memory="placebo")}
 
 
-def _cited_gold(cites: list[dict[str, Any]], q: QA) -> float | None:
+def _cited_gold(cites: list[dict[str, Any]], q: QA, files: dict[str, str] | None = None) -> float | None:
+    """Whether a citation points at a gold document (by title, or by file name through ``files``: doc id ->
+    file name) on a gold page."""
     if not q.gold_docs:
         return None
     if not cites:
         return 0.0
-    hit = any(c.get("doc") in q.gold_docs and (not q.gold_pages or c.get("page") in q.gold_pages) for c in cites)
+    files = files or {}
+    hit = any((c.get("doc") in q.gold_docs or files.get(str(c.get("doc_id"))) in q.gold_docs)
+              and (not q.gold_pages or c.get("page") in q.gold_pages) for c in cites)
     return float(hit)
 
 
@@ -314,10 +318,12 @@ async def run_one(rt: Runtime, system: str, ws: str, q: QA) -> dict[str, Any]:
         except RagentError as e:
             r, error = Run(short=NOT_FOUND), f"{type(e).__name__}: {e}"[:300]
     total = time.perf_counter() - t0 - float(r.extra.get("learn_s", 0.0))
+    files = {d.doc_id: Path(d.source).name for d in rt.registry.list(ws)} if system != "llm-only" else {}
     return {"qid": q.qid, "question": q.question, "gold": list(q.answers), "short_answer": r.short,
             "answer": r.answer, "citations": [{k: c.get(k) for k in ("n", "doc", "page", "chunk_id", "verified")}
                                               for c in r.citations],
-            "faithfulness": r.faithfulness, "cited_gold": None if system == "llm-only" else _cited_gold(r.citations, q),
+            "faithfulness": r.faithfulness,
+            "cited_gold": None if system == "llm-only" else _cited_gold(r.citations, q, files),
             **score(r.short, r.answer, q.answers), "llm_calls": usage.calls, "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "ttft_s": None if r.ttft_s is None else round(r.ttft_s, 3),
             "total_s": round(total, 3), "error": error, **r.extra}

@@ -61,15 +61,24 @@ def main() -> None:
             texts = [h.chunk.text for h in hs]
             weight = rarity(texts)
             shown = {"first": [t[:budget] for t in texts],
-                     "excerpt-count": [excerpt(t, q, budget) for t in texts],
-                     "excerpt-rarity": [excerpt(t, q, budget, weight) for t in texts]}
+                     "excerpt-count": [excerpt(t, q, budget, slack=1.0) for t in texts],
+                     "excerpt-rarity": [excerpt(t, q, budget, weight, slack=1.0) for t in texts]}
             for way, parts in shown.items():
                 seen[way] += any(g in p for p in parts for g in golds)
         ways[str(budget)] = seen
+    slacks: dict[str, dict[str, float]] = {}  # at 600 characters: a chunk up to slack x 600 is shown whole
+    for slack in (1.0, 1.15, 1.25, 1.5):
+        n_seen, chars = 0, 0
+        for (q, golds), hs in zip(qs, hits, strict=True):
+            texts = [h.chunk.text for h in hs]
+            parts = [excerpt(t, q, 600, rarity(texts), slack=slack) for t in texts]
+            n_seen += any(g in p for p in parts for g in golds)
+            chars += sum(len(p) for p in parts)
+        slacks[str(slack)] = {"shown": n_seen, "chars_per_prompt": round(chars / max(len(qs), 1))}
     whole = sum(any(g in h.chunk.text for h in hs for g in golds) for (_, golds), hs in zip(qs, hits, strict=True))
     lens = sorted(len(h.chunk.text) for hs in hits for h in hs)
     rep = {"questions": len(qs), "articles": args.articles, "k": args.k, "answer_in_whole_hits": whole,
-           "shown": ways, "chunk_chars_p50": lens[len(lens) // 2] if lens else None,
+           "shown": ways, "slack_600": slacks, "chunk_chars_p50": lens[len(lens) // 2] if lens else None,
            "search_s": round(search_s, 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "command": "bench/excerpt.py " + " ".join(sys.argv[1:])}
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +89,10 @@ def main() -> None:
     print("|---|---|---|---|")
     for budget, seen in ways.items():
         print(f"| {budget} | {seen['first']} | {seen['excerpt-count']} | {seen['excerpt-rarity']} |")
+    print("\n| 600 chars, a chunk up to slack x 600 shown whole | gold answer shown | source chars a prompt |")
+    print("|---|---|---|")
+    for slack, r in slacks.items():
+        print(f"| {slack} | {r['shown']} | {r['chars_per_prompt']} |")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class Block:
     kind: ChunkKind = "text"
     heading_level: int = 0  # 0 = body text; 1.. = heading depth
     cells: Cells = ()  # tables: the cell grid, row by row (``text`` is its Markdown)
+    caption: str = ""  # tables: their "Table N: ..." caption (every piece of the table starts with it)
     image_path: str = ""  # images: the saved file's name (in the document's files folder)
     ocr_confidence: float | None = None  # set when the text was read by OCR (0..1, see ingest.ocr.quality)
 
@@ -38,7 +39,7 @@ class ParsedDoc:
 
     @property
     def text(self) -> str:
-        return "\n\n".join(b.text for b in self.blocks)
+        return "\n\n".join(f"{b.caption}\n{b.text}" if b.caption else b.text for b in self.blocks)
 
 
 def _cell(s: str | None) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 from core.errors import IngestError
 from core.types import BBox
 from ingest.blocks import Block, ParsedDoc, to_markdown
-from ingest.caption_tables import caption_tables
+from ingest.caption_tables import TABLE_CAPTION, caption_tables
 from ingest.figures import vector_figures
 from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, image_text, needs_ocr, read_png, render_png
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 CAPTION_RE = re.compile(r"^\s*(figure|fig\.|table|chart|image|photo|plate|exhibit)\s*[\dIVX]", re.I)
 PAGE_NO_RE = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$", re.I)
+TABLE_CAPTION_GAP = 40.0  # points between a table and its caption
+MAX_CAPTION = 800  # characters: a longer block is body text that happens to start with "Table 2."
 TABLE_MIN_RULES = 3  # long horizontal rules on a page before find_tables (0.2-0.7 s) is worth running
 
 
@@ -263,6 +265,51 @@ def _caption(img: BBox, texts: list[_Raw]) -> tuple[str, str]:
     return caption, nearby[:400]
 
 
+SECTION_NO = re.compile(r"^\s*(\d+(\.\d+)*|[IVX]+)[.)]?\s")  # "5.1 Hyper Parameter Optimization", "IV. Results"
+
+
+def _title(blocks: list[Block], page_height: float) -> str:
+    """A PDF's title when its metadata has none: the largest heading in the upper 40% of page 1 that is not a
+    numbered section ("5.1 ..."), a caption or a line wrapped from one; '' when there is none. Without the
+    bounds, a page with no title was named by a section heading ("5.1 Hyper Parameter Optimization") or by a
+    table's bold column header lower down ("State funded")."""
+    top = [(b.heading_level, n, b.text) for n, b in enumerate(blocks) if b.page == 1 and b.heading_level
+           and b.bbox and b.bbox[1] <= 0.4 * page_height and len(b.text) >= 4 and not SECTION_NO.match(b.text)
+           and not CAPTION_RE.match(b.text) and not b.text[0].islower()]
+    return min(top)[2] if top else ""
+
+
+def _claim_captions(tables: list[Block], texts: list[_Raw]) -> tuple[list[Block], list[_Raw]]:
+    """Each table takes the "Table N" caption block just above or below it in its column (within
+    ``TABLE_CAPTION_GAP``) out of the text flow: the caption names what the table holds ("Table 3: Variations on
+    the Transformer architecture") and its numbers are only found with it. Left in the text, the caption was a
+    chunk of its own, found by a question about the table while the numbers were not."""
+    claimed: set[int] = set()
+    out = []
+    for t in tables:
+        if t.bbox is None or t.caption:
+            out.append(t)
+            continue
+        tb = t.bbox
+
+        def gap(b: _Raw, tb: BBox = tb) -> float:
+            return tb[1] - b.bbox[3] if b.bbox[3] <= tb[1] + 5 else b.bbox[1] - tb[3]
+
+        near = [(gap(b), i) for i, b in enumerate(texts) if i not in claimed and b.bbox[0] < tb[2]
+                and b.bbox[2] > tb[0] and len(b.text) <= MAX_CAPTION and TABLE_CAPTION.match(b.text)
+                and -5 <= gap(b) <= TABLE_CAPTION_GAP]
+        if not near:
+            out.append(t)
+            continue
+        i = min(near)[1]
+        claimed.add(i)
+        cap = texts[i]
+        out.append(replace(t, caption=re.sub(r"\s+", " ", cap.text).strip(),
+                           bbox=(min(tb[0], cap.bbox[0]), min(tb[1], cap.bbox[1]),
+                                 max(tb[2], cap.bbox[2]), max(tb[3], cap.bbox[3]))))
+    return out, [b for i, b in enumerate(texts) if i not in claimed]
+
+
 def _images(doc: Any, page: Any, pno: int, texts: list[_Raw], files_dir: Path | None, repeated: set[int],
             min_px: int, min_frac: float, ocr: OcrConfig, warnings: list[str],
             max_frac: float = 1.01) -> tuple[list[Block], int]:
@@ -408,6 +455,7 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
                                            max_frac=0.6 if pno in ocr_conf else 1.01)
                     imgs += found
                     images_seen += n_seen
+                tbls, texts = _claim_captions(tbls, texts)
                 raws += texts
                 extra[pno] = [*tbls, *imgs]
         finally:
@@ -430,8 +478,7 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
         for p in range(1, doc.page_count + 1):
             blocks += _place(by_page.get(p, []), extra.get(p, []))
         meta_title = ((doc.metadata or {}).get("title") or "").strip()
-        first_h = next((b.text for b in blocks if b.heading_level == 1 and b.page == 1), "")
-        title = meta_title if len(meta_title) > 3 else (first_h or path.stem)
+        title = meta_title if len(meta_title) > 3 else (_title(blocks, doc[0].rect.height) or path.stem)
         if not any(b.kind in ("text", "table") or b.ocr_confidence is not None for b in blocks):
             if ocr.mode == "off":
                 hint = "set RAGENT_OCR=auto (or force) to read scanned pages with Tesseract"

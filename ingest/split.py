@@ -19,6 +19,7 @@ from core.embedder import Embedder
 from core.types import BBox, ChunkKind
 from ingest.blocks import Block
 
+CAPTION_CHARS = 400  # of a table's caption, repeated at the top of each of its pieces
 SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
@@ -143,11 +144,12 @@ def _ocr(blocks: Sequence[Block]) -> float | None:
 
 
 def _table_pieces(b: Block, limit: int, path: tuple[str, ...]) -> list[Piece]:
-    """One piece per table, or several split between rows, each repeating the header row."""
+    """One piece per table, or several split between rows, each repeating the caption and the header row."""
+    cap = [b.caption[:CAPTION_CHARS]] if b.caption else []
     if len(b.text) <= limit * 1.5:
-        return [Piece(b.text, b.page, b.bbox, "table", path, ocr_confidence=b.ocr_confidence)]
+        return [Piece("\n".join([*cap, b.text]), b.page, b.bbox, "table", path, ocr_confidence=b.ocr_confidence)]
     lines = b.text.split("\n")
-    head, rows = lines[:2], lines[2:]
+    head, rows = cap + lines[:2], lines[2:]
     head_len = sum(len(x) + 1 for x in head)
     groups = pack(rows, max(limit - head_len, 1), sep="\n")
     return [Piece("\n".join(head + [rows[i] for i in g]), b.page, b.bbox, "table", path,

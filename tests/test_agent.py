@@ -330,6 +330,11 @@ def test_answer_contract_parses_short_answer_and_explanation() -> None:
     purpose = "to promote, set standards in, and evaluate progress toward better health for people in all countries"
     assert parse_reply(f"Answer: {purpose}\nExplanation: -")[0] == purpose
     assert len(parse_reply("Answer: " + "word " * 100)[0].split()) == 30
+    # the answer line holds only a citation: the answer is the explanation's first sentence, not "not found"
+    expl = "The questionnaire is in the annex of the Global Study on Legal Aid [2]. It has six questions [2]."
+    assert parse_reply(f"Answer: [2]\nExplanation: {expl}") == (
+        "The questionnaire is in the annex of the Global Study on Legal Aid", expl)
+    assert parse_reply("Answer: [2]\nExplanation:")[0] == NOT_FOUND
 
 
 def test_routes_by_question() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from ingest.blocks import Cells
 from ingest.pdf import parse_pdf
+from ingest.split import split_blocks
 from tests.conftest import SHARED
 
 # numbers set as tightly as papers set them (~6 pt apart at 9 pt): too close for the word-gap reader alone
@@ -48,9 +49,13 @@ def test_booktabs_table_is_read_with_its_cells(tmp_path: Path, caption_below: bo
     doc = parse_pdf(pdf, images=False)
     [table] = [b for b in doc.blocks if b.kind == "table"]
     assert table.cells == tuple(ROWS)
-    assert "Statistics of the corpora" not in table.text
+    assert "Statistics of the corpora" not in table.text  # the Markdown grid is the cells alone
+    assert table.caption == "Table 1: Statistics of the corpora."  # the caption moved to its table ...
     body = " ".join(b.text for b in doc.blocks if b.kind == "text")
-    assert "Statistics of the corpora" in body and "0.38" not in body  # caption kept, cells not read twice
+    assert "Statistics of the corpora" not in body and "0.38" not in body  # ... out of the text: nothing twice
+    assert "Table 1 presents the corpora" in body  # a sentence about the table is not its caption
+    [piece] = [p for p in split_blocks(doc.blocks) if p.kind == "table"]
+    assert piece.text.startswith("Table 1: Statistics of the corpora.\n| ") and "0.38" in piece.text
     assert not [b for b in doc.blocks if b.kind == "image"]  # the rules are not a figure
 
 
@@ -112,3 +117,15 @@ def test_lines_side_by_side_across_the_columns_of_a_paper_are_not_a_table() -> N
               *_line(114, [(120, "North"), (280, "1,204 units"), (470, "1,388")]),
               *_line(128, [(120, "South"), (280, "977 units"), (470, "1,020")])]
     assert text_tables(across + prose, 1, 600)  # a full-width table with a column across the middle stays
+
+
+def test_a_long_table_split_in_pieces_repeats_caption_and_header() -> None:
+    from ingest.blocks import Block, to_markdown
+
+    rows = (("Variable", "Type"), *((f"VAR_{i:03d}", f"VARCHAR({i})") for i in range(120)))
+    table = Block(text=to_markdown(rows), page=12, kind="table", cells=rows, caption="Table 3-2 Built-in globals")
+    pieces = split_blocks([table], chunk_chars=400)
+    assert len(pieces) > 3
+    for p in pieces:
+        assert p.text.startswith("Table 3-2 Built-in globals\n| Variable | Type |\n|---|---|\n| VAR_")
+        assert len(p.text) <= 400 * 1.1

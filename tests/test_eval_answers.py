@@ -220,3 +220,13 @@ def test_covidqa_heldout_asks_other_questions_of_the_same_articles() -> None:
     assert not {q.qid for q in tuned.questions} & {q.qid for q in held.questions}
     assert {g for q in held.questions for g in q.gold_docs} <= {g for q in tuned.questions for g in q.gold_docs}
     assert held.name == "covidqa-heldout" and len(load_set("covidqa-heldout", DEFAULT_DATA, limit=10).questions) == 10
+
+
+def test_a_gold_document_may_be_named_by_its_file(fake_rt: tuple[Runtime, FakeLLM], tmp_path: Path,
+                                                 example_pdf: Path) -> None:
+    rt, _ = fake_rt
+    path = tmp_path / "by_file.jsonl"
+    path.write_text(json.dumps({**QUESTIONS[0], "gold_doc": example_pdf.name}) + "\n", encoding="utf-8")
+    rep = evaluate(rt, load_set(str(path), tmp_path, "manual"), ["rag"])
+    assert rep["rows"]["rag"][0]["citations"][0]["doc"] != example_pdf.name  # cited by its title ...
+    assert rep["rows"]["rag"][0]["cited_gold"] == 1.0  # ... and found gold by its file name

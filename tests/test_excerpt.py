@@ -36,6 +36,14 @@ def test_a_chunk_within_the_budget_is_shown_whole() -> None:
     assert excerpt(FFN, QUESTION, len(FFN)) == FFN
 
 
+def test_a_chunk_a_little_over_the_budget_is_shown_whole() -> None:
+    """615 characters against a budget of 600: the excerpt saved one sentence and, asked with other words
+    ("position-wise feed-forward network"), dropped the last one, which held the answer."""
+    q = "What is the dimensionality of the inner layer of the Transformer's position-wise feed-forward network?"
+    assert excerpt(FFN, q, 600) == FFN
+    assert "2048" not in excerpt(FFN, q, 600, rarity([FFN, FIGURE, ENCODER]), slack=1.0)  # the loss it avoids
+
+
 def test_the_excerpt_holds_the_sentence_that_answers_and_is_a_span_of_the_chunk() -> None:
     """"feed-forward network" is in every source, "dimensionality" and "inner" are in one sentence only."""
     assert len(FFN) > 600 and "2048" not in FFN[:600]
