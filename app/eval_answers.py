@@ -45,7 +45,8 @@ from core.types import Hit
 
 SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
 MEMORY_ARMS = ("agent-memory", "agent-placebo")  # their cached rows are kept per version of what is learned
-BUILTIN = ("hotpotqa", "musique", "covidqa", "covidqa-heldout")
+BUILTIN = ("hotpotqa", "musique", "covidqa", "covidqa-heldout", "pdfs")
+PDF_QUESTIONS = Path(__file__).resolve().parent / "evalsets" / "pdfs.jsonl"
 MAX_QUESTIONS = 5000
 PROMPT_VERSION = hashlib.sha256((ANSWER_SYSTEM + NO_CONTEXT_SYSTEM + DECOMPOSE_SYSTEM + ANSWER_VERSION).encode()
                                 ).hexdigest()[:8]
@@ -158,6 +159,24 @@ def _covidqa(data_dir: Path, limit: int | None, held_out: bool = False) -> QASet
     return QASet("covidqa-heldout" if held_out else "covidqa", qs, prepare=prepare, notes={"articles": n})
 
 
+def _pdfs(data_dir: Path, limit: int | None) -> QASet:
+    """60 questions over 9 real PDFs of ../shared/data/pdfs (two arXiv papers, an IBM Redpaper, docling's layout
+    samples: running text, tables, captions, title pages, a Korean report), written from the PDFs alone, with the
+    gold file and page(s) (``app/evalsets/pdfs.jsonl``). The PDFs are ingested into ``eval-pdfs``."""
+    qs = _jsonl(PDF_QUESTIONS, "eval-pdfs", limit)
+    root = data_dir.parent / "pdfs"
+    names = sorted({d for q in qs.questions for d in q.gold_docs})
+    found = {f.name: f for f in root.rglob("*.pdf")} if root.is_dir() else {}
+    if missing := [n for n in names if n not in found]:
+        raise ConfigError(f"pdfs: {', '.join(missing)} not found under {root} (see ../shared/data/README.md)")
+
+    def prepare(rt: Runtime) -> str:
+        rt.ingestor(enrich=False).ingest([found[n] for n in names], "eval-pdfs")
+        return "eval-pdfs"
+
+    return QASet("pdfs", qs.questions, prepare=prepare, notes={"documents": len(names)})
+
+
 def _jsonl(path: Path, workspace: str, limit: int | None) -> QASet:
     if not workspace:
         raise ConfigError(f"{path.name}: a question file needs the workspace that holds its documents: pass -w WS")
@@ -190,6 +209,8 @@ def load_set(dataset: str, data_dir: Path, workspace: str = "", limit: int | Non
         qs = _multihop(dataset, data_dir, upto)
     elif dataset in ("covidqa", "covidqa-heldout"):
         qs = _covidqa(data_dir, upto, held_out=dataset == "covidqa-heldout")
+    elif dataset == "pdfs":
+        qs = _pdfs(data_dir, upto)
     else:
         path = Path(dataset)
         if not path.is_file():

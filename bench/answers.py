@@ -3,6 +3,7 @@
     .venv/bin/python bench/answers.py --sets hotpotqa,musique,covidqa,covidqa-heldout --limit 50
 
 ``covidqa-heldout`` asks other questions of the same 50 articles as ``covidqa``: nothing was tuned on them.
+``pdfs`` asks 60 questions over 9 real PDFs (papers, a Redpaper, layout samples; app/evalsets/pdfs.jsonl).
 
 Runs ``ragent eval answers`` (app/eval_answers.py: per-question results cached under $RAGENT_HOME/eval/answers,
 so a stopped run resumes) for each set, writes bench/results/answers_<set>.json (summary + every row), the
@@ -81,7 +82,7 @@ def plot(reports: list[dict], path: Path) -> None:
 def load_reports(folder: Path) -> list[dict]:
     """One report per built-in set, in set order: ``answers_<set>.json`` only (``answers_<set>_<variant>.json``
     files are side experiments, quoted in the prose, never the main table)."""
-    paths = (folder / f"answers_{name}.json" for name in ("hotpotqa", "musique", "covidqa", "covidqa-heldout"))
+    paths = (folder / f"answers_{name}.json" for name in ("hotpotqa", "musique", "covidqa", "covidqa-heldout", "pdfs"))
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
 
 

@@ -230,3 +230,19 @@ def test_a_gold_document_may_be_named_by_its_file(fake_rt: tuple[Runtime, FakeLL
     rep = evaluate(rt, load_set(str(path), tmp_path, "manual"), ["rag"])
     assert rep["rows"]["rag"][0]["citations"][0]["doc"] != example_pdf.name  # cited by its title ...
     assert rep["rows"]["rag"][0]["cited_gold"] == 1.0  # ... and found gold by its file name
+
+
+def test_the_pdf_set_names_real_pdfs_and_pages_that_hold_its_answers() -> None:
+    import pymupdf
+
+    from app.cli.eval import DEFAULT_DATA
+    qs = load_set("pdfs", DEFAULT_DATA)
+    assert qs.name == "pdfs" and len(qs.questions) == 60 and qs.prepare is not None
+    files = {f.name: f for f in (DEFAULT_DATA.parent / "pdfs").rglob("*.pdf")}
+    stated = 0
+    for q in qs.questions:
+        (doc,) = q.gold_docs
+        with pymupdf.open(files[doc]) as pdf:
+            text = " ".join(" ".join(pdf[p - 1].get_text().split()) for p in q.gold_pages).lower()
+        stated += any(" ".join(a.split()).lower() in text for a in q.answers)
+    assert stated >= 59  # one answer is read off a chart (an image with no text layer)

@@ -130,8 +130,8 @@ def answer_rows(report: dict[str, object]) -> list[list[str]]:
 @eval_app.command("answers")
 def answers(
     dataset: str = typer.Option(..., "--dataset", "-d", help="hotpotqa | musique | covidqa | covidqa-heldout | "
-                                "PATH.jsonl (fields: question, answer, optional answer_aliases, gold_doc, "
-                                "gold_pages)."),
+                                "pdfs (60 questions over 9 real PDFs) | PATH.jsonl (fields: question, answer, "
+                                "optional answer_aliases, gold_doc, gold_pages)."),
     workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace holding the documents (required for "
                                   "a .jsonl; the built-in sets index their own corpus when omitted)."),
     systems: str = typer.Option("llm-only,rag,agent", "--systems", help="Comma-separated: llm-only, rag, agent "
