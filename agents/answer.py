@@ -30,7 +30,7 @@ from agents.prompts import (
     ANSWER_USER,
 )
 from core.llm import LLM, Message, stream_chat
-from core.types import Answer, Hit
+from core.types import Answer, Chunk, Hit
 from retrieval.searcher import Searcher
 
 NOT_FOUND = "not found"
@@ -38,17 +38,29 @@ REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not con
             "not mentioned", "does not say", "do not say", "not specified", "not provided", "not stated", "n/a")
 YES_NO = ("yes", "no")
 MAX_SHORT_WORDS = 30  # a bound on a run-on reply; phrase answers (definitions, purposes) run to 25 words
-ANSWER_VERSION = "excerpt-2 short-30"  # how sources are cut and short answers bounded (in the eval cache key)
+SECTION_CHARS = 120  # of the section heading shown with a source
+ANSWER_VERSION = "excerpt-2 short-30 section"  # how sources are shown and short answers bounded (eval cache key)
+
+
+def section(c: Chunk) -> str:
+    """The heading a chunk sits under (its deepest one, other than the document's title), bounded: what the
+    chunk is about when its text does not say ("Limitations"; the author line over "IBM Research, USA")."""
+    head = next((h for h in reversed(c.heading_path) if h.strip() and h.strip() != c.doc_title.strip()), "")
+    head = " ".join(head.split())
+    return head if len(head) <= SECTION_CHARS else head[:SECTION_CHARS].rsplit(" ", 1)[0] + " \u2026"
 
 
 def format_sources(hits: Sequence[Hit], max_chars: int = 600, question: str = "") -> str:
-    """Numbered sources; of a chunk over ``max_chars``, the excerpt that best covers ``question``."""
+    """Numbered sources, each headed by its document, page and section; of a chunk over ``max_chars``, the
+    excerpt that best covers ``question``."""
     texts = [h.chunk.text for h in hits]
     weight = rarity(texts) if any(len(t) > max_chars * SLACK for t in texts) else None  # only an excerpt reads it
     parts = []
     for i, h in enumerate(hits, start=1):
         c = h.chunk
-        where = f"{c.doc_title}, p. {c.page}" if c.page else c.doc_title
+        sec = section(c)
+        where = ", ".join(p for p in (c.doc_title, f"p. {c.page}" if c.page else "",
+                                      f'section "{sec}"' if sec else "") if p)
         parts.append(f"[{i}] ({where}) {excerpt(c.text, question, max_chars, weight)}")
     return "\n\n".join(parts)
 

@@ -13,8 +13,9 @@ ANSWER_SYSTEM = (
 )
 # a worked example (two hops, two sources), sent as a user/assistant pair after the system prompt
 ANSWER_EXAMPLE_USER = (
-    "Sources:\n[1] (Harbor Pumps, p. 3) The HP-7 pump moves 40 litres per minute. It was designed by Lena Ortiz "
-    "in 2011.\n\n[2] (Lena Ortiz) Lena Ortiz is a Chilean engineer born in Valparaiso.\n\n"
+    "Sources:\n[1] (Harbor Pumps, p. 3, section \"2 Specifications\") The HP-7 pump moves 40 litres per minute. "
+    "It was designed by Lena Ortiz in 2011.\n\n[2] (Lena Ortiz) Lena Ortiz is a Chilean engineer born in "
+    "Valparaiso.\n\n"
     "Question: Where was the designer of the HP-7 pump born?"
 )
 ANSWER_EXAMPLE_REPLY = (

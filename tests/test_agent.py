@@ -337,6 +337,23 @@ def test_answer_contract_parses_short_answer_and_explanation() -> None:
     assert parse_reply("Answer: [2]\nExplanation:")[0] == NOT_FOUND
 
 
+def test_a_source_is_shown_with_its_section_heading() -> None:
+    from agents.answer import format_sources
+    from core.types import Chunk, Hit
+
+    title = "MTRAG-UN: A Benchmark for Open Challenges in Multi-Turn RAG Conversations"
+    authors = Chunk(id="a", doc_id="d", workspace="w", text="IBM Research, USA sjrosenthal@us.ibm.com", page=1,
+                    doc_title=title, heading_path=(title, "Sara Rosenthal, Yannis Katsis, Vraj Shah"))
+    untitled = Chunk(id="b", doc_id="d", workspace="w", text="We present MTRAG-UN.", page=1, doc_title=title,
+                     heading_path=(title,))
+    long = Chunk(id="c", doc_id="d", workspace="w", text="x", doc_title="Notes", heading_path=("word " * 60,))
+    out = format_sources([Hit(authors, 1.0), Hit(untitled, 0.9), Hit(long, 0.8)]).split("\n\n")
+    assert out[0] == (f'[1] ({title}, p. 1, section "Sara Rosenthal, Yannis Katsis, Vraj Shah") '
+                      "IBM Research, USA sjrosenthal@us.ibm.com")  # who the affiliation belongs to
+    assert out[1] == f"[2] ({title}, p. 1) We present MTRAG-UN."  # the title is not a section
+    assert out[2].startswith('[3] (Notes, section "word word') and len(out[2]) < 150  # bounded
+
+
 def test_routes_by_question() -> None:
     from agents.route import route
 
