@@ -10,6 +10,7 @@ common one; it is a verbatim span of the chunk, so quotes from it still verify a
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -46,15 +47,52 @@ def _cut(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
     return [*out, (a, b)] if a < b else out
 
 
+_TABLE_HEAD = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+[ \t]*$", re.M)  # a Markdown table's |---|---| line
+
+
+def table_rows(text: str, question: str, max_chars: int,
+               weight: Callable[[str], float] | None = None) -> str | None:
+    """Of a Markdown table chunk (caption, header, rows) over ``max_chars``: the caption and header, then the rows
+    holding the most weight of question words, in table order, "…" where rows were left out (a row is a
+    record: the one the question names may be anywhere, and without the header its cells mean nothing). None
+    for text that is not a table or whose header leaves too little room."""
+    m = _TABLE_HEAD.search(text)
+    if m is None:
+        return None
+    head, rows = text[:m.end()], [r for r in text[m.end():].split("\n") if r.strip()]
+    room = max_chars - len(head)
+    if room < max_chars // 3 or not rows:
+        return None
+    qw = content_words(question)
+    score = [math.fsum(weight(w) for w in qw & content_words(r)) if weight else float(len(qw & content_words(r)))
+             for r in rows]
+    keep: set[int] = set()
+    for i in sorted(range(len(rows)), key=lambda i: (-score[i], i)):  # best rows first, then the rest in order
+        if len(rows[i]) + 1 <= room:
+            keep.add(i)
+            room -= len(rows[i]) + 1
+    out, gap = [head], False
+    for i, r in enumerate(rows):
+        if i in keep:
+            out += [ELLIPSIS] if gap else []
+            out.append(r)
+            gap = False
+        else:
+            gap = True
+    return "\n".join(out + ([ELLIPSIS] if gap else []))
+
+
 def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], float] | None = None,
             slack: float = SLACK) -> str:
     """``text`` itself when it fits ``max_chars`` times ``slack``; else the contiguous run of sentences no longer
     than ``max_chars`` that holds the most weight (``rarity``; 1 each by default) of distinct question words (the
     earliest such run, as long as it can be), with an ellipsis where text was left out. A sentence over the
-    budget counts as pieces that fit it."""
+    budget counts as pieces that fit it. A table keeps its header and its best rows (``table_rows``)."""
     if len(text) <= max_chars * slack:
         return text
     qw = content_words(question)
+    if (rows := table_rows(text, question, max_chars, weight)) is not None:
+        return rows
     sp = [p for a, b in spans(text) for p in _cut(text, a, b, max_chars)]
     if not sp:
         return text[:max_chars]

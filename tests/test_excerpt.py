@@ -93,3 +93,16 @@ def test_the_excerpt_does_not_depend_on_the_string_hash_seed() -> None:
     runs = [subprocess.run([sys.executable, "-c", script, str(data)], cwd=root, capture_output=True, text=True,
                            check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
     assert runs[0] and runs[0] == runs[1] == runs[2]
+
+
+def test_a_long_table_shows_its_caption_header_and_the_rows_the_question_names() -> None:
+    rows = [f"| VAR_{i:02d} | VARCHAR({i}) | The {i}th variable of the session. |" for i in range(40)]
+    rows[33] = "| ROUTINE_TYPE | CHAR(1) | The type of the routine that is running. |"
+    table = "Table 3-2 Built-in global variables\n| Variable | Type | Description |\n|---|---|---|\n" + "\n".join(rows)
+    out = excerpt(table, "What data type is the ROUTINE_TYPE global variable?", 600)
+    lines = out.split("\n")
+    assert lines[:3] == ["Table 3-2 Built-in global variables", "| Variable | Type | Description |", "|---|---|---|"]
+    assert rows[33] in lines and len(out) <= 600 + 10
+    assert all(ln in table for ln in lines if ln != ELLIPSIS)  # rows are verbatim; "…" marks left-out rows
+    assert lines[-1] == ELLIPSIS and ELLIPSIS in lines[3:-1]  # rows before and after the named one left out
+    assert excerpt("no table here. " * 60, "table", 300).endswith(ELLIPSIS)  # plain text: the sentence window
