@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 CAPTION_RE = re.compile(r"^\s*(figure|fig\.|table|chart|image|photo|plate|exhibit)\s*[\dIVX]", re.I)
 PAGE_NO_RE = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$", re.I)
+PROSE_CELL = 300  # characters: a table cell longer than this is a paragraph
 TABLE_CAPTION_GAP = 40.0  # points between a table and its caption
 MAX_CAPTION = 800  # characters: a longer block is body text that happens to start with "Table 2."
 TABLE_MIN_RULES = 3  # long horizontal rules on a page before find_tables (0.2-0.7 s) is worth running
@@ -221,10 +222,18 @@ def _tables(page: Any, pno: int, words: list[Word], page_dict: dict[str, Any]) -
     them), then captioned tables drawn with a few horizontal rules (``ingest.caption_tables``: booktabs), then
     borderless tables among the remaining words."""
     rules, strokes, verticals = _drawings(page)
-    ruled = [regrid(t, words) for t in _ruled_tables(page, pno, rules)]
+    ruled = [t for t in (regrid(t, words) for t in _ruled_tables(page, pno, rules)) if not _prose(t)]
     ruled += caption_tables(page_dict, pno, words, rules, verticals, [t.bbox for t in ruled if t.bbox])
     rest = [w for w in words if not any(inside(w, t.bbox) for t in ruled if t.bbox)]
-    return ruled + text_tables(rest, pno, page.rect.width, strokes=strokes)
+    return ruled + [t for t in text_tables(rest, pno, page.rect.width, strokes=strokes) if not _prose(t)]
+
+
+def _prose(t: Block) -> bool:
+    """A "table" whose text is mostly in cells of over ``PROSE_CELL`` characters is prose laid out in a frame or
+    in columns (the Redpaper's back cover became a 2 x 2 grid of paragraphs), not a grid of values: it is read
+    as text."""
+    lens = [len(c) for r in t.cells for c in r]
+    return sum(n for n in lens if n > PROSE_CELL) > 0.6 * max(sum(lens), 1)
 
 
 def _ruled_tables(page: Any, pno: int, rules: list[BBox]) -> list[Block]:

@@ -75,6 +75,17 @@ def test_docling_text_recall(name: str) -> None:
     assert text_recall(gt, doc.text) >= 0.95
 
 
+def test_paragraphs_laid_out_in_a_frame_are_text_not_a_table() -> None:
+    """The Redpaper's back cover (p. 18) was one 2 x 2 "table" of paragraphs; the publication number and the
+    publisher were cells of it, which the answer excerpt could not show."""
+    doc = parse_pdf(LAYOUT / "sources" / "redp5110_sampled.pdf", images=False)
+    back = [b for b in doc.blocks if b.page == 18]
+    assert not [b for b in back if b.kind == "table"]
+    texts = [b.text for b in back]
+    assert "REDP-5110-00" in texts and "INTERNATIONAL TECHNICAL SUPPORT ORGANIZATION" in texts
+    assert [b for b in doc.blocks if b.kind == "table" and b.page == 12]  # its real tables stay tables
+
+
 def test_right_to_left_table_cells_read_in_logical_order() -> None:
     """find_tables reads a cell's characters left to right, which holds Persian/Arabic backwards (recall was
     0.168 on this file before the cells were turned around)."""
