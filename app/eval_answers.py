@@ -159,10 +159,19 @@ def _covidqa(data_dir: Path, limit: int | None, held_out: bool = False) -> QASet
     return QASet("covidqa-heldout" if held_out else "covidqa", qs, prepare=prepare, notes={"articles": n})
 
 
+def ingest_key(extra: str = "") -> str:
+    """A hash of the ingest code (and ``extra``): a PDF's chunks follow the parser, and ingest skips a file it
+    has seen, so the ``pdfs`` workspace, and with it the cached answers, are per version of the code."""
+    h = hashlib.sha256(extra.encode())
+    for f in sorted((Path(__file__).resolve().parent.parent / "ingest").glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
 def _pdfs(data_dir: Path, limit: int | None) -> QASet:
     """60 questions over 9 real PDFs of ../shared/data/pdfs (two arXiv papers, an IBM Redpaper, docling's layout
     samples: running text, tables, captions, title pages, a Korean report), written from the PDFs alone, with the
-    gold file and page(s) (``app/evalsets/pdfs.jsonl``). The PDFs are ingested into ``eval-pdfs``."""
+    gold file and page(s) (``app/evalsets/pdfs.jsonl``). The PDFs are ingested into ``eval-pdfs-<ingest_key>``."""
     qs = _jsonl(PDF_QUESTIONS, "eval-pdfs", limit)
     root = data_dir.parent / "pdfs"
     names = sorted({d for q in qs.questions for d in q.gold_docs})
@@ -171,8 +180,9 @@ def _pdfs(data_dir: Path, limit: int | None) -> QASet:
         raise ConfigError(f"pdfs: {', '.join(missing)} not found under {root} (see ../shared/data/README.md)")
 
     def prepare(rt: Runtime) -> str:
-        rt.ingestor(enrich=False).ingest([found[n] for n in names], "eval-pdfs")
-        return "eval-pdfs"
+        ws = f"eval-pdfs-{ingest_key(embedder_key(rt.settings))}"
+        rt.ingestor(enrich=False).ingest([found[n] for n in names], ws)
+        return ws
 
     return QASet("pdfs", qs.questions, prepare=prepare, notes={"documents": len(names)})
 

@@ -246,3 +246,5 @@ def test_the_pdf_set_names_real_pdfs_and_pages_that_hold_its_answers() -> None:
             text = " ".join(" ".join(pdf[p - 1].get_text().split()) for p in q.gold_pages).lower()
         stated += any(" ".join(a.split()).lower() in text for a in q.answers)
     assert stated >= 59  # one answer is read off a chart (an image with no text layer)
+    from app.eval_answers import ingest_key
+    assert ingest_key("a") == ingest_key("a") != ingest_key("b")  # the workspace follows the ingest code
