@@ -109,6 +109,8 @@ def parse_reply(raw: str) -> tuple[str, str]:
         if expl and not MARK_RE.sub("", m.group(1)).strip(" *_.,;"):  # "Answer: [2]": the answer is explained
             return clean_short((sentences(expl) or [expl])[0]), expl
         return clean_short(m.group(1)), expl
+    if e and text[:e.start()].strip():  # "Lake Oesa\nExplanation: ...": the label left off the answer line
+        return clean_short(text[:e.start()]), e.group(1).strip()
     first = (sentences(text) or [text])[0]
     return clean_short(first), text
 

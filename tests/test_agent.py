@@ -335,6 +335,9 @@ def test_answer_contract_parses_short_answer_and_explanation() -> None:
     assert parse_reply(f"Answer: [2]\nExplanation: {expl}") == (
         "The questionnaire is in the annex of the Global Study on Legal Aid", expl)
     assert parse_reply("Answer: [2]\nExplanation:")[0] == NOT_FOUND
+    # the "Answer:" label left off (MuSiQue, once in 100): the explanation is not glued to the answer
+    assert parse_reply("Lake Oesa\nExplanation: The siege took place near Lake Oesa [4].") == (
+        "Lake Oesa", "The siege took place near Lake Oesa [4].")
 
 
 def test_a_source_is_shown_with_its_section_heading() -> None:
