@@ -47,6 +47,12 @@ def _cut(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
     return [*out, (a, b)] if a < b else out
 
 
+def _mass(words: set[str], weight: Callable[[str], float] | None) -> float:
+    """The weight of a set of question words (``fsum``: exact, so it does not depend on the set's order); 1 each
+    without ``weight``."""
+    return math.fsum(weight(w) for w in words) if weight else float(len(words))
+
+
 _TABLE_HEAD = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+[ \t]*$", re.M)  # a Markdown table's |---|---| line
 
 
@@ -64,8 +70,7 @@ def table_rows(text: str, question: str, max_chars: int,
     if room < max_chars // 3 or not rows:
         return None
     qw = content_words(question)
-    score = [math.fsum(weight(w) for w in qw & content_words(r)) if weight else float(len(qw & content_words(r)))
-             for r in rows]
+    score = [_mass(qw & content_words(r), weight) for r in rows]
     keep: set[int] = set()
     for i in sorted(range(len(rows)), key=lambda i: (-score[i], i)):  # best rows first, then the rest in order
         if len(rows[i]) + 1 <= room:
@@ -90,9 +95,9 @@ def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], fl
     budget counts as pieces that fit it. A table keeps its header and its best rows (``table_rows``)."""
     if len(text) <= max_chars * slack:
         return text
-    qw = content_words(question)
     if (rows := table_rows(text, question, max_chars, weight)) is not None:
         return rows
+    qw = content_words(question)
     sp = [p for a, b in spans(text) for p in _cut(text, a, b, max_chars)]
     if not sp:
         return text[:max_chars]
@@ -104,6 +109,6 @@ def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], fl
             if sp[j][1] - sp[i][0] > max_chars:
                 break
             words |= held[j]
-            best = max(best, (math.fsum(weight(w) for w in words) if weight else float(len(words)), -i, j))
+            best = max(best, (_mass(words, weight), -i, j))
     a, b = sp[-best[1]][0], sp[best[2]][1]
     return (ELLIPSIS + " " if a > 0 else "") + text[a:b] + (" " + ELLIPSIS if text[b:].strip() else "")

@@ -349,7 +349,11 @@ async def run_one(rt: Runtime, system: str, ws: str, q: QA) -> dict[str, Any]:
         except RagentError as e:
             r, error = Run(short=NOT_FOUND), f"{type(e).__name__}: {e}"[:300]
     total = time.perf_counter() - t0 - float(r.extra.get("learn_s", 0.0))
-    files = {d.doc_id: Path(d.source).name for d in rt.registry.list(ws)} if system != "llm-only" else {}
+    files = {}  # doc id -> file name, of the cited documents only
+    if system != "llm-only" and q.gold_docs:
+        for doc_id in {str(c.get("doc_id")) for c in r.citations}:
+            if (rec := rt.registry.get(ws, doc_id)) is not None:
+                files[doc_id] = Path(rec.source).name
     return {"qid": q.qid, "question": q.question, "gold": list(q.answers), "short_answer": r.short,
             "answer": r.answer, "citations": [{k: c.get(k) for k in ("n", "doc", "page", "chunk_id", "verified")}
                                               for c in r.citations],

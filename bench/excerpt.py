@@ -54,12 +54,12 @@ def main() -> None:
         search_s = time.time() - t0
     finally:
         rt.close()
+    texts_of = [[h.chunk.text for h in hs] for hs in hits]
+    weights = [rarity(texts) for texts in texts_of]  # one per question's top-k, as the answer prompt builds it
     ways: dict[str, dict[str, int]] = {}
     for budget in (400, 600, 800):
         seen = {"first": 0, "excerpt-count": 0, "excerpt-rarity": 0}
-        for (q, golds), hs in zip(qs, hits, strict=True):
-            texts = [h.chunk.text for h in hs]
-            weight = rarity(texts)
+        for (q, golds), texts, weight in zip(qs, texts_of, weights, strict=True):
             shown = {"first": [t[:budget] for t in texts],
                      "excerpt-count": [excerpt(t, q, budget, slack=1.0) for t in texts],
                      "excerpt-rarity": [excerpt(t, q, budget, weight, slack=1.0) for t in texts]}
@@ -69,9 +69,8 @@ def main() -> None:
     slacks: dict[str, dict[str, float]] = {}  # at 600 characters: a chunk up to slack x 600 is shown whole
     for slack in (1.0, 1.15, 1.25, 1.5):
         n_seen, chars = 0, 0
-        for (q, golds), hs in zip(qs, hits, strict=True):
-            texts = [h.chunk.text for h in hs]
-            parts = [excerpt(t, q, 600, rarity(texts), slack=slack) for t in texts]
+        for (q, golds), texts, weight in zip(qs, texts_of, weights, strict=True):
+            parts = [excerpt(t, q, 600, weight, slack=slack) for t in texts]
             n_seen += any(g in p for p in parts for g in golds)
             chars += sum(len(p) for p in parts)
         slacks[str(slack)] = {"shown": n_seen, "chars_per_prompt": round(chars / max(len(qs), 1))}
