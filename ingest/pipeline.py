@@ -1,11 +1,11 @@
 """The ingest pipeline: file -> blocks -> pieces -> (context) -> chunks -> dense + sparse vectors -> Qdrant.
 
-Per file: check it (exists, type, size, not empty) -> hash it -> skip when unchanged or a duplicate ->
-parse + split (+ enrich) -> registry ``processing`` -> delete the old version's vectors -> write through
-``IndexWriter`` -> registry ``done``. A document is visible to search only once its row is ``done``; a crash
-anywhere leaves a ``pending``/``processing`` row that the next run redoes from scratch (chunk ids are content
-hashes and the old points are deleted first: no duplicates). A bad file is reported and the batch goes on;
-when a changed file turns out to be bad, the previous version stays searchable.
+Per file: check it (exists, type, size, not empty) -> hash it -> skip when unchanged (same bytes and ``recipe``:
+parser version + chunk settings) or a duplicate -> parse + split (+ enrich) -> registry ``processing`` -> delete
+the old version's vectors -> write through ``IndexWriter`` -> registry ``done``. A document is visible to search
+only once its row is ``done``; a crash anywhere leaves a ``pending``/``processing`` row that the next run redoes
+from scratch (chunk ids are content hashes and the old points are deleted first: no duplicates). A bad file is
+reported and the batch goes on; when a changed file turns out to be bad, the previous version stays searchable.
 
 Deferred graph stage (``graph_stage="deferred"``, the default): a file's write is dense + sparse vectors only,
 its row turns ``done`` with ``graph="pending"`` (shown as ``searchable``), and once every file of the batch is
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import multiprocessing
 import shutil
@@ -47,7 +48,7 @@ from core.vision import VisionModel
 from ingest.blocks import ParsedDoc
 from ingest.enrich import Enricher
 from ingest.ocr import OcrConfig
-from ingest.parse import SUPPORTED, parse_file
+from ingest.parse import PARSER_VERSION, SUPPORTED, parse_file
 from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
 from retrieval.index import VectorIndex
 from retrieval.registry import DocRecord, Registry
@@ -172,6 +173,17 @@ class Ingestor:
         return e if isinstance(e, Embedder) else e(workspace)
 
     @property
+    def recipe(self) -> str:
+        """What a file's chunks depend on besides its bytes: the parser version and the settings that cut them
+        (chunk size, split mode, OCR). Kept in the registry row's meta; a file whose row has another recipe is
+        ingested again though unchanged (a parser upgrade, RAGENT_CHUNK_CHARS). The LLM context and image
+        descriptions only add to chunks and are left out: an ingest without ``--enrich`` keeps what one with
+        it wrote."""
+        parts = {"parser": PARSER_VERSION, "chunk_chars": self.chunk_chars, "split": self.split_mode,
+                 "ocr": [self.ocr.mode, self.ocr.languages, self.ocr.dpi]}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
     def writer(self) -> IndexWriter:
         if self.index_writer is None:
             self.index_writer = IndexWriter(self.index, self.embedder_for, graph=None)
@@ -279,7 +291,7 @@ class Ingestor:
         digest = hashlib.sha256(data).hexdigest()
         doc_id = content_id(workspace, source)
         prev = self.registry.get(workspace, doc_id)
-        if prev and prev.status == "done" and prev.content_hash == digest:
+        if prev and prev.status == "done" and prev.content_hash == digest and prev.meta.get("recipe") == self.recipe:
             return FileResult(str(path), "unchanged", doc_id, prev.pages, len(prev.chunk_ids), version=prev.version)
         twins = [r for r in self.registry.by_hash(workspace, digest) if r.doc_id != doc_id and r.status == "done"]
         if twins:
@@ -320,6 +332,7 @@ class Ingestor:
         meta: dict[str, object] = {
             "images_seen": parsed.images_seen, "tables": sum(c.kind == "table" for c in chunks),
             "images": sum(c.kind == "image" for c in chunks), "enriched": enriched, "bytes": job.size,
+            "recipe": self.recipe,
         }
         rec = DocRecord(workspace, doc_id, source, parsed.title, digest, "processing", job.version, parsed.pages,
                         meta=meta)
@@ -336,10 +349,12 @@ class Ingestor:
         self.registry.put(replace(rec, status="done", chunk_ids=tuple(c.id for c in chunks),
                                   graph="pending" if deferred else "done"))
         self._time("write", t0)
+        same = job.had_done and job.prev is not None and job.prev.content_hash == digest
         return FileResult(str(path), "updated" if job.had_done else "ingested", doc_id, parsed.pages, len(chunks),
                           version=job.version, tables=sum(c.kind == "table" for c in chunks),
                           images=sum(c.kind == "image" for c in chunks), enriched=enriched,
-                          note="; ".join([*parsed.warnings] + ([f"{enrich_failed} chunk(s) got no LLM context "
+                          note="; ".join((["parsed again: the parser or the ingest settings changed"] if same else [])
+                                         + [*parsed.warnings] + ([f"{enrich_failed} chunk(s) got no LLM context "
                                                                 "(LLM errors, see the log)"] if enrich_failed else [])))
 
     def _parse_here(self, job: FileJob) -> ParsedDoc:

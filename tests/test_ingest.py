@@ -112,6 +112,31 @@ def test_changed_file_replaces_chunks_and_bad_update_keeps_old(fake_runtime: Run
     assert hits and hits[0].chunk.text == "The pump moves oil now."
 
 
+def test_same_bytes_parsed_again_when_the_parser_or_chunk_settings_change(fake_runtime: Runtime, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unchanged means same bytes and same recipe: a parser upgrade, another chunk size, or a row written before
+    the recipe was kept (an older ragent) re-parses the file, so no stale chunks stay behind."""
+    from dataclasses import replace
+
+    import ingest.pipeline
+
+    f = tmp_path / "notes.md"
+    f.write_text("# Pumps\n\n" + "The pump moves water through the plant. " * 20)
+    (a,) = make(fake_runtime).ingest([f], "w")
+    (b,) = make(fake_runtime).ingest([f], "w")
+    assert (a.status, b.status) == ("ingested", "unchanged")
+    (c,) = make(fake_runtime, chunk_chars=300).ingest([f], "w")
+    assert (c.status, c.version) == ("updated", 2) and "parsed again" in c.note and c.chunks > a.chunks
+    assert fake_runtime.index.count("w") == c.chunks  # the old chunks are gone
+    monkeypatch.setattr(ingest.pipeline, "PARSER_VERSION", ingest.pipeline.PARSER_VERSION + 1)
+    assert make(fake_runtime, chunk_chars=300).ingest([f], "w")[0].status == "updated"
+    rec = fake_runtime.registry.get("w", a.doc_id)
+    assert rec is not None
+    fake_runtime.registry.put(replace(rec, meta={k: v for k, v in rec.meta.items() if k != "recipe"}))
+    assert make(fake_runtime, chunk_chars=300).ingest([f], "w")[0].status == "updated"
+    assert make(fake_runtime, chunk_chars=300).ingest([f], "w")[0].status == "unchanged"
+
+
 def test_delete_removes_vectors_files_and_pages(fake_runtime: Runtime, tmp_path: Path) -> None:
     from ingest.pdf import render_page
 
