@@ -46,13 +46,64 @@ def _cell(s: str | None) -> str:
     return re.sub(r"\s+", " ", s or "").replace("|", "\\|").strip()
 
 
+NUMBER_RE = re.compile(r"^[-+\u2212\u00b1(]?\d[\d.,]*\)?%?$")  # 0.965, 2.73, (12), 5%, -3
+
+
+def _merged_header(rows: list[list[str]]) -> list[list[str]]:
+    """Two header rows as one when the first holds labels spanning groups of the second's columns:
+    "| | Recall | | nDCG |" over "| | @5 | @10 | @5 | @10 |" reads "| | Recall @5 | Recall @10 | nDCG @5 | nDCG @10 |".
+    Each run of columns the second row fills (after the first) is cut into equal groups, one per label of the
+    first row over the run, and each label must sit inside its group (a centred label lands in either of its
+    columns); anything else is left as found. Without it, which column was "Recall @10" had to be worked out
+    by counting."""
+    if len(rows) < 3 or any(NUMBER_RE.match(c) for c in (*rows[0], *rows[1])):
+        return rows
+    top, sub = rows[0], rows[1]
+    if not any(sub[j] and not top[j] for j in range(len(top))):
+        return rows  # no label spans columns
+    head = list(top)
+    j = 1  # the first column is the row labels' (its header is never under a spanning label)
+    while j < len(sub):
+        if not sub[j]:
+            j += 1
+            continue
+        end = j
+        while end + 1 < len(sub) and sub[end + 1]:
+            end += 1
+        labels = [(i, top[i]) for i in range(j, end + 1) if top[i]]
+        n = end - j + 1
+        if labels:
+            if n % len(labels):
+                return rows
+            g = n // len(labels)
+            for k, (i, label) in enumerate(labels):
+                if not j + k * g <= i < j + (k + 1) * g:
+                    return rows
+                head[j + k * g: j + (k + 1) * g] = [label] * g
+        j = end + 1
+    merged = [" ".join(x for x in (h, s) if x) for h, s in zip(head, sub, strict=True)]
+    return [merged, *rows[2:]]
+
+
+def _filled_down(rows: list[list[str]]) -> list[list[str]]:
+    """A body row with an empty first cell under a labelled one takes that label (a row label spanning the
+    rows of its group: "Elser | LT | 0.40" then "| RW | 0.49" reads "Elser | RW | 0.49")."""
+    out = [rows[0]] + [list(r) for r in rows[1:]]
+    for i in range(2, len(out)):
+        if not out[i][0] and out[i - 1][0] and any(out[i][1:]):
+            out[i][0] = out[i - 1][0]
+    return out
+
+
 def to_markdown(rows: Cells) -> str:
-    """A cell grid as a GitHub Markdown table (first row = header)."""
+    """A cell grid as a GitHub Markdown table (first row = header), as a reader takes it in: a two-row header
+    with spanning labels merged into one row, row labels repeated down their group (``Block.cells`` keeps the
+    grid as found)."""
     rows = tuple(r for r in rows if any(c.strip() for c in r))
     if not rows:
         return ""
     width = max(len(r) for r in rows)
-    norm = [[_cell(c) for c in r] + [""] * (width - len(r)) for r in rows]
+    norm = _filled_down(_merged_header([[_cell(c) for c in r] + [""] * (width - len(r)) for r in rows]))
     lines = ["| " + " | ".join(norm[0]) + " |", "|" + "---|" * width]
     lines += ["| " + " | ".join(r) + " |" for r in norm[1:]]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ PAGED = {".pdf", *(IMAGE_SUFFIXES - {".webp"})}  # files PyMuPDF opens as pages 
 # The version of what parsing + splitting make of a file. Bump it with any change under ingest/ that alters the
 # blocks or chunks a file gives: the registry keeps it (``Ingestor.recipe``) and a file ingested under another
 # version is parsed again on the next ingest, though its bytes are unchanged (no stale chunks after an upgrade).
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 
 
 def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None,

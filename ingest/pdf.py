@@ -35,7 +35,7 @@ from ingest.blocks import Block, ParsedDoc, to_markdown
 from ingest.caption_tables import TABLE_CAPTION, caption_tables
 from ingest.figures import vector_figures
 from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, image_text, needs_ocr, read_png, render_png
-from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables
+from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables, unstack_lines
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +251,8 @@ def _ruled_tables(page: Any, pno: int, rules: list[BBox]) -> list[Block]:
         logger.warning("page %d: table detection failed (%s); reading it as text", pno, e)
         return []
     for t in found:
-        rows = tuple(tuple(logical_rtl(re.sub(r"\s+", " ", c or "").strip()) for c in r) for r in t.extract())
+        rows = tuple(tuple(logical_rtl(re.sub(r"\s+", " ", c).strip()) for c in sub)
+                     for r in t.extract() for sub in unstack_lines([c or "" for c in r]))
         rows = tuple(r for r in rows if any(r))
         if len(rows) < 2 or max(len(r) for r in rows) < 2:
             continue

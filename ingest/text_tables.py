@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.types import BBox
-from ingest.blocks import Block, Cells, to_markdown
+from ingest.blocks import NUMBER_RE, Block, Cells, to_markdown
 
 Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text (the head of PyMuPDF's word tuples)
 
@@ -61,6 +61,8 @@ class _Seg:
     x0: float
     x1: float
     words: list[str] = field(default_factory=list)
+    y0: float = 0.0
+    y1: float = 0.0
 
     @property
     def text(self) -> str:
@@ -101,8 +103,9 @@ def _rows(words: Sequence[Word], gap_em: float) -> list[_Row]:
             if segs and w[0] - segs[-1].x1 < gap_em * max(wh, prev_h):
                 segs[-1].x1 = max(segs[-1].x1, w[2])
                 segs[-1].words.append(w[4])
+                segs[-1].y0, segs[-1].y1 = min(segs[-1].y0, w[1]), max(segs[-1].y1, w[3])
             else:
-                segs.append(_Seg(w[0], w[2], [w[4]]))
+                segs.append(_Seg(w[0], w[2], [w[4]], w[1], w[3]))
             prev_h = wh
         row = _Row(min(w[1] for w in ln), max(w[3] for w in ln), statistics.median(w[3] - w[1] for w in ln), segs)
         prev = rows[-1] if rows else None
@@ -137,7 +140,41 @@ def _continues(r: _Row, last: Sequence[str], cols: list[tuple[float, float]]) ->
     return all(last[_col(s, cols)] and (s.text[:1].islower() or s.text[:1] in "(&") for s in r.segs)
 
 
+def _unstack(r: _Row, cols: list[tuple[float, float]]) -> list[_Row]:
+    """A row that is k rows stacked beside labels centred on them ("6 | 6 | OTSL/HTML | 0.965/0.969 | ...",
+    merged into one row by the label overlapping both lines) as k rows, the labels repeated in each: at
+    least two columns hold k segments each on the same k lines, one of them all numbers. Kept as one row, the
+    column read "OTSL HTML" and "0.965 0.969", and which number was whose was lost."""
+    by_col: dict[int, list[_Seg]] = {}
+    for s in r.segs:
+        by_col.setdefault(_col(s, cols), []).append(s)
+    multi = {j: sorted(ss, key=lambda s: s.y0) for j, ss in by_col.items() if len(ss) >= 2}
+    ks = {len(ss) for ss in multi.values()}
+    if len(multi) < 2 or len(ks) != 1 or not any(all(NUMBER_RE.match(s.text) for s in ss) for ss in multi.values()):
+        return [r]
+    k = ks.pop()
+    levels = [[(ss[i].y0 + ss[i].y1) / 2 for ss in multi.values()] for i in range(k)]
+    if any(max(lv) - min(lv) > 0.5 * r.h for lv in levels):
+        return [r]
+    single = [ss[0] for j, ss in by_col.items() if j not in multi]
+    return [_Row(min(ss[i].y0 for ss in multi.values()), max(ss[i].y1 for ss in multi.values()), r.h,
+                 sorted(single + [ss[i] for ss in multi.values()], key=lambda g: g.x0)) for i in range(k)]
+
+
+def unstack_lines(row: Sequence[str]) -> list[tuple[str, ...]]:
+    """The ruled-table form of ``_unstack``: a row whose cells hold k lines each in two or more cells (one of
+    them all numbers; the others one line, repeated) as k rows ("OTSL\\nHTML | 0.965\\n0.969")."""
+    lines = [[x.strip() for x in c.split("\n") if x.strip()] for c in row]
+    multi = [ls for ls in lines if len(ls) >= 2]
+    ks = {len(ls) for ls in multi}
+    if len(multi) < 2 or len(ks) != 1 or not any(all(NUMBER_RE.match(x) for x in ls) for ls in multi):
+        return [tuple(row)]
+    k = ks.pop()
+    return [tuple(ls[i] if len(ls) == k else " ".join(ls) for ls in lines) for i in range(k)]
+
+
 def _grid(rows: list[_Row], cols: list[tuple[float, float]]) -> Cells:
+    rows = [sub for r in rows for sub in _unstack(r, cols)]
     out: list[list[str]] = []
     for i, r in enumerate(rows):
         if not (i and r.y0 - rows[i - 1].y1 < 0.4 * r.h and _continues(r, out[-1], cols)):

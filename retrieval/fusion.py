@@ -17,6 +17,7 @@ Example (k = 60, all weights 1)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from core.types import Hit
@@ -57,3 +58,30 @@ def blend(hits: Sequence[Hit], weight: float, *, k: int = 60) -> list[Hit]:
     ce = {h.chunk.id: r for r, h in enumerate(sorted(hits, key=lambda h: -(h.rerank_score or 0.0)), 1)}
     score = {h.chunk.id: 1 / (k + ce[h.chunk.id]) + weight / (k + r) for r, h in enumerate(hits, 1)}
     return sorted(hits, key=lambda h: -score[h.chunk.id])
+
+
+_PLACEHOLDER = re.compile(r"^image on page \d+\s*")  # the header of an image chunk that has no caption
+MIN_DUPLICATE_CHARS = 40  # shorter texts are never dropped as another hit's duplicate
+
+
+def _body(hit: Hit) -> str:
+    return _PLACEHOLDER.sub("", " ".join(hit.chunk.text.lower().split()))
+
+
+def distinct(hits: Sequence[Hit], limit: int | None = None) -> list[Hit]:
+    """``hits`` without the ones whose text (whitespace and case aside) is the same as, or inside, the text of a
+    hit ranked above it. An image chunk's text is its caption + OCR + the nearby paragraph (the first 400
+    chars); two images beside one paragraph, or an image and the paragraph's own chunk, gave the answer model
+    the same passage two or three times in its five sources, and pushed a different one out. Stops at
+    ``limit`` hits kept."""
+    kept: list[Hit] = []
+    bodies: list[str] = []
+    for h in hits:
+        if limit is not None and len(kept) >= limit:
+            break
+        b = _body(h)
+        if len(b) >= MIN_DUPLICATE_CHARS and any(b in other for other in bodies):
+            continue
+        kept.append(h)
+        bodies.append(b)
+    return kept

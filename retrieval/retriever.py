@@ -39,7 +39,7 @@ from retrieval.active_model import ActiveModels
 from retrieval.bridge import bridge_hop
 from retrieval.decompose import decompose, looks_complex
 from retrieval.extract import SpacyExtractor, normalise
-from retrieval.fusion import blend, rrf
+from retrieval.fusion import blend, distinct, rrf
 from retrieval.graph import GraphStore
 from retrieval.index import VectorIndex
 from retrieval.link import EntityLinker
@@ -173,7 +173,7 @@ class Retriever:
             t = time.perf_counter()
             hits = await self.rerank(query, fused, self.config.rerank_top_n)
             ms = (time.perf_counter() - t) * 1000
-        return SearchResult(tuple(hits[:k]), runs, tuple(fused), ms)
+        return SearchResult(tuple(distinct(hits, k)), runs, tuple(fused), ms)
 
     async def rerank(self, query: str, hits: Sequence[Hit], top_n: int) -> list[Hit]:
         """Cross-encoder scores for the first ``top_n`` hits, which are reordered by them (blended with their fused

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from core.types import Chunk, Hit
-from retrieval.fusion import blend, rrf
+from retrieval.fusion import blend, distinct, rrf
 
 
 def hit(cid: str, score: float = 0.0) -> Hit:
@@ -29,6 +29,24 @@ def test_weights_and_dedupe_and_limit() -> None:
     assert [h.chunk.id for h in fused] == ["b"]
     assert fused[0].paths == {"dense": 2, "graph": 1}  # the duplicate "a" did not take rank 2
     assert rrf({}) == []
+
+
+def test_distinct_drops_repeats_and_contained_texts() -> None:
+    """amt-01 of the ``pdfs`` answers set: two images beside one paragraph gave the same "Image on page 1 /
+    Boots self-locking nuts are made with ..." source twice in five; an image's nearby text sits inside the
+    paragraph's own chunk."""
+    para = "Boots self-locking nuts are made with three different spring styles and in various shapes and sizes."
+
+    def mk(cid: str, text: str) -> Hit:
+        return Hit(Chunk(id=cid, doc_id="d", workspace="w", text=text), 0.0)
+
+    hits = [mk("text", f"Self-locking nuts. {para} The wing type is the most common."),
+            mk("img1", f"Image on page 1\n{para[:60]}"), mk("img2", f"Image on page 3\n{para[:60]}"),
+            mk("fig", f"Figure 7-26. Self-locking nuts.\n{para}"), mk("short", "Self-locking nuts."),
+            mk("other", "The stainless steel self-locking nut may be spun on and off by hand.")]
+    assert [h.chunk.id for h in distinct(hits)] == ["text", "fig", "short", "other"]
+    assert [h.chunk.id for h in distinct(hits[1:])] == ["img1", "fig", "short", "other"]  # same text, kept once
+    assert [h.chunk.id for h in distinct(hits, limit=2)] == ["text", "fig"]
 
 
 def test_rank_blend() -> None:

@@ -10,7 +10,7 @@ import pytest
 from ingest.blocks import Block
 from ingest.pdf import parse_pdf
 from ingest.quality import cell_f1, icdar_cells
-from ingest.text_tables import Word, regrid, text_tables
+from ingest.text_tables import Word, regrid, text_tables, unstack_lines
 from tests.conftest import SHARED
 
 ICDAR = SHARED / "data" / "pdfs" / "tables" / "icdar2013"
@@ -133,3 +133,53 @@ def test_code_with_aligned_comments_is_not_a_table() -> None:
             ("write(c.y);", "// Outputs 3;")]
     words = [w for i, (a, b) in enumerate(code) for w in _line(100 + 14 * i, [(50, a), (250, b)])]
     assert text_tables(words, 1, 600) == []
+
+
+def test_stacked_rows_beside_a_centred_label_are_split() -> None:
+    """OTSL vs HTML (2305.03393v1-pg9, Table 1): the layer counts are centred on two lines, one per language,
+    so the lines overlap into one row; each line of numbers is a row of its own, the labels repeated."""
+    words = [*_line(100, [(50, "enc"), (100, "Language"), (200, "TEDs"), (300, "secs")]),
+             *_line(120, [(100, "OTSL"), (200, "0.965"), (300, "2.73")]),
+             *_line(131, [(100, "HTML"), (200, "0.969"), (300, "5.39")]),
+             *_line(125.5, [(50, "6")]),
+             *_line(150, [(100, "OTSL"), (200, "0.938"), (300, "1.97")]),
+             *_line(161, [(100, "HTML"), (200, "0.952"), (300, "3.77")]),
+             *_line(155.5, [(50, "4")])]
+    (t,) = text_tables(words, 1, 600)
+    assert t.cells == (("enc", "Language", "TEDs", "secs"), ("6", "OTSL", "0.965", "2.73"),
+                       ("6", "HTML", "0.969", "5.39"), ("4", "OTSL", "0.938", "1.97"), ("4", "HTML", "0.952", "3.77"))
+
+
+def test_stacked_lines_of_ruled_cells_are_split_only_with_numbers() -> None:
+    assert unstack_lines(["6", "OTSL\nHTML", "0.965\n0.969", "2.73\n5.39"]) == [
+        ("6", "OTSL", "0.965", "2.73"), ("6", "HTML", "0.969", "5.39")]
+    # wrapped text (no column of numbers) and lines of unequal counts stay one row
+    assert unstack_lines(["Sequential\nOperations", "Maximum path\nlength", "O(1)"]) == [
+        ("Sequential\nOperations", "Maximum path\nlength", "O(1)")]
+    assert unstack_lines(["a\nb", "1\n2\n3", "4\n5"]) == [("a\nb", "1\n2\n3", "4\n5")]
+
+
+def test_real_ruled_table_with_stacked_rows() -> None:
+    doc = parse_pdf(SHARED / "data" / "pdfs" / "layout" / "sources" / "2305.03393v1-pg9.pdf")
+    (t,) = [b for b in doc.blocks if b.kind == "table"]
+    assert ("6", "6", "OTSL", "0.965", "0.934", "0.955", "0.88", "2.73") in t.cells
+    assert ("6", "6", "HTML", "0.969", "0.927", "0.955", "0.857", "5.39") in t.cells
+    assert "| TEDs simple | TEDs complex | TEDs all |" in t.text  # the two header rows read as one
+
+
+def test_markdown_reads_spanning_header_and_row_labels() -> None:
+    """MTRAG-UN Table 2: "Recall" and "nDCG" span two columns each (a centred label lands in either), and
+    "Elser" labels both its rows; the Markdown reads each cell's full header and row label."""
+    from ingest.blocks import to_markdown
+
+    rows = (("", "", "", "Recall", "", "nDCG"), ("", "", "@5", "@10", "@5", "@10"),
+            ("BM25", "LT", "0.29", "0.38", "0.27", "0.31"), ("", "RW", "0.36", "0.47", "0.34", "0.39"),
+            ("Elser", "LT", "0.40", "0.49", "0.36", "0.40"), ("", "RW", "0.49", "0.60", "0.45", "0.51"))
+    md = to_markdown(rows).splitlines()
+    assert md[0] == "|  |  | Recall @5 | Recall @10 | nDCG @5 | nDCG @10 |"
+    assert md[-1] == "| Elser | RW | 0.49 | 0.60 | 0.45 | 0.51 |" and len(md) == 6
+    # labels that do not divide their run into equal groups, or sit outside their group: left as found
+    odd = (("", "BLEU", "", "Cost"), ("Model", "EN-DE", "EN-FR", "EN-DE EN-FR"), ("ByteNet", "23.75", "", ""))
+    assert to_markdown(odd).splitlines()[0] == "|  | BLEU |  | Cost |"
+    # a first body row is never filled from the header, and numbers are never a header
+    assert to_markdown((("a", "b"), ("", "1"), ("", "2"))).splitlines()[2:] == ["|  | 1 |", "|  | 2 |"]
