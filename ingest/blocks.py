@@ -86,19 +86,28 @@ def _merged_header(rows: list[list[str]]) -> list[list[str]]:
 
 
 def _filled_down(rows: list[list[str]]) -> list[list[str]]:
-    """A body row with an empty first cell under a labelled one takes that label (a row label spanning the
-    rows of its group: "Elser | LT | 0.40" then "| RW | 0.49" reads "Elser | RW | 0.49")."""
-    out = [rows[0]] + [list(r) for r in rows[1:]]
+    """Row labels spanning the rows of their group repeated down it ("Elser | LT | 0.40" then "| RW | 0.49"
+    reads "Elser | RW | 0.49"), when the body is groups of one size (the last may be shorter), each starting
+    at its label. A label centred on its group (in a table read from word positions it sits on a middle row)
+    breaks that pattern, and the rows above it would have taken the group before's label: left as found."""
+    body = rows[1:]
+    starts = [i for i, r in enumerate(body) if r[0]]
+    if not starts or starts[0] != 0 or len(starts) == len(body):
+        return rows
+    sizes = [b - a for a, b in zip(starts, [*starts[1:], len(body)], strict=True)]
+    if len(set(sizes[:-1])) > 1 or sizes[-1] > sizes[0] or sizes[0] < 2:
+        return rows
+    out = [rows[0]] + [list(r) for r in body]
     for i in range(2, len(out)):
-        if not out[i][0] and out[i - 1][0] and any(out[i][1:]):
+        if not out[i][0] and any(out[i][1:]):
             out[i][0] = out[i - 1][0]
     return out
 
 
 def to_markdown(rows: Cells) -> str:
     """A cell grid as a GitHub Markdown table (first row = header), as a reader takes it in: a two-row header
-    with spanning labels merged into one row, row labels repeated down their group (``Block.cells`` keeps the
-    grid as found)."""
+    with spanning labels merged into one row, row labels repeated down groups of equal size (``Block.cells``
+    keeps the grid as found)."""
     rows = tuple(r for r in rows if any(c.strip() for c in r))
     if not rows:
         return ""

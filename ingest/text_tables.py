@@ -24,6 +24,7 @@ Measured on ICDAR 2013 (67 PDFs, bench/ingest.py): mean table cell F1 0.558 with
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 from collections.abc import Sequence
@@ -143,7 +144,8 @@ def _continues(r: _Row, last: Sequence[str], cols: list[tuple[float, float]]) ->
 def _unstack(r: _Row, cols: list[tuple[float, float]]) -> list[_Row]:
     """A row that is k rows stacked beside labels centred on them ("6 | 6 | OTSL/HTML | 0.965/0.969 | ...",
     merged into one row by the label overlapping both lines) as k rows, the labels repeated in each: at
-    least two columns hold k segments each on the same k lines, one of them all numbers. Kept as one row, the
+    least two columns hold k segments each on the same k lines, one of them all numbers; a lone segment on one
+    of the lines is that row's (Table 3 of "Attention Is All You Need"). Kept as one row, the
     column read "OTSL HTML" and "0.965 0.969", and which number was whose was lost."""
     by_col: dict[int, list[_Seg]] = {}
     for s in r.segs:
@@ -154,11 +156,23 @@ def _unstack(r: _Row, cols: list[tuple[float, float]]) -> list[_Row]:
         return [r]
     k = ks.pop()
     levels = [[(ss[i].y0 + ss[i].y1) / 2 for ss in multi.values()] for i in range(k)]
-    if any(max(lv) - min(lv) > 0.5 * r.h for lv in levels):
+    centre = [sum(lv) / len(lv) for lv in levels]
+    if any(max(lv) - min(lv) > 0.5 * r.h for lv in levels) or any(
+            b - a < 0.5 * r.h for a, b in itertools.pairwise(centre)):  # not k lines (side by side in one column)
         return [r]
-    single = [ss[0] for j, ss in by_col.items() if j not in multi]
-    return [_Row(min(ss[i].y0 for ss in multi.values()), max(ss[i].y1 for ss in multi.values()), r.h,
-                 sorted(single + [ss[i] for ss in multi.values()], key=lambda g: g.x0)) for i in range(k)]
+    rows = [[ss[i] for ss in multi.values()] for i in range(k)]
+    for j, ss in by_col.items():
+        if j in multi:
+            continue
+        c = (ss[0].y0 + ss[0].y1) / 2
+        line = min(range(k), key=lambda i: abs(centre[i] - c))
+        if abs(centre[line] - c) <= 0.25 * r.h:  # on one of the lines: that row's cell
+            rows[line].append(ss[0])
+        else:  # between them: a label of all k
+            for row in rows:
+                row.append(ss[0])
+    return [_Row(min(g.y0 for g in row), max(g.y1 for g in row), r.h, sorted(row, key=lambda g: g.x0))
+            for row in rows]
 
 
 def unstack_lines(row: Sequence[str]) -> list[tuple[str, ...]]:
@@ -279,9 +293,12 @@ def regrid(block: Block, words: Sequence[Word], *, gap_em: float = 0.75, gain: f
     if len(cols) < 2:
         return block
     grid = _grid(rows, cols)
-    # more cells, in a regular grid (a ragged one means wrapped cell text was split: keep the ruled grid)
-    n = len(_filled(grid))
-    if n >= gain * len(_filled(block.cells)) and n >= min_fill * len(grid) * len(cols):
+    # more cells, in a regular grid (a ragged one means wrapped cell text was split: keep the ruled grid); a
+    # grid of numbers may be sparse (Attention Is All You Need, Table 3: blank = as in the base model)
+    filled = _filled(grid)
+    n = len(filled)
+    fill = min_fill / 2 if sum(bool(NUMBER_RE.match(c)) for c in filled) >= 0.6 * n else min_fill
+    if n >= gain * len(_filled(block.cells)) and n >= fill * len(grid) * len(cols):
         return Block(text=to_markdown(grid), page=block.page, bbox=block.bbox, kind="table", cells=grid)
     return block
 

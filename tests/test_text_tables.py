@@ -183,3 +183,26 @@ def test_markdown_reads_spanning_header_and_row_labels() -> None:
     assert to_markdown(odd).splitlines()[0] == "|  | BLEU |  | Cost |"
     # a first body row is never filled from the header, and numbers are never a header
     assert to_markdown((("a", "b"), ("", "1"), ("", "2"))).splitlines()[2:] == ["|  | 1 |", "|  | 2 |"]
+
+
+def test_row_labels_are_not_filled_down_ragged_or_centred_groups() -> None:
+    """Attention Is All You Need, Table 3: "(A)" is centred on its four rows; filled down, the row above it
+    would have read "base"."""
+    from ingest.blocks import to_markdown
+
+    rows = (("", "h", "PPL"), ("base", "8", "4.92"), ("", "1", "5.29"), ("(A)", "4", "5.00"), ("", "16", "4.91"),
+            ("", "32", "5.01"), ("(B)", "", "5.16"))
+    assert to_markdown(rows).splitlines()[3] == "|  | 1 | 5.29 |"
+    uneven_last = (("m", "x"), ("a", "1"), ("", "2"), ("b", "3"), ("", "4"), ("c", "5"))
+    assert to_markdown(uneven_last).splitlines()[-2:] == ["| b | 4 |", "| c | 5 |"]
+
+
+def test_sparse_grid_of_numbers_is_regridded() -> None:
+    """Attention Is All You Need, Table 3: blank cells mean "as in the base model", so the grid is under half
+    full; read from the words it holds 13 columns (find_tables gave 3, numbers run together)."""
+    doc = parse_pdf(SHARED / "data" / "pdfs" / "papers" / "1706.03762v7.pdf")
+    (t,) = [b for b in doc.blocks if b.kind == "table" and b.page == 9]
+    assert len(t.cells[0]) == 13
+    assert t.cells[-1][:2] == ("big", "6") and t.cells[-1][-1] == "213"
+    d = [r for r in t.cells if r[0] == "(D)"]  # centred on four rows, on two of them; each line its own values
+    assert [r[7:9] for r in d] == [("0.2", ""), ("", "0.0")]
