@@ -153,7 +153,7 @@ class Agent:
             "plans_llm_valid": 0, "plan_fallbacks": 0, "feedback": "", "answer": {}, "answer_source": "",
             "learned": {}, "counters": {"__reset__": True}, "search_query": question, "route": "",
             "routes_tried": [], "answer_supported": False, "answered_round": 0, "best_answer": {},
-            "budget_exhausted": "", "rejected_answer": "",
+            "budget_exhausted": "",
         }
 
     @staticmethod

@@ -26,7 +26,6 @@ from agents.prompts import (
     ANSWER_EXAMPLE_USER,
     ANSWER_FACTS,
     ANSWER_HISTORY,
-    ANSWER_REJECTED,
     ANSWER_SYSTEM,
     ANSWER_USER,
 )
@@ -68,17 +67,14 @@ def format_sources(hits: Sequence[Hit], max_chars: int = 600, question: str = ""
 
 
 def answer_messages(question: str, hits: Sequence[Hit], *, max_chars: int = 600,
-                    facts: Sequence[tuple[str, str]] = (), history: Sequence[tuple[str, str]] = (),
-                    rejected: str = "") -> list[Message]:
+                    facts: Sequence[tuple[str, str]] = (), history: Sequence[tuple[str, str]] = ()) -> list[Message]:
     """System prompt + worked example (a stable prefix), then the sources, known facts, earlier turns (as many
-    as the caller passes), the answer an earlier round gave that only echoed the question, and the question."""
+    as the caller passes) and the question."""
     context = ""
     if history:
         context += ANSWER_HISTORY.format(turns="\n".join(f"Q: {q}\nA: {a}" for q, a in history))
     if facts:
         context += ANSWER_FACTS.format(facts="\n".join(f"- {q} {a}" for q, a in facts))
-    if rejected:
-        context += ANSWER_REJECTED.format(short=rejected)
     return [{"role": "system", "content": ANSWER_SYSTEM},
             {"role": "user", "content": ANSWER_EXAMPLE_USER},
             {"role": "assistant", "content": ANSWER_EXAMPLE_REPLY},

@@ -109,8 +109,7 @@ async def answerer(state: AgentState, deps: Deps) -> dict[str, Any]:
                 "trace": trace}
     hits = await read_figures(state["question"], hits, deps)
     history = [(str(t["question"]), str(t["answer"])) for t in (state.get("history") or [])][-cfg.history_turns:]
-    msgs = answer_messages(last_q or q, hits, max_chars=cfg.source_chars, facts=facts, history=history,
-                           rejected=state.get("rejected_answer", ""))
+    msgs = answer_messages(last_q or q, hits, max_chars=cfg.source_chars, facts=facts, history=history)
     raw = ""
     try:
         async for piece in stream_chat(deps.llm, msgs, max_tokens=cfg.answer_tokens):

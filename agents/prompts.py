@@ -24,7 +24,6 @@ ANSWER_EXAMPLE_REPLY = (
 ANSWER_USER = "Sources:\n{sources}\n\n{context}Question: {question}"
 ANSWER_FACTS = "Found so far:\n{facts}\n\n"
 ANSWER_HISTORY = "Earlier in this conversation:\n{turns}\n\n"
-ANSWER_REJECTED = 'Not "{short}": that only repeats words of the question. Answer with what the question asks for.\n\n'
 
 NO_CONTEXT_SYSTEM = (
     "Answer the question from your own knowledge. Reply in exactly two lines:\n"

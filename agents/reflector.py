@@ -50,8 +50,7 @@ def _after_answer(state: AgentState, deps: Deps) -> tuple[Decision, str, dict[st
     if replans >= deps.config.max_replans:
         return "done", f"{problem}; no replans left", {}
     update: dict[str, Any] = {"replans": replans + 1, "feedback": problem,
-                              "best_answer": _better(state.get("best_answer") or {}, ans),
-                              "rejected_answer": short if echo else ""}
+                              "best_answer": _better(state.get("best_answer") or {}, ans)}
     if "multi" not in (state.get("routes_tried") or []):
         update["route"] = "multi"
         return "replan", f"{problem}; trying the multi-hop chain", update

@@ -63,7 +63,6 @@ class AgentState(TypedDict, total=False):
     answer_supported: bool  # the short answer's words occur in the evidence
     answered_round: int  # the round the current answer belongs to
     best_answer: dict[str, Any]  # the best answer of earlier rounds (a later round may come back empty)
-    rejected_answer: str  # a short answer the reflector rejected as an echo of the question (the next says not it)
     budget_exhausted: str  # why the budget ran out, when it did
     history: Annotated[list[dict[str, Any]], extend]  # the thread's earlier turns: {"question", "answer"}
     learned: dict[str, Any]

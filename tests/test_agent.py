@@ -203,8 +203,6 @@ def test_echo_of_the_question_escalates_like_not_found(ws_runtime: Runtime) -> N
     assert decisions(events) == ["answer", "replan", "answer", "done"]
     assert "only repeats words of the question" in [e for e in events if e["type"] == "reflection"][1]["reason"]
     assert events[-1]["answer"]["short_answer"] == "5 kW"
-    assert 'Not "the NW-200 inverter": that only repeats' in llm.calls[-1]["messages"][-1]["content"]
-    assert "only repeats" not in llm.calls[0]["messages"][-1]["content"]
     assert echoes("Hepcidin", "What is hepcidin?") and not echoes("5 kW", Q)
     assert not echoes("Pizza Hut", "Which was first, Little Caesars or Pizza Hut?") and not echoes("yes", "Is it?")
 
