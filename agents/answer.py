@@ -127,16 +127,6 @@ def short_supported(short: str, hits: Sequence[Hit]) -> bool:
     return len(words & have) / len(words) >= 0.5 and all(w in have for w in words if w.isdigit())
 
 
-def echoes(short: str, question: str) -> bool:
-    """Whether the short answer only repeats words of the question ("Which style of nut is made only of
-    aluminum alloy?" -> "aluminum alloy"; "What is hepcidin?" -> "Hepcidin"): the thing asked about, not what
-    was asked. A question offering a choice ("X or Y", "between X and Y") answers with its own words."""
-    if short.lower() in (*YES_NO, NOT_FOUND) or re.search(r"\b(or|between|either)\b", question, re.I):
-        return False
-    words = content_words(short)
-    return bool(words) and words <= content_words(question)
-
-
 def evidence_sentence(short: str, question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
     """The source sentence that holds the short answer and shares most words with the question."""
     sw = {w for w in WORD_RE.findall(short.lower())}

@@ -2,10 +2,9 @@
 
 - after the executor: retry failed steps, ask for a new plan when nothing was found, else let the answerer
   answer (or answer with what there is when the step or time budget ran out);
-- after the answerer: check the answer. A short answer that is "not found", whose words do not occur in the
-  evidence, or that only repeats words of the question (``answer.echoes``) sends a single-route question down
-  the multi-hop chain (once, within ``max_replans``); a supported answer, or one with no replans left, ends
-  the run.
+- after the answerer: check the answer. A short answer that is "not found" or whose words do not occur in the
+  evidence sends a single-route question down the multi-hop chain (once, within ``max_replans``); a supported
+  answer, or one with no replans left, ends the run.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from agents.answer import NOT_FOUND, echoes
+from agents.answer import NOT_FOUND
 from agents.deps import Deps
 from agents.events import ReflectionEvent, emit
 from agents.evidence import coverage
@@ -39,11 +38,9 @@ def _after_answer(state: AgentState, deps: Deps) -> tuple[Decision, str, dict[st
     supported = bool(state.get("answer_supported"))
     replans = int(state.get("replans", 0))
     ok, why = budget_left(state, deps)
-    echo = echoes(short, state["question"])
-    if short != NOT_FOUND and supported and not echo:
+    if short != NOT_FOUND and supported:
         return "done", f"short answer {short[:60]!r} is supported by the evidence", {}
     problem = "the sources did not give the answer" if short == NOT_FOUND else \
-        f"the short answer {short[:60]!r} only repeats words of the question" if echo else \
         f"the short answer {short[:60]!r} does not occur in the evidence"
     if not ok:
         return "done", f"{problem}; {why}", {}
