@@ -40,7 +40,7 @@ YES_NO = ("yes", "no")
 MAX_SHORT_WORDS = 30  # a bound on a run-on reply; phrase answers (definitions, purposes) run to 25 words
 SECTION_CHARS = 120  # of the section heading shown with a source
 # how sources are shown and short answers bounded (a key of the answers eval's cache)
-ANSWER_VERSION = "excerpt-3 short-30 section records"
+ANSWER_VERSION = "excerpt-4 short-30 section records"
 
 
 def section(c: Chunk) -> str:

@@ -56,6 +56,9 @@ def _mass(words: set[str], weight: Callable[[str], float] | None) -> float:
 _TABLE_HEAD = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+[ \t]*$", re.M)  # a Markdown table's |---|---| line
 
 
+TABLE_BUDGET = 2.0  # a table's records may take this many times a source's budget: a row named cell by cell runs
+# longer than its grid line, and at 1.25x only the four HTML rows of an eight-row table were shown for a
+# question about an OTSL row (the rows tie on question words; the last ones in were cut)
 CAPTION_SHOWN = 160  # a longer table caption shows its first sentence (the rest is commentary on the table)
 
 
@@ -92,7 +95,8 @@ def table_records(text: str, question: str, max_chars: int,
     if named_from == len(header) or not all(header[named_from:]):
         return None
     if len(caption) > CAPTION_SHOWN:
-        first = next((caption[a:b] for a, b in spans(caption)), caption)
+        ends = [b for _, b in spans(caption)]
+        first = caption[:next((b for b in ends if b >= 40), len(caption))].strip()  # not just "Table 1."
         caption = first if len(first) <= CAPTION_SHOWN else caption[:CAPTION_SHOWN].rsplit(" ", 1)[0] + " " + ELLIPSIS
     rows = []
     for line in text[m.end():].split("\n"):
@@ -159,7 +163,7 @@ def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], fl
     earliest such run, as long as it can be), with an ellipsis where text was left out. A sentence over the
     budget counts as pieces that fit it. A table is shown as named rows (``table_records``), or as its header
     and best rows (``table_rows``) where its header does not name its columns."""
-    if (rows := table_records(text, question, int(max_chars * slack), weight)) is not None:
+    if (rows := table_records(text, question, int(max_chars * TABLE_BUDGET), weight)) is not None:
         return rows
     if len(text) <= max_chars * slack:
         return text

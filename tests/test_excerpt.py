@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from agents.answer import answer_messages
-from agents.excerpt import ELLIPSIS, SLACK, excerpt, rarity
+from agents.excerpt import ELLIPSIS, TABLE_BUDGET, excerpt, rarity
 from core.types import Chunk, Hit
 
 # a real chunk of "Attention Is All You Need" (p. 5): the answer to the question is in its last sentence, past
@@ -103,7 +103,7 @@ def test_a_long_table_shows_its_caption_and_the_rows_the_question_names_as_recor
     lines = out.split("\n")
     assert lines[0] == "Table 3-2 Built-in global variables"
     named = "- Variable = ROUTINE TYPE _; Type = CHAR(1); Description = The type of the routine that is running."
-    assert named in lines and len(out) <= 600 * SLACK + 10
+    assert named in lines and len(out) <= 600 * TABLE_BUDGET + 10
     assert lines[-1] == ELLIPSIS and ELLIPSIS in lines[1:-1]  # rows before and after the named one left out
     assert excerpt("no table here. " * 60, "table", 300).endswith(ELLIPSIS)  # plain text: the sentence window
 
