@@ -74,6 +74,29 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in _PIPE.split(line.strip())[1:-1]]
 
 
+def _best_rows(head: list[str], rows: list[str], question: str, room: int,
+               weight: Callable[[str], float] | None, at_least: int = 0) -> str:
+    """``head`` lines, then the ``rows`` that fit ``room`` characters, those holding the most weight of question
+    words first (at least ``at_least`` of them, fitting or not), shown in table order with "…" where rows were
+    left out."""
+    qw = _words(question)
+    score = [_mass(qw & _words(r), weight) for r in rows]
+    keep: set[int] = set()
+    for i in sorted(range(len(rows)), key=lambda i: (-score[i], i)):  # best rows first, then the rest in order
+        if len(rows[i]) + 1 <= room or len(keep) < at_least:
+            keep.add(i)
+            room -= len(rows[i]) + 1
+    out, gap = list(head), False
+    for i, r in enumerate(rows):
+        if i in keep:
+            out += [ELLIPSIS] if gap else []
+            out.append(r)
+            gap = False
+        else:
+            gap = True
+    return "\n".join(out + ([ELLIPSIS] if gap else []))
+
+
 def table_records(text: str, question: str, max_chars: int,
                   weight: Callable[[str], float] | None = None) -> str | None:
     """A Markdown table chunk (caption, header, rows) as the answer call reads it: the caption (its first
@@ -106,23 +129,7 @@ def table_records(text: str, question: str, max_chars: int,
         label = ", ".join(c for h, c in zip(header, cells, strict=False) if c and not h)
         named = "; ".join(f"{h} = {c}" for h, c in zip(header, cells, strict=False) if c and h)
         rows.append("- " + (f"{label}: {named}" if label and named else label or named))
-    room = max_chars - len(caption)
-    qw = _words(question)
-    score = [_mass(qw & _words(r), weight) for r in rows]
-    keep: set[int] = set()
-    for i in sorted(range(len(rows)), key=lambda i: (-score[i], i)):  # best rows first, then the rest in order
-        if len(rows[i]) + 1 <= room or not keep:
-            keep.add(i)
-            room -= len(rows[i]) + 1
-    out, gap = [caption] if caption else [], False
-    for i, r in enumerate(rows):
-        if i in keep:
-            out += [ELLIPSIS] if gap else []
-            out.append(r)
-            gap = False
-        else:
-            gap = True
-    return "\n".join(out + ([ELLIPSIS] if gap else []))
+    return _best_rows([caption] if caption else [], rows, question, max_chars - len(caption), weight, at_least=1)
 
 
 def table_rows(text: str, question: str, max_chars: int,
@@ -138,22 +145,7 @@ def table_rows(text: str, question: str, max_chars: int,
     room = max_chars - len(head)
     if room < max_chars // 3 or not rows:
         return None
-    qw = _words(question)
-    score = [_mass(qw & _words(r), weight) for r in rows]
-    keep: set[int] = set()
-    for i in sorted(range(len(rows)), key=lambda i: (-score[i], i)):  # best rows first, then the rest in order
-        if len(rows[i]) + 1 <= room:
-            keep.add(i)
-            room -= len(rows[i]) + 1
-    out, gap = [head], False
-    for i, r in enumerate(rows):
-        if i in keep:
-            out += [ELLIPSIS] if gap else []
-            out.append(r)
-            gap = False
-        else:
-            gap = True
-    return "\n".join(out + ([ELLIPSIS] if gap else []))
+    return _best_rows([head], rows, question, room, weight)
 
 
 def excerpt(text: str, question: str, max_chars: int, weight: Callable[[str], float] | None = None,
