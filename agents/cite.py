@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from core.types import Citation, Hit
+from retrieval.sparse import CJK_CHAR_RE, cjk_terms
 
 MARK_RE = re.compile(r"\[(\d{1,2})\]")
 WORD_RE = re.compile(r"\w+")
@@ -79,7 +80,15 @@ STOP = frozenset(
 
 
 def content_words(text: str) -> set[str]:
-    return {w for w in WORD_RE.findall(MARK_RE.sub(" ", text).lower()) if w not in STOP and len(w) > 1}
+    """Lower-case words less stopwords and single characters; a word in Han, kana or Hangul gives its character
+    bigrams (``retrieval.sparse.cjk_terms``), so "보고서는" (with a particle) meets "보고서"."""
+    out: set[str] = set()
+    for w in WORD_RE.findall(MARK_RE.sub(" ", text).lower()):
+        if CJK_CHAR_RE.search(w):
+            out.update(t for t in cjk_terms(w) if len(t) > 1)
+        elif w not in STOP and len(w) > 1:
+            out.add(w)
+    return out
 
 
 def support(claim: str, chunk_text: str) -> float:

@@ -42,6 +42,7 @@ from core.llm import metered, stream_chat
 from core.settings import Settings
 from core.stats import percentile
 from core.types import Hit
+from retrieval.sparse import SPARSE_VERSION
 
 SYSTEMS = ("llm-only", "rag", "agent", "agent-memory", "agent-placebo")
 MEMORY_ARMS = ("agent-memory", "agent-placebo")  # their cached rows are kept per version of what is learned
@@ -81,8 +82,10 @@ def normalize(s: str) -> str:
 
 def embedder_key(s: Settings) -> str:
     """What the vectors of an eval workspace depend on, so an int8 index never reuses an fp32 one's workspace (and
-    the other way round); fp32 keeps the key older homes were built under."""
-    return f"{s.embed_model}|{s.graph_extractor}" + (f"|{s.embed_quant}" if s.embed_quant != "none" else "")
+    the other way round), nor one with another BM25 tokeniser; fp32 and SPARSE_VERSION 1 keep the key older
+    homes were built under."""
+    return (f"{s.embed_model}|{s.graph_extractor}" + (f"|{s.embed_quant}" if s.embed_quant != "none" else "")
+            + (f"|sparse{SPARSE_VERSION}" if SPARSE_VERSION != 1 else ""))
 
 
 def f1_score(pred: str, gold: str) -> float:

@@ -86,8 +86,12 @@ class TimingEmbedder:
 
 
 def quality() -> dict[str, Any]:
-    from ingest.pdf import parse_pdf
+    from ingest.blocks import readable_doc
+    from ingest.pdf import parse_pdf as parse_raw
     from ingest.quality import cell_f1, icdar_cells, text_recall
+
+    def parse_pdf(path: Path, **kw: Any) -> Any:  # what ingest.parse.parse_file returns for a PDF
+        return readable_doc(parse_raw(path, **kw))
 
     icdar = []
     for xml in sorted((SHARED / "tables" / "icdar2013").glob("*/*-str.xml")):

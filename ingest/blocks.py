@@ -6,7 +6,7 @@ reading order: text, heading, table or image, with page and bbox), ``ParsedDoc``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.types import BBox, ChunkKind
 
@@ -40,6 +40,30 @@ class ParsedDoc:
     @property
     def text(self) -> str:
         return "\n\n".join(f"{b.caption}\n{b.text}" if b.caption else b.text for b in self.blocks)
+
+
+# characters that are never text: C0/C1 controls (a symbol font's unmapped glyphs come out as \x01, \x84...) and
+# the private use area (Symbol and Wingdings bullets, arrows and boxes: \uf0b7, \uf06e), and U+FFFD
+JUNK_RE = re.compile(r"[ \t]*(?:[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd][ \t]*)+")
+
+
+def readable(s: str) -> str:
+    """``s`` without control and private-use characters (each run becomes one space; lines are trimmed)."""
+    if not JUNK_RE.search(s):
+        return s
+    return "\n".join(ln.strip() for ln in JUNK_RE.sub(" ", s).split("\n"))
+
+
+def readable_doc(doc: ParsedDoc) -> ParsedDoc:
+    """Every block's text, cells and caption (and the title) made ``readable``; text blocks left empty go."""
+    blocks = []
+    for b in doc.blocks:
+        text = readable(b.text)
+        if not text.strip() and b.kind == "text":
+            continue
+        cells = tuple(tuple(readable(c) for c in row) for row in b.cells)
+        blocks.append(replace(b, text=text, cells=cells, caption=readable(b.caption)))
+    return replace(doc, title=readable(doc.title), blocks=blocks)
 
 
 def _cell(s: str | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import IngestError
-from ingest.blocks import ParsedDoc
+from ingest.blocks import ParsedDoc, readable_doc
 from ingest.image_file import IMAGE_SUFFIXES
 from ingest.ocr import OcrConfig
 
@@ -18,13 +18,18 @@ PAGED = {".pdf", *(IMAGE_SUFFIXES - {".webp"})}  # files PyMuPDF opens as pages 
 # The version of what parsing + splitting make of a file. Bump it with any change under ingest/ that alters the
 # blocks or chunks a file gives: the registry keeps it (``Ingestor.recipe``) and a file ingested under another
 # version is parsed again on the next ingest, though its bytes are unchanged (no stale chunks after an upgrade).
-PARSER_VERSION = 3
+PARSER_VERSION = 4  # 4: control and private-use characters dropped (blocks.readable)
 
 
 def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None,
                ocr: OcrConfig | None = None) -> ParsedDoc:
     """Parse one file. ``files_dir`` is where a PDF's images are saved (none saved when None); ``ocr`` says how
-    scanned pages and images with text are read (default: auto)."""
+    scanned pages and images with text are read (default: auto). Control and private-use characters (a symbol
+    font's glyphs) are dropped from the text (``blocks.readable``)."""
+    return readable_doc(_parse(path, max_pages=max_pages, files_dir=files_dir, ocr=ocr))
+
+
+def _parse(path: Path, *, max_pages: int, files_dir: Path | None, ocr: OcrConfig | None) -> ParsedDoc:
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         from ingest.pdf import parse_pdf

@@ -52,6 +52,7 @@ from ingest.parse import PARSER_VERSION, SUPPORTED, parse_file
 from ingest.split import LexicalEmbedder, SemanticSplitter, split_blocks
 from retrieval.index import VectorIndex
 from retrieval.registry import DocRecord, Registry
+from retrieval.sparse import SPARSE_VERSION
 from retrieval.writer import IndexWriter
 
 logger = logging.getLogger(__name__)
@@ -174,13 +175,15 @@ class Ingestor:
 
     @property
     def recipe(self) -> str:
-        """What a file's chunks depend on besides its bytes: the parser version and the settings that cut them
-        (chunk size, split mode, OCR). Kept in the registry row's meta; a file whose row has another recipe is
-        ingested again though unchanged (a parser upgrade, RAGENT_CHUNK_CHARS). The LLM context and image
-        descriptions only add to chunks and are left out: an ingest without ``--enrich`` keeps what one with
-        it wrote."""
+        """What a file's chunks depend on besides its bytes: the parser version, the settings that cut them
+        (chunk size, split mode, OCR) and the BM25 tokeniser (``retrieval.sparse.SPARSE_VERSION``). Kept in the
+        registry row's meta; a file whose row has another recipe is ingested again though unchanged (a parser
+        upgrade, RAGENT_CHUNK_CHARS). The LLM context and image descriptions only add to chunks and are left
+        out: an ingest without ``--enrich`` keeps what one with it wrote."""
         parts = {"parser": PARSER_VERSION, "chunk_chars": self.chunk_chars, "split": self.split_mode,
                  "ocr": [self.ocr.mode, self.ocr.languages, self.ocr.dpi]}
+        if SPARSE_VERSION != 1:  # version 1 rows carry no key: their recipe stays what it was
+            parts["sparse"] = SPARSE_VERSION
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
     @property

@@ -121,3 +121,13 @@ def test_table_records_name_each_cell_by_its_column_and_row() -> None:
     # a column without a header after named ones: the header was misread, the grid is shown as it is
     odd = "Table 2: BLEU.\n| Model | BLEU |  |\n|---|---|---|\n|  | EN-DE | EN-FR |\n| ByteNet | 23.75 |  |"
     assert excerpt(odd, "What BLEU does ByteNet get?", 600) == odd
+
+
+def test_korean_words_meet_with_their_particles() -> None:
+    """Korean glues particles to words ("보고서는" = "보고서" + "는"): as whole \\w+ words a claim never met its
+    source, so the claim check and the excerpt's sentence choice were blind in Korean. CJK words now give their
+    character bigrams; English words are unchanged."""
+    from agents.cite import content_words, support
+
+    assert support("보고서 제1695호", "국회입법조사처 제1695호 보고서입니다.") == 1.0
+    assert content_words("The models [1] ran") == {"models", "ran"}

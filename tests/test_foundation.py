@@ -39,6 +39,35 @@ def test_bm25_vectors() -> None:
     assert set(bm25_query("inverter")[0]) <= set(idx)
 
 
+def test_bm25_tokens_in_every_script() -> None:
+    """Words outside ASCII were dropped or cut before (a Korean report had no sparse terms at all; "Zürich" was
+    "z" + "rich"): now any script tokenises, Latin accents fold, and Han/kana/Hangul become bigrams, so a
+    particle glued to a Korean word ("보고서는") still matches the bare word ("보고서")."""
+    assert tokenize("Zürich Łukasz naïve Straße") == ["zurich", "lukasz", "naive", "strasse"]
+    assert set(tokenize("보고서")) <= set(tokenize("이슈와 논점 보고서는"))
+    assert tokenize("제1695호") == ["제", "1695", "호"]
+    assert tokenize("東京都") == ["東京", "京都"]
+    assert tokenize("Москва столица") == ["москва", "столица"]
+    assert tokenize("ﬁnance ｆｕｌｌ") == ["finance", "full"]  # NFKC: ligatures and full-width forms
+    # pure ASCII tokenises as it always did (an English index needs no re-ingest): apostrophe tails dropped
+    assert tokenize("O'Brien's models don't run") == ["o", "model", "run"]
+    assert tokenize("O’Brien’s models") == ["o", "model"]
+
+
+def test_sparse_path_finds_korean_and_accented_text(fake_runtime: Runtime, tmp_path: Path) -> None:
+    """A real ingest + Qdrant sparse query: the BM25 path alone finds a Korean report's number and an accented
+    name, which it could not when only [a-z0-9] made tokens."""
+    (tmp_path / "kr.md").write_text("# 이슈와 논점\n\n발행일 2020년 4월 2일. 국회입법조사처 제1695호 보고서입니다.\n")
+    (tmp_path / "en.md").write_text("# Plants\n\nThe Zürich plant pumps water. The report covers pumps.\n")
+    (tmp_path / "other.md").write_text("# Other\n\nA different report about inverters and their rated output.\n")
+    ingestor(fake_runtime).ingest(sorted(tmp_path.glob("*.md")), "kr")
+    ret = fake_runtime.retriever
+    kr = asyncio.run(ret.recall("sparse", "kr", "국회입법조사처 보고서는 몇 호인가?", 3))
+    assert kr and "제1695호" in kr[0].chunk.text
+    de = asyncio.run(ret.recall("sparse", "kr", "Zurich plant", 3))
+    assert de and "Zürich" in de[0].chunk.text
+
+
 def test_ingest_search_answer(fake_runtime: Runtime, fake_llm: FakeLLM, example_pdf: Path) -> None:
     res = ingestor(fake_runtime).ingest([example_pdf], "t1")
     assert [r.status for r in res] == ["ingested"] and res[0].pages == 3 and res[0].chunks >= 3

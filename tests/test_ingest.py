@@ -130,6 +130,8 @@ def test_same_bytes_parsed_again_when_the_parser_or_chunk_settings_change(fake_r
     assert fake_runtime.index.count("w") == c.chunks  # the old chunks are gone
     monkeypatch.setattr(ingest.pipeline, "PARSER_VERSION", ingest.pipeline.PARSER_VERSION + 1)
     assert make(fake_runtime, chunk_chars=300).ingest([f], "w")[0].status == "updated"
+    monkeypatch.setattr(ingest.pipeline, "SPARSE_VERSION", ingest.pipeline.SPARSE_VERSION + 1)  # new BM25 tokens
+    assert make(fake_runtime, chunk_chars=300).ingest([f], "w")[0].status == "updated"
     rec = fake_runtime.registry.get("w", a.doc_id)
     assert rec is not None
     fake_runtime.registry.put(replace(rec, meta={k: v for k, v in rec.meta.items() if k != "recipe"}))

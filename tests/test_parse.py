@@ -232,3 +232,21 @@ def test_vector_figures_become_image_blocks(tmp_path: Path) -> None:
     # the words drawn inside a figure are read once, in the figure, not again as body text
     assert not any(b.kind == "text" and b.page == 13 and b.bbox and b.bbox[1] > 80 and b.bbox[3] < 300
                    for b in doc.blocks)
+
+
+def test_symbol_font_glyphs_and_control_characters_are_dropped(tmp_path: Path) -> None:
+    """A symbol font's unmapped glyphs came out as C1 controls and private-use characters ("\\x84 \\x84 Yes, at
+    the national level", bullets as "\\uf0b7") and went into chunks, embeddings and prompts; parse_file drops
+    them from text, cells and captions, and a block of nothing else goes."""
+    md = tmp_path / "form.md"
+    md.write_text("# Form\n\n\x84 \x84 Yes, at the national level \x84 \x84 No\n\n\uf0b7\n\n"
+                  "| a\x07 | b |\n|---|---|\n| 1 | 2\x01 |\n")
+    doc = parse_file(md)
+    text = doc.text
+    assert "Yes, at the national level No" in text
+    assert not re.search(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]", text)
+    assert all(b.text.strip() for b in doc.blocks)
+    pdf = PDFS / "layout" / "sources" / "table_mislabeled_as_picture.pdf"
+    if pdf.exists():  # the real form: its check boxes were "\x84" in 64 places
+        real = parse_file(pdf)
+        assert "\x84" not in real.text and "They work in parallel to State funded" in real.text
