@@ -125,6 +125,9 @@ class RetrievalConfig:
     rerank_blend: float = 0.0
     rerank_bridge: int = 3
     rerank_max_tokens: int = 256
+    # a query mostly in a non-Latin script: "lexical" = BM25 alone, unreranked (English-only dense and rerank
+    # models read it as noise); "all" = every path and the rerank (multilingual models); Settings resolves "auto"
+    non_latin: Literal["lexical", "all"] = "lexical"
     ppr_damping: float = 0.5
     ppr_eps: float = 1e-6
     graph_passage_weight: float = 0.05

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
         _R.rerank_blend,
         description="Weight of the fused rank next to the cross-encoder's in the final order (RRF of the two "
         "ranks); 0 = cross-encoder order only.")
+    non_latin: Literal["auto", "lexical", "all"] = Field(
+        "auto", description="Queries mostly in a non-Latin script (Korean, Chinese, Russian...): lexical = the BM25 "
+        "path alone, not reranked (the packaged MiniLM embedder and cross-encoder read English only, so their "
+        "ranks are noise there); all = every path and the rerank (multilingual models, e.g. bge-m3 and "
+        "bge-reranker-v2-m3); auto = lexical while both packaged models are in use, else all.")
     rerank_bridge: int = Field(
         _R.rerank_bridge,
         description="Bridge hop after the rerank: up to this many documents whose title the best passage names "
@@ -369,6 +374,14 @@ class Settings(BaseSettings):
         )
 
     @property
+    def non_latin_mode(self) -> Literal["lexical", "all"]:
+        """RAGENT_NON_LATIN with ``auto`` resolved: lexical while the embedder and the reranker are the packaged
+        English ones."""
+        if self.non_latin != "auto":
+            return self.non_latin
+        return "lexical" if self.embed_model == "minilm" and self.rerank_model == _R.rerank_model else "all"
+
+    @property
     def retrieval(self) -> RetrievalConfig:
         weights = {"dense": self.weight_dense, "sparse": self.weight_sparse, "graph": self.weight_graph,
                    "decompose": self.weight_decompose}
@@ -376,7 +389,7 @@ class Settings(BaseSettings):
             paths=tuple(p.strip() for p in self.search_paths.split(",") if p.strip()),
             weights=tuple(weights.items()), rrf_k=self.rrf_k, candidates=self.recall_candidates,
             rerank_model=self.rerank_model, rerank_top_n=self.rerank_top_n, rerank_max_tokens=self.rerank_max_tokens,
-            rerank_blend=self.rerank_blend, rerank_bridge=self.rerank_bridge,
+            rerank_blend=self.rerank_blend, rerank_bridge=self.rerank_bridge, non_latin=self.non_latin_mode,
             ppr_damping=self.ppr_damping, ppr_eps=self.ppr_eps, graph_passage_weight=self.graph_passage_weight,
             link_threshold=self.link_threshold, link_mentions=self.link_mentions,
             graph_extractor=self.graph_extractor, decompose=self.decompose,

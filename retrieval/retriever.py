@@ -15,7 +15,9 @@ Recall paths run concurrently (``asyncio.gather``; blocking work in threads): ``
 entity-chunk graph), ``decompose`` (LLM sub-queries, each through dense + sparse; skipped for simple
 questions, without an LLM, or when the LLM fails). Their lists are fused with RRF (``fusion.rrf``) and the
 top N rescored by the cross-encoder; documents the best passage names by title move up behind it (the bridge
-hop, ``bridge.bridge_hop``). Only chunks of documents the registry marks ``done`` are returned.
+hop, ``bridge.bridge_hop``). Only chunks of documents the registry marks ``done`` are returned. A query mostly
+in a non-Latin script is answered by the sparse path alone, unreranked, while the models read English only
+(``RetrievalConfig.non_latin``, RAGENT_NON_LATIN).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from retrieval.link import EntityLinker
 from retrieval.ppr import PPRGraph
 from retrieval.registry import Registry
 from retrieval.rerank import Reranker
-from retrieval.sparse import bm25_query
+from retrieval.sparse import bm25_query, non_latin
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,10 @@ class Retriever:
         if unknown:
             raise ValueError(f"unknown recall path(s) {unknown}; available: {', '.join(self.paths)}")
         q = self._query(workspace, query, max(pool or self.config.candidates, k))
+        if self.config.non_latin == "lexical" and "sparse" in wanted and non_latin(query):
+            lexical = await self._run_path("sparse", q)  # English-only models would only add noise
+            if lexical.hits:
+                return SearchResult(tuple(distinct(lexical.hits, k)), {"sparse": lexical}, lexical.hits)
         results = await asyncio.gather(*(self._run_path(p, q) for p in wanted))
         runs = {r.path: r for r in results}
         fused = rrf({r.path: r.hits for r in results if r.hits}, k=self.config.rrf_k,

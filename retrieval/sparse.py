@@ -96,6 +96,17 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def non_latin(text: str) -> bool:
+    """Whether most of ``text``'s letters are outside the Latin script (Hangul, Han, Cyrillic, Arabic...).
+
+    >>> non_latin("코로나-19 보고서는 몇 호인가?"), non_latin("Zürich COVID-19 report")
+    (True, False)
+    """
+    letters = [c for c in text if c.isalpha()]
+    other = sum(1 for c in letters if not (c < "\u0250" or "\u1e00" <= c <= "\u1eff"))
+    return other * 2 > len(letters)
+
+
 def term_id(term: str) -> int:
     return zlib.crc32(term.encode("utf-8")) & 0x7FFFFFFF
 

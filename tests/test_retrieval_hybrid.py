@@ -160,3 +160,29 @@ def test_decomposition_with_real_llm(llm_server) -> None:  # type: ignore[no-unt
     subs = asyncio.run(decompose(OpenAILLM(llm_server), MULTI_HOP))  # schema-valid JSON or LLMError
     assert len(subs) <= 4 and all(isinstance(s, str) and s.strip() for s in subs)
     assert MULTI_HOP not in subs  # an echo of the question is dropped, not sent as a sub-query
+
+
+def test_non_latin_query_reads_bm25_alone_with_english_only_models(rt: Runtime) -> None:
+    """The packaged MiniLM embedder and cross-encoder read English only: for a Korean question their ranks are
+    noise, and they pushed the chunk BM25 ranked first out of the top 5 (the report's date and number, pdfs
+    kr-01 and kr-02). With RAGENT_NON_LATIN=lexical (auto with the packaged models) such a query is answered by
+    the BM25 path alone; English queries, and a non-Latin query BM25 finds nothing for, use every path."""
+    assert Settings().non_latin_mode == "lexical"
+    assert Settings(embed_model="BAAI/bge-m3", rerank_model="BAAI/bge-reranker-v2-m3").non_latin_mode == "all"
+    r = setup(rt, None)
+    ws = "h"
+    kr = [Chunk(id=f"{100 + i:032x}", doc_id=f"kr{i}", workspace=ws, text=t, doc_title="이슈와 논점")
+          for i, t in enumerate(["발행일 2020년 4월 2일 발행처 국회입법조사처 제1695호",
+                                 "코로나-19 관련 보험약관상 재해보험금 지급문제"])]
+    build_writer(rt.settings.retrieval, rt.index, r.embedder_for, rt.graph).write(ws, kr)
+    from retrieval.registry import DocRecord
+
+    for c in kr:
+        rt.registry.put(DocRecord(ws, c.doc_id, c.doc_title, c.doc_title, c.doc_id, "done", chunk_ids=(c.id,)))
+    r.config = dataclasses.replace(r.config, non_latin="lexical")
+    res = asyncio.run(r.run(ws, "국회입법조사처 보고서는 몇 호인가?", 3))
+    assert set(res.runs) == {"sparse"} and "제1695호" in res.hits[0].chunk.text
+    assert {"dense", "sparse"} <= set(asyncio.run(r.run(ws, "Where was Ingrid Halvorsen born?", 3)).runs)
+    assert "dense" in asyncio.run(r.run(ws, "Москва столица", 3)).runs  # no BM25 hit: every path
+    r.config = dataclasses.replace(r.config, non_latin="all")
+    assert "dense" in asyncio.run(r.run(ws, "국회입법조사처 보고서는 몇 호인가?", 3)).runs
