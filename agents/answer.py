@@ -32,11 +32,15 @@ from agents.prompts import (
 from core.llm import LLM, Message, stream_chat
 from core.types import Answer, Chunk, Hit
 from retrieval.searcher import Searcher
+from retrieval.sparse import CJK_CHAR_RE, cjk_terms
 
 NOT_FOUND = "not found"
 REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not contain", "no information", "unknown",
             "not mentioned", "does not say", "do not say", "not specified", "not provided", "not stated", "n/a")
 YES_NO = ("yes", "no")
+# said instead of an explanation when the short answer is in no source (the model's own knowledge, or a name from
+# the prompt's worked example): the answer stays, marked, so a reader knows it has no citation behind it
+UNVERIFIED = 'No source passage states "{short}": treat this answer as unverified.'
 MAX_SHORT_WORDS = 30  # a bound on a run-on reply; phrase answers (definitions, purposes) run to 25 words
 SECTION_CHARS = 120  # of the section heading shown with a source
 # how sources are shown and short answers bounded (a key of the answers eval's cache)
@@ -116,25 +120,33 @@ def parse_reply(raw: str) -> tuple[str, str]:
     return clean_short(first), text
 
 
+def _words(text: str) -> set[str]:
+    """Lower-case words; a word holding Han, kana or Hangul as its parts (``cjk_terms``): "제1695호" gives "1695"."""
+    out: set[str] = set()
+    for w in WORD_RE.findall(text.lower()):
+        out.update(cjk_terms(w) if CJK_CHAR_RE.search(w) else (w,))
+    return out
+
+
 def short_supported(short: str, hits: Sequence[Hit]) -> bool:
     """Whether the short answer's words occur in the evidence (yes/no and "not found" need no support)."""
     if short.lower() in (*YES_NO, NOT_FOUND):
         return True
-    words = {w for w in WORD_RE.findall(short.lower())} - {"the", "a", "an", "of", "and", "in"}
+    words = _words(short) - {"the", "a", "an", "of", "and", "in"}
     if not words:
         return False
-    have = set(WORD_RE.findall(" ".join(f"{h.chunk.doc_title} {h.chunk.text}" for h in hits).lower()))
+    have = _words(" ".join(f"{h.chunk.doc_title} {h.chunk.text}" for h in hits))
     return len(words & have) / len(words) >= 0.5 and all(w in have for w in words if w.isdigit())
 
 
 def evidence_sentence(short: str, question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
     """The source sentence that holds the short answer and shares most words with the question."""
-    sw = {w for w in WORD_RE.findall(short.lower())}
+    sw = _words(short)
     qw = content_words(question)
     best: tuple[float, int, str] | None = None
     for n, h in enumerate(hits, start=1):
         for s in sentences(h.chunk.text) or [h.chunk.text]:
-            words = set(WORD_RE.findall(s.lower()))
+            words = _words(s)
             if sw and not sw <= words:
                 continue
             score = len(qw & content_words(s)) + 0.01 / n
@@ -146,16 +158,20 @@ def evidence_sentence(short: str, question: str, hits: Sequence[Hit]) -> tuple[i
 def finalize(question: str, raw: str, hits: Sequence[Hit]) -> Answer:
     """Parse the reply and check its claims: the explanation keeps only sentences its citations support (re-
     cited where another source supports them); a supported short answer whose explanation was all dropped is
-    explained by the source sentence that holds it."""
+    explained by the source sentence that holds it; one that no source holds is marked unverified (``UNVERIFIED``)
+    in place of an explanation that was all dropped."""
     hits = list(hits)
     short, expl = parse_reply(raw)
     v = verify_answer(expl, hits)
     text, cites = v.text, v.citations
-    if short not in (*YES_NO, NOT_FOUND) and not cites and short_supported(short, hits):
-        found = evidence_sentence(short, question, hits)
-        if found is not None:
-            text = with_mark(found[1], found[0])
-            cites = citations_for(text, hits)
+    if short not in (*YES_NO, NOT_FOUND) and not cites:
+        if short_supported(short, hits):
+            found = evidence_sentence(short, question, hits)
+            if found is not None:
+                text = with_mark(found[1], found[0])
+                cites = citations_for(text, hits)
+        elif not text:
+            text = UNVERIFIED.format(short=short)
     if short == NOT_FOUND and not text:
         text = "The retrieved passages do not contain the answer."
     return Answer(question, text, tuple(cites), short_answer=short, dropped=tuple(v.dropped),

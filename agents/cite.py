@@ -163,7 +163,7 @@ def check_claim(sentence: str, source_text: str, min_support: float = 0.5) -> Cl
         return ClaimCheck(False, 0.0, ())
     src_numbers = _numbers(source_text)
     src_words = set(WORD_RE.findall(source_text.lower()))
-    src_terms = {stem(w) for w in src_words}
+    src_terms = {stem(w) for w in src_words | content_words(source_text)}  # + CJK bigrams, as the claim's
     missing = sorted(numbers - src_numbers) + sorted(names - src_words)
     found = len(terms & src_terms)
     sup = found / len(terms) if terms else 1.0

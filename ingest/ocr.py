@@ -23,17 +23,19 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from core.config import OcrMode, OcrSettings
 from core.errors import IngestError
+from ingest.scan_rules import scan_rules
 
 logger = logging.getLogger(__name__)
 
 MIN_TEXT_CHARS = 25  # fewer non-space characters on a page (with an image on it) = no usable text layer
+BAR_RE = re.compile(r"^[|\u2502\u00a6]+$")  # what Tesseract reads off a vertical rule
 _WORD = re.compile(r"^[(\[\"'“‘]*([A-Za-z][a-z]*(['’-][A-Za-z]+)*|[A-Z]+s?|[$€£]?\d+([.,:/-]\d+)*%?|[A-Za-z]+\d+"
                    r"|\d+[A-Za-z]{1,3})[)\]\"'”’.,;:!?]*$")
 _LANG = re.compile(r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
@@ -163,6 +165,8 @@ class OcrPage:
     words: list[tuple[float, float, float, float, str]]
     confidence: float  # mean word confidence, 0..1
     text: str
+    rules: list[tuple[float, float, float, float]] = field(default_factory=list)  # table rules in the pixels
+    verticals: list[tuple[float, float, float, float]] = field(default_factory=list)  # (ingest.scan_rules)
 
 
 def _union(boxes: Iterator[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
@@ -209,12 +213,28 @@ def ocr_page(page: Any, cfg: OcrConfig) -> OcrPage:
 
 
 def read_png(png: bytes, cfg: OcrConfig, dpi: int) -> OcrPage:
-    """A rendered page read by Tesseract (thread-safe: the work is a subprocess, so pages run in parallel)."""
+    """A rendered page read by Tesseract (thread-safe: the work is a subprocess, so pages run in parallel), with
+    the table rules drawn in its pixels (``ingest.scan_rules``); a "|" Tesseract read off a vertical rule is a
+    rule, not a word."""
+    import numpy as np
+    import pymupdf
+
     words = [w for w in tesseract(png, cfg, dpi) if w.conf >= 0]
+    pix = pymupdf.Pixmap(png)
+    if pix.n != 1:
+        pix = pymupdf.Pixmap(pymupdf.csGRAY, pix)
+    rules, verticals = scan_rules(np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.stride)
+                                  [:, : pix.width], dpi)
+    words = [w for w in words if not (BAR_RE.match(w.text) and any(
+        v[0] - 3 <= (w.bbox[0] + w.bbox[2]) / 2 <= v[0] + 3 and v[1] - 3 <= w.bbox[1] and w.bbox[3] <= v[3] + 3
+        for v in verticals))]
+    if verticals:  # a rule touching a word comes out glued to it: "(X)|", "|Margin"
+        words = [replace(w, text=w.text.strip("|")) if "|" in (w.text[0], w.text[-1]) else w for w in words]
+        words = [w for w in words if w.text]
     conf = sum(w.conf for w in words) / len(words) / 100.0 if words else 0.0
     d = _as_dict(words) if words else {"blocks": []}
     text = "\n".join(s["text"] for b in d["blocks"] for ln in b["lines"] for s in ln["spans"])
-    return OcrPage(d, [(*w.bbox, w.text) for w in words], round(conf, 3), text)
+    return OcrPage(d, [(*w.bbox, w.text) for w in words], round(conf, 3), text, rules, verticals)
 
 
 def image_text(pix: Any, cfg: OcrConfig, warnings: list[str], where: str) -> tuple[str, float | None]:

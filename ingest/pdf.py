@@ -35,6 +35,7 @@ from ingest.blocks import Block, ParsedDoc, to_markdown
 from ingest.caption_tables import TABLE_CAPTION, caption_tables
 from ingest.figures import vector_figures
 from ingest.ocr import OcrConfig, OcrPage, OcrUnavailable, image_text, needs_ocr, read_png, render_png
+from ingest.scan_rules import text_page
 from ingest.text_tables import Word, inside, logical_rtl, page_words, regrid, text_tables, unstack_lines
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class _Raw:
     bold: bool
     lines: int
 
+
+NUMBER_TOKEN = re.compile(r"(?<![\w.])[-+\u2212\u2013(]?\d[\d.,]*\)?%?(?![\w.])")  # 291,099  (X) no  0.3 yes
 
 def _open(path: Path) -> Any:
     import pymupdf
@@ -217,15 +220,43 @@ def _drawings(page: Any) -> tuple[list[BBox], list[BBox], list[BBox]]:
     return rules, strokes, verticals
 
 
-def _tables(page: Any, pno: int, words: list[Word], page_dict: dict[str, Any]) -> list[Block]:
+def _tables(page: Any, pno: int, words: list[Word], page_dict: dict[str, Any],
+            also: list[Word] | None = None) -> list[Block]:
     """Ruled tables (``find_tables`` on candidate pages, columns re-read from word gaps where it merged
     them), then captioned tables drawn with a few horizontal rules (``ingest.caption_tables``: booktabs), then
-    borderless tables among the remaining words."""
+    borderless tables among the remaining words (else among the remaining ``also`` words, when given: a scan's
+    own OCR boxes where its rebuilt page shows none)."""
     rules, strokes, verticals = _drawings(page)
-    ruled = [t for t in (regrid(t, words) for t in _ruled_tables(page, pno, rules)) if not _prose(t)]
+    ruled = [t for t in (regrid(t, words) for t in _ruled_tables(page, pno, rules))
+             if not _prose(t) and not _collapsed(t)]
     ruled += caption_tables(page_dict, pno, words, rules, verticals, [t.bbox for t in ruled if t.bbox])
-    rest = [w for w in words if not any(inside(w, t.bbox) for t in ruled if t.bbox)]
-    return ruled + [t for t in text_tables(rest, pno, page.rect.width, strokes=strokes) if not _prose(t)]
+    loose: list[Block] = []
+    for pool in (words, also or []):
+        rest = [w for w in pool if not any(inside(w, t.bbox) for t in ruled if t.bbox)]
+        loose = [t for t in text_tables(rest, pno, page.rect.width, strokes=strokes) if not _prose(t)]
+        if loose:
+            break
+    return ruled + loose
+
+
+def _scan_tables(page: Any, scanned: OcrPage) -> list[Block]:
+    """The tables of a scanned page: found on the page rebuilt from its OCR words and pixel rules
+    (``ingest.scan_rules.text_page``), as on a text PDF; borderless ones from Tesseract's own word boxes where
+    the rebuilt words give none (cell F1 on ICDAR 2013 scans: ``bench/multimodal.py --scanned-tables``)."""
+    with text_page(scanned.words, scanned.rules, scanned.verticals, page.rect.width, page.rect.height) as doc:
+        rebuilt = doc[0]
+        textpage = rebuilt.get_textpage()
+        return _tables(rebuilt, page.number + 1, page_words(rebuilt, textpage, []),
+                       rebuilt.get_text("dict", textpage=textpage), also=scanned.words)
+
+
+def _collapsed(t: Block) -> bool:
+    """A ruled "table" whose rows fell together: over a quarter of its filled cells hold three or more numbers
+    (a scan's table whose row rules were not found gave cells like "291,099 34,947 54,425"). The caption and
+    word-gap finders read it instead."""
+    filled = [c for r in t.cells for c in r if c.strip()]
+    many = sum(len(NUMBER_TOKEN.findall(c)) >= 3 for c in filled)
+    return bool(filled) and many > 0.25 * len(filled)
 
 
 def _prose(t: Block) -> bool:
@@ -452,8 +483,10 @@ def parse_pdf(path: Path, *, max_pages: int = 3000, files_dir: Path | None = Non
                 if tables:
                     rotated = [tuple(ln["bbox"]) for b in page_dict["blocks"] for ln in b.get("lines", ())
                                if not _horizontal(ln)]
-                    words = scanned.words if scanned is not None else page_words(page, textpage, rotated)
-                    tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _tables(page, pno, words, page_dict)]
+                    if scanned is None:
+                        tbls = _tables(page, pno, page_words(page, textpage, rotated), page_dict)
+                    else:
+                        tbls = [replace(t, ocr_confidence=ocr_conf.get(pno)) for t in _scan_tables(page, scanned)]
                 figs: list[Block] = []
                 if images and scanned is None:
                     figs = _figures(page, pno, page_dict, textpage, tbls, files_dir, ocr, warnings, min_frac)

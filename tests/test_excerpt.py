@@ -131,3 +131,33 @@ def test_korean_words_meet_with_their_particles() -> None:
 
     assert support("보고서 제1695호", "국회입법조사처 제1695호 보고서입니다.") == 1.0
     assert content_words("The models [1] ran") == {"models", "ran"}
+
+
+def test_korean_claim_passes_the_claim_check() -> None:
+    """The claim's Korean terms are bigrams (content_words), so the source's must be too: "발행일 2020년 4월 2일
+    [1]" against the report's cover failed the check (faithfulness 0 on kr-01) once only the claim was split."""
+    from agents.cite import check_claim
+
+    assert check_claim("발행일 2020년 4월 2일 [1]", "발행일 2020년 4월 2일\n발행처 국회입법조사처").ok
+    assert not check_claim("발행일 2021년 5월 3일 [1]", "발행일 2020년 4월 2일\n발행처 국회입법조사처").ok
+
+
+def _hits(*texts: str) -> list[Hit]:
+    return [Hit(chunk=Chunk(id=f"{i:032x}", doc_id="d", workspace="w", text=t, doc_title="Spec"), score=1.0)
+            for i, t in enumerate(texts)]
+
+
+def test_an_answer_no_source_holds_is_marked_unverified() -> None:
+    """The 1.5B answered "Lena Ortiz" (the prompt's worked example) for a spec's author: the claim check dropped
+    its explanation, and the bare name was shown as if answered. It is now marked unverified; a supported short
+    answer is still explained by the sentence that holds it, in Korean too ("1695호" within "제1695호")."""
+    from agents.answer import UNVERIFIED, finalize
+
+    hits = _hits("Shared MIME-info Database. Thomas Leonard. This is version 0.21 of the specification.")
+    ans = finalize("Who is the author of the spec?", "Answer: Lena Ortiz\nExplanation: It was written by Lena "
+                   "Ortiz [1].", hits)
+    assert ans.short_answer == "Lena Ortiz" and ans.answer == UNVERIFIED.format(short="Lena Ortiz")
+    assert not ans.citations
+    kr = finalize("보고서는 몇 호인가?", "Answer: 1695호\nExplanation: 이 보고서는 1695호이다 [1].",
+                  _hits("발행처 국회입법조사처 제1695호 이슈와 논점"))
+    assert kr.short_answer == "1695호" and kr.citations and "제1695호" in kr.answer

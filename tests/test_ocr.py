@@ -152,3 +152,70 @@ def test_scanned_pdf_ingested_and_answered_real(
             assert abs(x - nx) < 15 and abs(y - ny) < 15, (chunk.text, chunk.bbox, ref.text, ref.bbox)
     finally:
         rt.close()
+
+
+def test_scan_rules_finds_table_rules_not_letters() -> None:
+    """Rules drawn in a page's pixels come back in page points (within a pixel at 200 dpi); letters, even a "|"
+    or a run of "l", do not; a filled bar gives its two edges."""
+    import numpy as np
+    import pymupdf
+
+    from ingest.scan_rules import scan_rules
+
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=612, height=792)
+        page.draw_line((100, 100), (400, 100), width=1)
+        page.draw_line((100, 130), (400, 130), width=0.4)
+        page.draw_line((250, 100), (250, 200), width=0.5)
+        page.draw_rect(pymupdf.Rect(100, 300, 400, 310), fill=(0, 0, 0))
+        page.insert_text((100, 150), "Hello | world lllll", fontsize=11)
+        pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
+    rules, verticals = scan_rules(np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width), 200)
+    assert [round(r[1]) for r in rules] == [100, 130, 300, 310]
+    assert all(abs(r[0] - 100) < 1 and abs(r[2] - 400) < 1 for r in rules)
+    assert len(verticals) == 1 and abs(verticals[0][0] - 250) < 1 and abs(verticals[0][3] - 200) < 1
+
+
+PAPER = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pdfs" / "papers" / "1706.03762v7.pdf"
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="needs ../shared/data/pdfs/papers/1706.03762v7.pdf")
+def test_scanned_booktabs_table_is_found_by_its_caption_and_pixel_rules(tmp_path: Path) -> None:
+    """A scanned page has no vector rules, so a booktabs table ("Table 4" over three rules) was read from word
+    gaps alone: the header row and the first body row were lost. With the rules found in the pixels the scan's
+    table has the text PDF's grid (the Transformer paper's Table 4)."""
+    import pymupdf
+
+    page10 = tmp_path / "p10.pdf"
+    with pymupdf.open(PAPER) as doc:
+        doc.select([9])
+        doc.save(page10)
+    scan = parse_pdf(image_only_pdf(page10, tmp_path / "p10-scan.pdf"))
+    (table,) = [b for b in scan.blocks if b.kind == "table"]
+    assert scan.ocr_pages == 1 and table.caption.startswith("Table 4")
+    assert table.cells[0] == ("Parser", "Training", "WSJ 23 F1")
+    assert table.cells[1] == ("Vinyals & Kaiser el al. (2014) [37]", "WSJ only, discriminative", "88.3")
+
+
+def test_text_page_rebuilds_a_scan_for_the_table_finders() -> None:
+    """The rebuilt page holds each OCR word where it was scanned (same line, within its box) and the pixel rules
+    as vector lines, which is what find_tables and the caption finder read; a ruled "table" whose rows fell
+    together (three or more numbers in a quarter of its cells) is left to the other finders."""
+    from ingest.blocks import Block
+    from ingest.pdf import _collapsed, _drawings
+    from ingest.scan_rules import text_page
+    from ingest.text_tables import page_words
+
+    words = [(72.0, 100.0, 110.0, 110.0, "Region"), (200.0, 100.0, 230.0, 110.0, "2005"),
+             (72.0, 120.0, 100.0, 132.0, "North"), (200.0, 121.0, 226.0, 131.0, "18.7")]
+    rules = [(70.0, 95.0, 300.0, 95.0), (70.0, 115.0, 300.0, 115.0), (70.0, 136.0, 300.0, 136.0)]
+    with text_page(words, rules, [], 612, 792) as doc:
+        page = doc[0]
+        got = page_words(page, page.get_textpage(), [])
+        assert [w[4] for w in got] == ["Region", "2005", "North", "18.7"]
+        for (x0, y0, x1, y1, _), g in zip(words, got, strict=True):
+            assert x0 - 0.5 <= g[0] and g[2] <= x1 + 0.5 and y0 - 6 <= g[1] and g[3] <= y1 + 6
+        assert len(_drawings(page)[0]) == 3
+    rows = (("Category", "2005"), ("All ages 291,099 34,947 54,425", "100.0 18.7 12.0"), ("Aged 6", "266,752"))
+    assert _collapsed(Block(text="", kind="table", cells=rows))
+    assert not _collapsed(Block(text="", kind="table", cells=(("Category", "2005"), ("All ages", "291,099"))))
