@@ -190,9 +190,11 @@ def test_eval_workspaces_of_int8_and_fp32_vectors_differ(tmp_path: Path) -> None
     """An int8 run in a home holding the fp32 eval workspace gets its own workspace instead of the refusal."""
     from app.eval_answers import embedder_key
     from core.settings import Settings
+    from retrieval.sparse import SPARSE_VERSION
 
     fp32, int8 = Settings(home=tmp_path), Settings(home=tmp_path, embed_quant="int8")
-    assert embedder_key(fp32) == f"{fp32.embed_model}|{fp32.graph_extractor}"  # older homes keep their workspace
+    # fp32 adds nothing for the vectors; the BM25 tokeniser's version (2: Unicode) gets a workspace of its own
+    assert embedder_key(fp32) == f"{fp32.embed_model}|{fp32.graph_extractor}|sparse{SPARSE_VERSION}"
     assert embedder_key(int8) != embedder_key(fp32)
 
 
