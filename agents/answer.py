@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 
 from agents.cite import (
     MARK_RE,
-    WORD_RE,
     citations_for,
     content_words,
     faithfulness,
     sentences,
     verify_answer,
     with_mark,
+    word_set,
 )
 from agents.excerpt import SLACK, excerpt, rarity
 from agents.prompts import (
@@ -32,7 +32,6 @@ from agents.prompts import (
 from core.llm import LLM, Message, stream_chat
 from core.types import Answer, Chunk, Hit
 from retrieval.searcher import Searcher
-from retrieval.sparse import CJK_CHAR_RE, cjk_terms
 
 NOT_FOUND = "not found"
 REFUSALS = ("not found", "could not find", "cannot find", "can't find", "not contain", "no information", "unknown",
@@ -120,33 +119,25 @@ def parse_reply(raw: str) -> tuple[str, str]:
     return clean_short(first), text
 
 
-def _words(text: str) -> set[str]:
-    """Lower-case words; a word holding Han, kana or Hangul as its parts (``cjk_terms``): "제1695호" gives "1695"."""
-    out: set[str] = set()
-    for w in WORD_RE.findall(text.lower()):
-        out.update(cjk_terms(w) if CJK_CHAR_RE.search(w) else (w,))
-    return out
-
-
 def short_supported(short: str, hits: Sequence[Hit]) -> bool:
     """Whether the short answer's words occur in the evidence (yes/no and "not found" need no support)."""
     if short.lower() in (*YES_NO, NOT_FOUND):
         return True
-    words = _words(short) - {"the", "a", "an", "of", "and", "in"}
+    words = word_set(short) - {"the", "a", "an", "of", "and", "in"}
     if not words:
         return False
-    have = _words(" ".join(f"{h.chunk.doc_title} {h.chunk.text}" for h in hits))
+    have = word_set(" ".join(f"{h.chunk.doc_title} {h.chunk.text}" for h in hits))
     return len(words & have) / len(words) >= 0.5 and all(w in have for w in words if w.isdigit())
 
 
 def evidence_sentence(short: str, question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
     """The source sentence that holds the short answer and shares most words with the question."""
-    sw = _words(short)
+    sw = word_set(short)
     qw = content_words(question)
     best: tuple[float, int, str] | None = None
     for n, h in enumerate(hits, start=1):
         for s in sentences(h.chunk.text) or [h.chunk.text]:
-            words = _words(s)
+            words = word_set(s)
             if sw and not sw <= words:
                 continue
             score = len(qw & content_words(s)) + 0.01 / n

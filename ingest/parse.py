@@ -18,7 +18,7 @@ PAGED = {".pdf", *(IMAGE_SUFFIXES - {".webp"})}  # files PyMuPDF opens as pages 
 # The version of what parsing + splitting make of a file. Bump it with any change under ingest/ that alters the
 # blocks or chunks a file gives: the registry keeps it (``Ingestor.recipe``) and a file ingested under another
 # version is parsed again on the next ingest, though its bytes are unchanged (no stale chunks after an upgrade).
-PARSER_VERSION = 4  # 4: control and private-use characters dropped (blocks.readable)
+PARSER_VERSION = 4  # 4: control and private-use characters dropped (blocks.readable); tables in scans
 
 
 def parse_file(path: Path, *, max_pages: int = 3000, files_dir: Path | None = None,

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 CAPTION_RE = re.compile(r"^\s*(figure|fig\.|table|chart|image|photo|plate|exhibit)\s*[\dIVX]", re.I)
 PAGE_NO_RE = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$", re.I)
 PROSE_CELL = 300  # characters: a table cell longer than this is a paragraph
+NUMBER_TOKEN = re.compile(r"(?<![\w.])[-+\u2212\u2013(]?\d[\d.,]*\)?%?(?![\w.])")  # 291,099  (X) no  0.3 yes
 TABLE_CAPTION_GAP = 40.0  # points between a table and its caption
 MAX_CAPTION = 800  # characters: a longer block is body text that happens to start with "Table 2."
 TABLE_MIN_RULES = 3  # long horizontal rules on a page before find_tables (0.2-0.7 s) is worth running
@@ -59,8 +60,6 @@ class _Raw:
     bold: bool
     lines: int
 
-
-NUMBER_TOKEN = re.compile(r"(?<![\w.])[-+\u2212\u2013(]?\d[\d.,]*\)?%?(?![\w.])")  # 291,099  (X) no  0.3 yes
 
 def _open(path: Path) -> Any:
     import pymupdf
